@@ -1,0 +1,123 @@
+"""The frozen, validated description of one command: what to generate, never how.
+
+A Request holds only plain Python values (no torch), so the REPL, the formatter and the tests can
+build, compare and print it freely.  ``validate()`` checks the whole request once, up front, and
+raises a RequestError that quotes the bad value and the allowed range; nothing is ever clamped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SAMPLERS: tuple[str, ...] = (
+    "ddim", "plms", "k_lms", "k_euler", "k_euler_a", "k_heun", "k_dpm_2", "k_dpm_2_a",
+)
+SEED_MAX = 2**32 - 1
+MAX_STEPS = 1000
+MAX_SIDE = 8192
+
+
+class RequestError(ValueError):
+    """A user's mistake in a request: one line naming the bad value and what was expected."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One command's settings.  ``None`` means "not given": the generator picks the default."""
+
+    prompt: str = ""
+    steps: int = 50
+    seed: int | None = None
+    iterations: int = 1
+    width: int | None = None
+    height: int | None = None
+    cfg_scale: float = 7.5
+    sampler: str = "k_lms"
+    karras: bool = False
+    init_img: str | None = None
+    strength: float = 0.75
+    fit: bool = False
+    init_mask: str | None = None
+    invert_mask: bool = False
+    variation_amount: float = 0.0
+    with_variations: tuple[tuple[int, float], ...] = ()
+    grid: bool = False
+    outdir: str | None = None
+    skip_normalize: bool = False
+    log_tokenization: bool = False
+    save_intermediates: int | None = None
+    seamless: bool = False
+    extras: tuple[tuple[str, Any], ...] = field(default=(), compare=True)
+
+    @property
+    def is_img2img(self) -> bool:
+        return self.init_img is not None
+
+    def with_changes(self, **changes: Any) -> "Request":
+        """A validated copy with some fields replaced."""
+        return validate(replace(self, **changes))
+
+
+def _number(name: str, value: Any, kind: type) -> None:
+    is_bool = isinstance(value, bool)
+    if kind is int and (is_bool or not isinstance(value, int)):
+        raise RequestError(f"{name}: {value!r} is not a whole number")
+    if kind is float:
+        if is_bool or not isinstance(value, (int, float)):
+            raise RequestError(f"{name}: {value!r} is not a number")
+        if not math.isfinite(value):
+            raise RequestError(f"{name}: {value!r} is not a finite number")
+
+
+def _in_range(name: str, value: float, low: float, high: float, *, low_open: bool = False,
+              expected: str | None = None) -> None:
+    below = value <= low if low_open else value < low
+    if below or value > high:
+        bracket = "(" if low_open else "["
+        shown = expected or f"a value in {bracket}{low:g}, {high:g}]"
+        raise RequestError(f"{name}: {value!r} is out of range; expected {shown}")
+
+
+def validate(request: Request) -> Request:
+    """Check every field of ``request``; return it unchanged or raise RequestError."""
+    r = request
+    if not isinstance(r.prompt, str):
+        raise RequestError(f"prompt: {r.prompt!r} is not text")
+    _number("-s/--steps", r.steps, int)
+    _in_range("-s/--steps", r.steps, 1, MAX_STEPS, expected=f"a whole number from 1 to {MAX_STEPS}")
+    if r.seed is not None:
+        _number("-S/--seed", r.seed, int)
+        _in_range("-S/--seed", r.seed, 0, SEED_MAX, expected=f"a seed from 0 to {SEED_MAX}")
+    _number("-n/--iterations", r.iterations, int)
+    _in_range("-n/--iterations", r.iterations, 1, 1000, expected="a whole number from 1 to 1000")
+    for name, side in (("-W/--width", r.width), ("-H/--height", r.height)):
+        if side is not None:
+            _number(name, side, int)
+            _in_range(name, side, 8, MAX_SIDE, expected=f"a size in pixels from 8 to {MAX_SIDE}")
+    _number("-C/--cfg_scale", r.cfg_scale, float)
+    _in_range("-C/--cfg_scale", r.cfg_scale, 0.0, 100.0)
+    if r.sampler not in SAMPLERS:
+        raise RequestError(f"-A/--sampler: {r.sampler!r} is not a sampler; expected one of "
+                           f"{', '.join(SAMPLERS)}")
+    _number("-f/--strength", r.strength, float)
+    _in_range("-f/--strength", r.strength, 0.0, 1.0, low_open=True)
+    _number("-v/--variation_amount", r.variation_amount, float)
+    _in_range("-v/--variation_amount", r.variation_amount, 0.0, 1.0)
+    for seed, weight in r.with_variations:
+        _number("-V/--with_variations seed", seed, int)
+        _in_range("-V/--with_variations seed", seed, 0, SEED_MAX,
+                  expected=f"a seed from 0 to {SEED_MAX}")
+        _number("-V/--with_variations weight", weight, float)
+        _in_range("-V/--with_variations weight", weight, 0.0, 1.0)
+    if r.with_variations and r.seed is None:
+        raise RequestError("-V/--with_variations needs -S/--seed: the variations blend into "
+                           "that seed's noise")
+    if r.init_mask is not None and r.init_img is None:
+        raise RequestError(f"-M/--init_mask: {r.init_mask!r} needs an init image (-I)")
+    if r.save_intermediates is not None:
+        _number("--save_intermediates", r.save_intermediates, int)
+        _in_range("--save_intermediates", r.save_intermediates, 1, MAX_STEPS,
+                  expected=f"a step interval from 1 to {MAX_STEPS}")
+    return r
