@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dreamline.errors import DreamlineError
+
 SAMPLERS: tuple[str, ...] = (
     "ddim", "plms", "k_lms", "k_euler", "k_euler_a", "k_heun", "k_dpm_2", "k_dpm_2_a",
 )
@@ -19,7 +21,7 @@ MAX_STEPS = 1000
 MAX_SIDE = 8192
 
 
-class RequestError(ValueError):
+class RequestError(DreamlineError, ValueError):
     """A user's mistake in a request: one line naming the bad value and what was expected."""
 
 
