@@ -8,7 +8,7 @@ raises a RequestError that quotes the bad value and the allowed range; nothing i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dreamline.errors import DreamlineError
@@ -51,7 +51,6 @@ class Request:
     log_tokenization: bool = False
     save_intermediates: int | None = None
     seamless: bool = False
-    extras: tuple[tuple[str, Any], ...] = field(default=(), compare=True)
 
     @property
     def is_img2img(self) -> bool:
