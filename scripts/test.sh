@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install dreamline with its test extras (if needed) and run the whole test suite on the CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh test
+export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+exec .venv/bin/python -m pytest -q "$@"
