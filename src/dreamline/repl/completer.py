@@ -1,0 +1,179 @@
+"""Tab completion for the invoke> line.
+
+What is completed comes from the two tables: switch names and each switch's completion kind
+from switches.py, command names and each command's argument kind from commands.py.  The only
+knowledge here is how to complete a kind: paths (directories get '/', spaces get quotes),
+seeds used this session, samplers and model names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from dreamline.repl.commands import COMMANDS, find_command
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """What the completer needs of one switch: every spelling and how to complete its value."""
+
+    names: tuple[str, ...]  # e.g. ("-I", "--init_img")
+    kind: str  # "image", "file", "seed", "sampler", "model", "none" (a flag), or anything else
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+
+def _tokens(text: str) -> tuple[list[str], str]:
+    """Split the text before the cursor into finished words and the word being typed.
+
+    Quotes group words like the shell, but an unbalanced quote is fine here (the user is still
+    typing); the word being typed keeps its opening quote so a completion can replace it whole.
+    """
+    words: list[str] = []
+    current = ""
+    quote = ""
+    for char in text:
+        if quote:
+            current += char
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+            current += char
+        elif char.isspace():
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += char
+    return words, current
+
+
+def _strip_quotes(word: str) -> str:
+    return word.replace('"', "").replace("'", "")
+
+
+def _quote_path(path: str, *, finished: bool) -> str:
+    """Quote a path with spaces; a directory's quote stays open so completion can go on."""
+    if " " not in path and "'" not in path and '"' not in path:
+        return path
+    quote = "'" if '"' in path else '"'
+    return quote + path + (quote if finished else "")
+
+
+def path_completions(partial: str, *, suffixes: tuple[str, ...] | None,
+                     base: Path | None = None) -> Iterator[Completion]:
+    """Files (only those ending in ``suffixes`` when given) and directories matching ``partial``.
+
+    ``partial`` is the raw word being typed, quotes and all; each completion replaces all of it.
+    """
+    typed = _strip_quotes(partial)
+    expanded = os.path.expanduser(typed)
+    folder, prefix = os.path.split(expanded)
+    shown_folder = os.path.split(typed)[0]
+    where = Path(folder) if folder else Path(".")
+    if base is not None and not where.is_absolute():
+        where = base / where
+    try:
+        entries = sorted(os.scandir(where), key=lambda entry: entry.name)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        if entry.name.startswith(".") and not prefix.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            continue
+        if not is_dir and suffixes is not None and not entry.name.lower().endswith(suffixes):
+            continue
+        shown = os.path.join(shown_folder, entry.name) + ("/" if is_dir else "")
+        yield Completion(_quote_path(shown, finished=not is_dir), start_position=-len(partial),
+                         display=entry.name + ("/" if is_dir else ""))
+
+
+class InvokeCompleter(Completer):
+    """Completes switch names, switch values by kind, '!' commands and their arguments."""
+
+    def __init__(self, switches: Iterable[SwitchSpec], *,
+                 seeds: Callable[[], Iterable[int]] = lambda: (),
+                 models: Callable[[], Iterable[str]] = lambda: (),
+                 samplers: Iterable[str] = ()) -> None:
+        self.switches = tuple(switches)
+        self.seeds = seeds
+        self.models = models
+        self.samplers = tuple(samplers)
+        self._by_name = {name: spec for spec in self.switches for name in spec.names}
+
+    def get_completions(self, document: Document,
+                        complete_event: CompleteEvent) -> Iterator[Completion]:
+        text = document.text_before_cursor
+        if text.lstrip().startswith("!"):
+            yield from self._command_completions(text.lstrip())
+            return
+        words, partial = _tokens(text)
+        previous = words[-1] if words else None
+        spec = self._by_name.get(previous) if previous is not None else None
+        if spec is not None and spec.kind != "none":
+            # a value: "-S -1" is a value too, so this comes before switch names
+            yield from self._value_completions(spec, partial)
+            return
+        if partial.startswith("-"):
+            yield from self._switch_completions(partial)
+
+    def _switch_completions(self, partial: str) -> Iterator[Completion]:
+        for spec in self.switches:
+            for name in spec.names:
+                if name.startswith(partial):
+                    yield Completion(name, start_position=-len(partial), display_meta=spec.help)
+
+    def _value_completions(self, spec: SwitchSpec, partial: str) -> Iterator[Completion]:
+        yield from self._kind_completions(spec.kind, partial, spec.choices)
+
+    def _kind_completions(self, kind: str, partial: str,
+                          choices: tuple[str, ...] = ()) -> Iterator[Completion]:
+        if kind == "image":
+            yield from path_completions(partial, suffixes=IMAGE_SUFFIXES)
+        elif kind == "file":
+            yield from path_completions(partial, suffixes=None)
+        elif kind == "seed":
+            seen: set[str] = set()
+            for seed in reversed(list(self.seeds())):  # newest first
+                text = str(seed)
+                if text.startswith(partial) and text not in seen:
+                    seen.add(text)
+                    yield Completion(text, start_position=-len(partial))
+        elif kind in ("sampler", "choice"):
+            for choice in choices or self.samplers:
+                if choice.startswith(partial):
+                    yield Completion(choice, start_position=-len(partial))
+        elif kind == "model":
+            for name in self.models():
+                if name.startswith(partial):
+                    yield Completion(name, start_position=-len(partial))
+
+    def _command_completions(self, text: str) -> Iterator[Completion]:
+        body = text[1:]
+        if " " not in body:
+            for command in COMMANDS:
+                if command.bang and command.pattern is None and command.name.startswith(body):
+                    yield Completion(command.name, start_position=-len(body),
+                                     display="!" + command.name, display_meta=command.help)
+            return
+        word, _, rest = body.partition(" ")
+        command = find_command(word, bang=True)
+        if command is None:
+            return
+        _, partial = _tokens(rest)
+        if command.arg_kind in ("image", "file", "model"):
+            yield from self._kind_completions(command.arg_kind, partial)

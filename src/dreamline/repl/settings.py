@@ -1,0 +1,36 @@
+"""Launch-time settings shared by the REPL pieces (filled in by cli.py from the command line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dreamline.request import Request
+
+DEFAULT_OUTDIR = Path("outputs") / "img-samples"
+HISTORY_NAME = ".invoke_history"
+ERROR_LOG_NAME = "dreamline-errors.log"
+
+
+@dataclass
+class Settings:
+    """What the session was started with; the per-line defaults live in ``defaults``."""
+
+    outdir: Path = DEFAULT_OUTDIR
+    defaults: Request = field(default_factory=Request)
+    model: str | None = None  # registry name or path; None: the registry's default
+    config: Path | None = None  # the models.yaml file
+    device: str | None = None  # None: the best one available
+    precision: str = "auto"
+    prompt_as_dir: bool = False
+    log_file: Path | None = None  # where tracebacks go; None: <outdir>/dreamline-errors.log
+
+    @property
+    def history_path(self) -> Path:
+        return self.outdir / HISTORY_NAME
+
+    @property
+    def error_log_path(self) -> Path:
+        if self.log_file is not None:
+            return self.log_file
+        return self.outdir / ERROR_LOG_NAME

@@ -1,0 +1,47 @@
+"""Refuse a line that cannot run before it is submitted, and say why under the prompt.
+
+A prompt line is parsed exactly as it would be run (parse_line against the session's current
+defaults and recall), so what the validator accepts is what the runner gets.  '!' commands are
+only checked for existence: their arguments are the command's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prompt_toolkit.document import Document
+from prompt_toolkit.validation import ValidationError, Validator
+
+from dreamline.errors import DreamlineError
+from dreamline.repl.commands import find_command, is_command_line, split_command
+
+
+def is_skipped(line: str) -> bool:
+    """Blank lines and '#' or '//' comments do nothing."""
+    text = line.strip()
+    return not text or text.startswith("#") or text.startswith("//")
+
+
+def check_line(line: str, parse: Callable[[str], object]) -> None:
+    """Raise DreamlineError if ``line`` cannot run; ``parse`` is the session's parse_line."""
+    if is_skipped(line):
+        return
+    if is_command_line(line):
+        bang, word, _ = split_command(line)
+        if find_command(word, bang=bang) is None:
+            raise DreamlineError(f"!{word}: no such command; try !help")
+        return
+    parse(line)
+
+
+class LineValidator(Validator):
+    """prompt_toolkit side of check_line: the error message, cursor at the end of the line."""
+
+    def __init__(self, parse: Callable[[str], object]) -> None:
+        self.parse = parse
+
+    def validate(self, document: Document) -> None:
+        try:
+            check_line(document.text, self.parse)
+        except DreamlineError as exc:
+            raise ValidationError(message=str(exc), cursor_position=len(document.text)) from exc
