@@ -1,0 +1,257 @@
+"""Read one prompt line ('a cat -s 20 -S 42 -I x.png') into a validated Request.
+
+The grammar is the reference's (dream-cli.md section 1): shell-style words, the prompt first,
+then argparse-style switches.  Two things differ on purpose: the tokenizer is our own, so an
+apostrophe in "there's a fly" or `a cat's toy -s5` is text rather than an unbalanced quote, and
+a quoted word is never taken for a switch, so `"a cat -- sleeping" -s20` works.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from dreamline.errors import DreamlineError
+from dreamline.prompts import split_prompt
+from dreamline.request import Request, RequestError, validate
+from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
+
+_NEGATIVE_NUMBER = re.compile(r"-(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_RECALL = re.compile(r"-\d+")
+_QUOTE_HINT = "quote the prompt if it has words that start with '-'"
+
+
+class Recall(Protocol):
+    """What the previous command produced; the REPL supplies it for -S -N and -I -N."""
+
+    def seed(self, back: int) -> int: ...
+
+    def image(self, back: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    """A parsed line: the request, which Request fields the line itself set, and whether it
+    asked for help (-h), in which case ``request`` is just the defaults."""
+
+    request: Request
+    given: frozenset[str]
+    wants_help: bool = False
+
+
+@dataclass(frozen=True)
+class Token:
+    """One shell-style word: its text, whether any of it was quoted, and whether it starts with
+    an unquoted '-' (only such a word can be a switch)."""
+
+    text: str
+    quoted: bool
+    dash: bool
+
+    @property
+    def is_switch(self) -> bool:
+        """Starts with an unquoted '-' and is not a negative number (those are values)."""
+        return self.dash and not _NEGATIVE_NUMBER.fullmatch(self.text)
+
+
+def is_comment(line: str) -> bool:
+    """A line the REPL skips: '# ...' or '// ...' (blank lines are skipped as well)."""
+    stripped = line.strip()
+    return stripped.startswith("#") or stripped.startswith("//")
+
+
+def _closing_apostrophe(line: str, start: int) -> int:
+    """Index of the ' that closes a quote opened at ``start``: the next ' that ends a word
+    (followed by whitespace or the end of the line); -1 when there is none."""
+    for index in range(start + 1, len(line)):
+        if line[index] == "'" and (index + 1 == len(line) or line[index + 1].isspace()):
+            return index
+    return -1
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split ``line`` into words, shell-style, keeping apostrophes usable in text.
+
+    * "double quotes" group words anywhere in a word; inside them \\" and \\\\ are escapes and
+      every other backslash is kept (so a prompt's \\: survives).
+    * 'single quotes' quote only when the ' begins a word and a closing ' ends a later word;
+      otherwise the apostrophe is text (there's, cat's, 'tis).  Nothing is escaped inside.
+    * Outside quotes a backslash escapes whitespace, a quote or a backslash; other backslashes
+      are kept (Windows paths, \\: in prompts).
+    """
+    tokens: list[Token] = []
+    index, length = 0, len(line)
+    while index < length:
+        if line[index].isspace():
+            index += 1
+            continue
+        word_start = index
+        parts: list[str] = []
+        quoted = False
+        dash = line[index] == "-"
+        while index < length and not line[index].isspace():
+            char = line[index]
+            if char == '"':
+                quoted = True
+                index += 1
+                while True:
+                    if index >= length:
+                        raise RequestError(f"unbalanced \" quote in {line[word_start:]!r}; expected "
+                                           "a closing \"")
+                    char = line[index]
+                    if char == "\\" and index + 1 < length and line[index + 1] in '"\\':
+                        parts.append(line[index + 1])
+                        index += 2
+                    elif char == '"':
+                        index += 1
+                        break
+                    else:
+                        parts.append(char)
+                        index += 1
+            elif char == "'" and index == word_start:
+                close = _closing_apostrophe(line, index)
+                if close < 0:
+                    parts.append(char)
+                    index += 1
+                else:
+                    quoted = True
+                    parts.append(line[index + 1:close])
+                    index = close + 1
+            elif char == "\\" and index + 1 < length and (
+                    line[index + 1].isspace() or line[index + 1] in "\"'\\"):
+                parts.append(line[index + 1])
+                index += 2
+            else:
+                parts.append(char)
+                index += 1
+        tokens.append(Token("".join(parts), quoted, dash))
+    return tokens
+
+
+def _unknown(name: str) -> RequestError:
+    close = difflib.get_close_matches(name, list(BY_NAME), n=3, cutoff=0.6)
+    if close:
+        return RequestError(f"unknown switch {name!r}; did you mean {' or '.join(close)}?")
+    return RequestError(f"unknown switch {name!r}; -h lists the switches ({_QUOTE_HINT})")
+
+
+def _by_long_prefix(name: str) -> Switch | Unsupported:
+    """Resolve an abbreviated long name ('--str'), as argparse does: the prefix must be unique."""
+    candidates = [long for long in LONG_NAMES if long.startswith(name)]
+    if len(candidates) == 1:
+        return BY_NAME[candidates[0]]
+    if candidates:
+        raise RequestError(f"{name} is ambiguous; could be {', '.join(sorted(candidates))}")
+    raise _unknown(name)
+
+
+def _resolve_name(name: str) -> Switch | Unsupported:
+    entry = BY_NAME.get(name)
+    if entry is not None:
+        return entry
+    if name.startswith("--") and len(name) > 2:
+        return _by_long_prefix(name)
+    raise _unknown(name)
+
+
+def _supported(entry: Switch | Unsupported) -> Switch:
+    if isinstance(entry, Unsupported):
+        raise RequestError(entry.message)
+    return entry
+
+
+def _resolve(text: str) -> list[tuple[Switch, str | None]]:
+    """The switch(es) a switch word names, each with its joined value (None when not joined).
+
+    Forms: exact names (-s, --steps, -fit), --name=value (also -s=5), unique long prefixes
+    (--str), joined short values (-s50, -S-1) and clusters of short flags (-gx).
+    """
+    entry = BY_NAME.get(text)
+    if entry is not None:
+        return [(_supported(entry), None)]
+    if text.startswith("--"):
+        name, equals, value = text.partition("=")
+        if name == "--":
+            raise RequestError(f"'--' is not a switch; {_QUOTE_HINT}")
+        return [(_supported(_resolve_name(name)), value if equals else None)]
+    name, equals, value = text.partition("=")
+    if equals and name in BY_NAME:
+        return [(_supported(BY_NAME[name]), value)]
+    short = BY_NAME.get(text[:2])
+    if short is None or len(text) < 3:
+        raise _unknown(text)
+    switch = _supported(short)
+    if switch.kind.takes_value:
+        return [(switch, text[2:])]
+    cluster = [BY_NAME.get("-" + letter) for letter in text[1:]]
+    if all(isinstance(s, Switch) and not s.kind.takes_value for s in cluster):
+        return [(s, None) for s in cluster if isinstance(s, Switch)]
+    raise RequestError(f"{switch.label} takes no value, but got {text!r}")
+
+
+def _recalled(switch: Switch, back: int, recall: Recall | None) -> Any:
+    """-S -N / -I -N: ask the REPL for the N-th-from-last image of the previous command."""
+    what = "seed" if switch.field == "seed" else "image"
+    if back < 1:
+        raise RequestError(f"{switch.label}: -{back} cannot name an earlier image; expected -1 "
+                           "for the last image of the previous command, -2 for the one before...")
+    if recall is None:
+        raise RequestError(f"{switch.label}: -{back} reuses the {what} of an image of the previous "
+                           "command, but there is no previous command")
+    try:
+        return recall.seed(back) if what == "seed" else recall.image(back)
+    except (DreamlineError, LookupError, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise RequestError(f"{switch.label}: -{back} has no {what} to reuse: {reason}") from exc
+
+
+def _value(switch: Switch, raw: str, quoted: bool, recall: Recall | None) -> Any:
+    if switch.recall and not quoted and _RECALL.fullmatch(raw):
+        return _recalled(switch, int(raw[1:]), recall)
+    return switch.convert(raw)
+
+
+def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> ParsedLine:
+    """Parse one prompt line, overlaying its switches on ``defaults`` for this line only.
+
+    Every bad input (unknown or unsupported switch, missing or malformed value, out-of-range
+    value, unbalanced quote, bad sub-prompt weights) raises a one-line RequestError.
+    """
+    tokens = tokenize(line)
+    index = 0
+    prompt_words: list[str] = []
+    while index < len(tokens) and not tokens[index].is_switch:
+        prompt_words.append(tokens[index].text)
+        index += 1
+    values: dict[str, Any] = {}
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if not token.is_switch:
+            raise RequestError(f"{token.text!r} is not a switch and comes after the switches; the "
+                               f"prompt goes first ({_QUOTE_HINT})")
+        for switch, joined in _resolve(token.text):
+            if switch.kind is Kind.HELP:
+                return ParsedLine(defaults, frozenset(), wants_help=True)
+            if not switch.kind.takes_value:
+                if joined is not None:
+                    raise RequestError(f"{switch.label} takes no value, but got {joined!r}")
+                values[switch.field] = True
+                continue
+            if joined is not None:
+                raw, quoted = joined, token.quoted
+            elif index < len(tokens) and not tokens[index].is_switch:
+                raw, quoted = tokens[index].text, tokens[index].quoted
+                index += 1
+            else:
+                raise RequestError(f"{switch.label}: missing its value; expected {switch.expected}")
+            values[switch.field] = _value(switch, raw, quoted, recall)
+    given = set(values)
+    prompt = " ".join(prompt_words)
+    if prompt_words:
+        given.add("prompt")
+    request = validate(replace(defaults, prompt=prompt, **values))
+    split_prompt(request.prompt, normalize=not request.skip_normalize)
+    return ParsedLine(request, frozenset(given))
