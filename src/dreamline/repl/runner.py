@@ -1,0 +1,292 @@
+"""Run one parsed request: load the model once, generate, save each image as it finishes,
+print the ``Outputs:`` lines and append the logs.
+
+Images are written the moment the generator yields them, so an interrupt or a failure half-way
+through a command keeps (and lists) the finished ones.  torch and the generator core are
+imported only when the first image is generated.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from dreamline.errors import DreamlineError
+from dreamline.repl.settings import Settings
+from dreamline.request import Request
+
+Say = Callable[[str], None]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MODELS_FILE = Path("configs") / "models.yaml"
+DEMO_MODEL = "demo"
+PROMPT_DIR_MAX = 80
+
+
+def default_models_file() -> Path:
+    """configs/models.yaml in the working directory, else the one beside the project sources."""
+    here = Path.cwd() / MODELS_FILE
+    if here.is_file():
+        return here
+    return PROJECT_ROOT / MODELS_FILE
+
+
+def prompt_dir_name(prompt: str) -> str:
+    """--prompt_as_dir: a directory name from the prompt's words ('a red fox' -> 'a_red_fox')."""
+    words = re.sub(r"[^\w\s-]", "", prompt).split()
+    name = "_".join(words)[:PROMPT_DIR_MAX].strip("_-")
+    return name if name else "no_prompt"
+
+
+class Progress:
+    """One self-overwriting line of steps done/total and speed, only on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = getattr(stream, "isatty", lambda: False)()
+        self.steps = 0
+        self.started = time.perf_counter()
+        self._drawn = False
+
+    def step(self, done: int, total: int) -> None:
+        self.steps += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.started
+        speed = self.steps / elapsed if elapsed > 0 else 0.0
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r  [{bar}] {done}/{total} steps  {speed:.2f} it/s ")
+        self.stream.flush()
+        self._drawn = True
+
+    def end_line(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+class Runner:
+    """Owns the loaded model and the generator; runs requests for the session."""
+
+    def __init__(self, settings: Settings, *, say: Say = print,
+                 progress_stream: TextIO | None = None) -> None:
+        self.settings = settings
+        self.say = say
+        self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
+        self._registry: Any = None
+        self._generator: Any = None
+        self._model: Any = None
+        self._device: Any = None
+        self._dtype: Any = None
+        self.wanted_model = settings.model  # None: the registry's default
+
+    # ---- labels for the toolbar ----------------------------------------------------------
+    @property
+    def model_label(self) -> str:
+        if self._model is not None:
+            return f"{self._model.name} [{self._model.short_hash}]"
+        if self.wanted_model is not None:
+            return f"{self.wanted_model} (not loaded yet)"
+        return "default (not loaded yet)"
+
+    @property
+    def device_label(self) -> str:
+        if self._device is None:
+            return self.settings.device or "auto"
+        from dreamline.devices import dtype_name
+
+        return f"{self._device} {dtype_name(self._dtype)}"
+
+    # ---- models --------------------------------------------------------------------------
+    @property
+    def models_file(self) -> Path:
+        return self.settings.config if self.settings.config is not None else default_models_file()
+
+    def registry(self) -> Any:
+        if self._registry is None:
+            from dreamline.models import ModelRegistry
+
+            self._registry = ModelRegistry.load(self.models_file)
+        return self._registry
+
+    def model_names(self) -> list[str]:
+        """Names for completion; empty (not an error) when the models file cannot be read."""
+        try:
+            return list(self.registry().names())
+        except DreamlineError:
+            return []
+
+    def describe_models(self) -> list[str]:
+        registry = self.registry()
+        loaded = self._model.name if self._model is not None else None
+        lines = [f"models in {self.models_file}:"]
+        for name in registry.names():
+            marks = []
+            if name == registry.default_name:
+                marks.append("default")
+            if name == loaded:
+                marks.append("loaded")
+            shown = f" ({', '.join(marks)})" if marks else ""
+            lines.append(f"  {name}{shown}: {registry.entry(name).describe()}")
+        return lines
+
+    def switch_model(self, name: str) -> None:
+        """Load ``name`` now; on failure the current model stays (the error says why)."""
+        self._load(name)
+        self.wanted_model = name
+
+    def _choose_device(self) -> None:
+        if self._device is not None:
+            return
+        from dreamline.devices import choose_device, choose_dtype, describe
+
+        device = choose_device(self.settings.device)
+        dtype = choose_dtype(device, self.settings.precision)
+        self._device, self._dtype = device, dtype
+        self.say(f">> {describe(device, dtype)}")
+
+    def _load(self, name: str | None) -> None:
+        from dreamline.core import Generator
+        from dreamline.models import load_model
+
+        self._choose_device()
+        registry = self.registry()
+        chosen = name if name is not None else registry.default_name
+        started = time.perf_counter()
+        model = load_model(chosen, registry=registry, device=self._device, dtype=self._dtype)
+        self._model = model
+        self._generator = Generator(model, report=lambda text: self.say(f">> {text}"))
+        seconds = time.perf_counter() - started
+        self.say(f">> model {model.name} [{model.short_hash}] from {model.path} "
+                 f"({seconds:.1f}s)")
+        if model.name == DEMO_MODEL:
+            self.say(">> this is the small built-in demo model; for real pictures point dreamline "
+                     "at a Stable Diffusion 1.x checkpoint with --model PATH or an entry in "
+                     f"{self.models_file}")
+
+    def generator(self) -> Any:
+        if self._generator is None:
+            self._load(self.wanted_model)
+        return self._generator
+
+    # ---- one request ---------------------------------------------------------------------
+    def outdir_for(self, request: Request) -> Path:
+        base = Path(request.outdir) if request.outdir is not None else self.settings.outdir
+        if self.settings.prompt_as_dir:
+            return base / prompt_dir_name(request.prompt)
+        return base
+
+    def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
+        """Generate ``request``; every finished image is saved, reported to ``on_saved`` and
+        listed even if a later one fails or Ctrl-C stops the command."""
+        from dreamline import outputs
+        from dreamline.format import format_command
+
+        generator = self.generator()
+        outdir = self.outdir_for(request)
+        prefix = outputs.OutputDir(outdir).reserve_prefix()
+        saved: list[tuple[Path, str]] = []
+        images: list[Any] = []
+        steps = _StepSaver(generator, request.save_intermediates)
+        progress = Progress(self.progress_stream)
+        cuda = _reset_cuda_peak(self._device)
+        started = time.perf_counter()
+        interrupted = False
+
+        def on_step(step: Any) -> None:
+            progress.step(step.index + 1, step.total)
+            steps.maybe_keep(step)
+
+        try:
+            for result in generator.iter_generate(request, on_step=on_step):
+                progress.end_line()
+                command = format_command(result.request)
+                path = outputs.save_image(outdir, prefix, result.seed, result.image, command,
+                                          *_metadata(result, command))
+                saved.append((path, command))
+                images.append(result.image)
+                on_saved(path, result.seed)
+                steps.save(outdir, prefix, result.seed)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            progress.end_line()
+            seconds = time.perf_counter() - started
+            if request.grid and len(images) > 1:
+                first_seed = int(saved[0][0].name.split(".")[1])
+                grid = outputs.save_grid(outdir, prefix, first_seed, outputs.make_grid(images),
+                                         saved[0][1])
+                saved.append((grid, saved[0][1]))
+            self._report(prefix, outdir, saved, seconds, progress.steps, cuda)
+        if interrupted:
+            self.say(f">> interrupted: generation stopped; kept {len(images)} finished image(s)")
+
+    def _report(self, prefix: int, outdir: Path, saved: list[tuple[Path, str]], seconds: float,
+                steps: int, cuda: bool) -> None:
+        from dreamline import outputs
+
+        for line in outputs.format_output_lines(prefix, saved):
+            self.say(line)
+        if saved:
+            outputs.append_logs(outdir, outputs.output_entries(prefix, saved))
+        speed = f", {steps / seconds:.2f} steps/s" if seconds > 0 and steps else ""
+        memory = ""
+        if cuda:
+            import torch
+
+            memory = f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+        count = sum(1 for path, _ in saved if ".grid." not in path.name)
+        self.say(f">> {count} image(s) in {seconds:.2f}s{speed}{memory}")
+
+
+def _reset_cuda_peak(device: Any) -> bool:
+    if device is None or getattr(device, "type", "") != "cuda":
+        return False
+    import torch
+
+    torch.cuda.reset_peak_memory_stats(device)
+    return True
+
+
+def _metadata(result: Any, command: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(sd-metadata dict, A1111 parameters text) for one image, from the outputs engineer's
+    helpers (dreamline.metadata); both are optional for save_image."""
+    from dreamline import metadata
+
+    return metadata.sd_metadata(result), metadata.a1111_parameters(result)
+
+
+class _StepSaver:
+    """--save_intermediates N: decode every N-th step (and the last) of the current image, then
+    write them with a side-by-side strip when the image is done."""
+
+    def __init__(self, generator: Any, every: int | None) -> None:
+        self.generator = generator
+        self.every = every
+        self.kept: list[tuple[int, Any]] = []
+
+    def maybe_keep(self, step: Any) -> None:
+        if self.every is None:
+            return
+        done = step.index + 1
+        if done % self.every == 0 or done == step.total:
+            self.kept.append((done, self.generator.decode(step.latents)))
+
+    def save(self, outdir: Path, prefix: int, seed: int) -> None:
+        if not self.kept:
+            return
+        from dreamline import outputs
+
+        directory = outputs.intermediates_dir(outdir, prefix, seed)
+        for done, image in self.kept:
+            outputs.save_step(directory, done, image)
+        strip = outputs.make_strip([image for _, image in self.kept],
+                                   [f"step {done}" for done, _ in self.kept])
+        outputs.write_png(directory / "strip.png", strip)
+        self.kept = []
