@@ -20,7 +20,6 @@ class Kind(Enum):
 
     INT = "int"
     FLOAT = "float"
-    STR = "str"
     PATH = "path"
     FLAG = "flag"
     CHOICE = "choice"
@@ -101,7 +100,7 @@ class Switch:
             return parse_float(raw, self)
         if self.kind is Kind.VARIATIONS:
             return parse_variations(raw, self)
-        if self.kind in (Kind.STR, Kind.PATH, Kind.CHOICE):
+        if self.kind in (Kind.PATH, Kind.CHOICE):
             if raw == "":
                 raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
             if self.kind is Kind.CHOICE and raw not in self.choices:
