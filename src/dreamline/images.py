@@ -22,6 +22,7 @@ pixel it blends was kept, so a kept pixel never mixes in colour from the repaint
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +57,11 @@ class InitImage:
 # reading files
 
 
-def _open_image(path: str | os.PathLike[str], what: str) -> Image.Image:
-    """Open and fully decode an image file, turning every way it can fail into one ImageError."""
+def _open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, int]:
+    """Open and fully decode an image file (first frame), and its frame count.
+
+    Every way a file can fail becomes one ImageError line naming it.
+    """
     shown = str(path)
     file_path = Path(path).expanduser()
     prefix = f"cannot read {what} '{shown}'"
@@ -69,8 +73,7 @@ def _open_image(path: str | os.PathLike[str], what: str) -> Image.Image:
             with Image.open(file_path) as opened:
                 opened.load()
                 image = opened.copy()
-                image.info = dict(opened.info)
-                frames = getattr(opened, "n_frames", 1)
+                frames = int(getattr(opened, "n_frames", 1))
     except FileNotFoundError:
         raise ImageError(f"{prefix}: no such file") from None
     except PermissionError:
@@ -82,33 +85,39 @@ def _open_image(path: str | os.PathLike[str], what: str) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageError(f"{prefix}: damaged or unsupported image ({detail})") from None
-    if frames > 1:
-        image.info["dreamline_frames"] = frames
-    return image
+    return image, frames
+
+
+EXIF_ORIENTATION = 0x0112
 
 
 def _exif_upright(image: Image.Image, notes: list[str], shown: str) -> Image.Image:
-    """Apply the EXIF orientation, so the picture is upright the way viewers show it."""
+    """Apply the EXIF orientation, so the picture is upright the way viewers show it.
+
+    Phones store portraits sideways with an orientation tag; ignoring it would feed the model a
+    picture lying on its side.
+    """
     try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        if orientation in (1, None):
+            return image
         upright = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
         notes.append(f"warning: could not read the EXIF orientation of '{shown}'; used as stored")
         return image
-    if upright is None:  # only returned with in_place=True; kept for older Pillow
+    if upright is None or orientation not in range(2, 9):
         return image
-    if upright.size != image.size or upright.tobytes() != image.tobytes():
-        notes.append(f"'{shown}' rotated upright from its EXIF orientation")
-    upright.info = {**image.info, **upright.info}
+    notes.append(f"'{shown}' turned upright (EXIF orientation {orientation})")
     return upright
 
 
 def _has_transparency(image: Image.Image) -> bool:
-    """True when any pixel is less than fully opaque (alpha, palette or PNG tRNS transparency)."""
-    if "transparency" in image.info:
-        return _alpha_of(image) is not None and bool((_alpha_of(image) < 255).any())
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        return bool((_alpha_of(image) < 255).any())
-    return False
+    """True when any pixel is less than fully opaque (alpha, palette or PNG tRNS transparency).
+
+    An alpha channel that is 255 everywhere (a screenshot saved as RGBA) is not transparency.
+    """
+    alpha = _alpha_of(image)
+    return alpha is not None and bool((alpha < 255).any())
 
 
 def _alpha_of(image: Image.Image) -> np.ndarray | None:
@@ -208,27 +217,38 @@ def _target_size(
                 f"(box {_size_text(fit_box)}), {_describe_change(original, target)}"
             )
     if 0 in target:
-        how = f"fitted into {_size_text(fit_box)}" if fit_box is not None else "as it is"
+        if fit_box is None:
+            what = f"init image '{shown}' is {_size_text(original)}"
+        else:
+            fitted = fit_size(original, fit_box, 1)
+            what = (
+                f"init image '{shown}' ({_size_text(original)}) fitted into "
+                f"{_size_text(fit_box)} is {_size_text(fitted)}"
+            )
         raise ImageError(
-            f"init image '{shown}' is {_size_text(original)}; {how} a side is smaller than "
-            f"{multiple} pixels, but both sides must be at least {multiple} (multiples of {multiple})"
+            f"{what}: too small; both sides must be at least {multiple} pixels "
+            f"(the model works in multiples of {multiple})"
         )
     return target
 
 
-def _size_warnings(size: tuple[int, int], small_side: int, large_area: int) -> list[str]:
+def _size_warnings(
+    size: tuple[int, int], small_side: int, large_area: int, fitted: bool
+) -> list[str]:
     """The reference's two size warnings, for the size actually used."""
     width, height = size
     found = []
     if width < small_side and height < small_side:
+        advice = "use a larger -W/-H" if fitted else "try --fit with -W/-H"
         found.append(
-            f"warning: {_size_text(size)} is small; img2img works poorly below "
-            f"{small_side}x{small_side}; try --fit with -W/-H"
+            f"warning: {_size_text(size)} is small: img2img works poorly below "
+            f"{small_side}x{small_side}; {advice}"
         )
     if width * height > large_area:
+        advice = "a smaller -W/-H" if fitted else "--fit with -W/-H"
         found.append(
-            f"warning: {_size_text(size)} is larger than the model's default area; "
-            "if you run out of memory, use --fit with a smaller -W/-H"
+            f"warning: {_size_text(size)} is larger than the model's default area "
+            f"({large_area} pixels); if you run out of memory, use {advice}"
         )
     return found
 
@@ -251,12 +271,19 @@ def _mask_from_file(
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A ``-M`` file as a binary keep mask at its own (upright) size, and that size."""
     shown = str(mask_path)
-    raw = _exif_upright(_open_image(mask_path, "mask"), notes, shown)
+    opened, _frames = _open_image(mask_path, "mask")
+    raw = _exif_upright(opened, notes, shown)
     alpha = _alpha_of(raw)
     if alpha is not None and bool((alpha < 255).any()):
         notes.append(f"mask from the transparency of '{shown}'")
         return alpha == 255, raw.size
-    gray = _gray_of(raw)
+    try:
+        gray = _gray_of(raw)
+    except ValueError:
+        raise ImageError(
+            f"cannot read mask '{shown}': its colour mode {raw.mode} cannot be converted to "
+            "grayscale (save it as an L, RGB or RGBA PNG)"
+        ) from None
     notes.append(f"mask from the gray levels of '{shown}' (black = repaint, white = keep)")
     return gray >= GRAY_KEEP_THRESHOLD, raw.size
 
@@ -281,17 +308,15 @@ def _erased_colour_warning(image: Image.Image, shown: str) -> str | None:
     )
 
 
-def _finish_mask(
-    keep: np.ndarray | None, source: str, notes: list[str]
-) -> np.ndarray | None:
-    """Drop a mask that keeps or repaints everything, saying why, and report its coverage."""
-    if keep is None:
-        return None
+def _finish_mask(keep: np.ndarray, source: str, inverted: bool, notes: list[str]) -> np.ndarray | None:
+    """Drop a mask that keeps or repaints everything, saying why, and report its coverage.
+
+    Keeping everything leaves inpainting nothing to do, and repainting everything is plain
+    img2img; either way the generator runs plain img2img, and the note says so.
+    """
     if keep.all():
-        notes.append(
-            f"{source} keeps every pixel: nothing to repaint; running plain img2img "
-            "(did you mean --invert_mask?)"
-        )
+        hint = "" if inverted else " (did you mean --invert_mask?)"
+        notes.append(f"{source} keeps every pixel: nothing to repaint; running plain img2img{hint}")
         return None
     if not keep.any():
         notes.append(f"{source} repaints every pixel: nothing is kept; running plain img2img")
@@ -326,24 +351,33 @@ def load_init_image(
         raise ValueError(f"multiple must be >= 1, got {multiple}")
     shown = str(path)
     notes: list[str] = []
-    raw = _exif_upright(_open_image(path, "init image"), notes, shown)
-    frames = raw.info.get("dreamline_frames")
-    if frames:
+    opened, frames = _open_image(path, "init image")
+    raw = _exif_upright(opened, notes, shown)
+    if frames > 1:
         notes.append(f"'{shown}' has {frames} frames; using the first")
     original = raw.size
     target = _target_size(original, fit_box, multiple, shown, notes)
 
-    rgb = _to_rgb(raw)
+    try:
+        rgb = _to_rgb(raw)
+    except ValueError:
+        raise ImageError(
+            f"cannot read init image '{shown}': its colour mode {raw.mode} cannot be converted "
+            "to RGB (save it as an RGB or RGBA PNG)"
+        ) from None
+    transparent = _has_transparency(raw)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
 
     keep: np.ndarray | None = None
     source = ""
-    if _has_transparency(raw):
+    if transparent:
         erased = _erased_colour_warning(raw, shown)
         if erased:
             notes.append(erased)
     if mask_path is not None:
+        if transparent:
+            notes.append(f"'{shown}' has transparency, but the mask '{mask_path}' is used instead")
         keep_file, mask_size = _mask_from_file(mask_path, notes)
         if mask_size != original:
             if mask_size[0] * original[1] != mask_size[1] * original[0]:
@@ -357,7 +391,7 @@ def load_init_image(
                 )
         keep = _resize_mask(keep_file, target)
         source = f"mask '{mask_path}'"
-    elif _has_transparency(raw):
+    elif transparent:
         alpha = _alpha_of(raw)
         assert alpha is not None  # _has_transparency guarantees it
         keep = _resize_mask(alpha == 255, target)
@@ -369,11 +403,11 @@ def load_init_image(
         notes.append(
             "warning: --invert_mask ignored: there is no mask (no -M and the image is opaque)"
         )
-    mask = _finish_mask(keep, source, notes) if keep is not None else None
+    mask = _finish_mask(keep, source, invert_mask, notes) if keep is not None else None
     if mask is not None:
         mask = np.ascontiguousarray(mask, dtype=np.float32)
 
-    notes.extend(_size_warnings(target, small_side, large_area))
+    notes.extend(_size_warnings(target, small_side, large_area, fitted=fit_box is not None))
     return InitImage(image=rgb, mask=mask, original_size=original, notes=notes)
 
 
