@@ -9,7 +9,7 @@ import pytest
 from dreamline.errors import DreamlineError
 from dreamline.parse import ParsedLine, is_comment, parse_line, tokenize
 from dreamline.request import Request, RequestError
-from dreamline.switches import SWITCHES, UNSUPPORTED, Kind, launch_defaults
+from dreamline.switches import SWITCHES, UNSUPPORTED, Kind, Unsupported, launch_defaults
 
 
 class FakeRecall:
@@ -186,7 +186,8 @@ BAD: list[tuple[str, str]] = [
     ("a --save_intermediates 0", "--save_intermediates: 0 is out of range"),
     ("cat:1 dog:-1", "sub-prompt weights add up to zero"),
     # reference switches dreamline does not implement: the line is skipped with a reason
-    ("a -G 0.5", "--gfpgan_strength (face restoration) is not supported by dreamline; line skipped"),
+    ("a -G 0.5",
+     "--gfpgan_strength (face restoration) is not supported by dreamline; line skipped"),
     ("a -G0.5", "(face restoration) is not supported"),
     ("a --gfpgan_strength=0.8", "(face restoration) is not supported"),
     ("a -ft codeformer", "--facetool (face restoration) is not supported"),
@@ -241,7 +242,7 @@ def test_every_switch_parses_by_every_name() -> None:
 
 
 @pytest.mark.parametrize("entry", UNSUPPORTED, ids=lambda e: e.names[0])
-def test_every_unsupported_switch_is_refused(entry) -> None:
+def test_every_unsupported_switch_is_refused(entry: Unsupported) -> None:
     for name in entry.names:
         with pytest.raises(RequestError, match="is not supported by dreamline; line skipped"):
             parse(f"a cat {name} 1")

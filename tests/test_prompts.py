@@ -15,7 +15,8 @@ CASES = [
     # (prompt, normalize, positive, negative)
     ("a cat", True, (("a cat", 1.0),), ""),
     ("", True, (("", 1.0),), ""),
-    ("a tabby cat:0.25 a white duck:0.75", True, (("a tabby cat", 0.25), ("a white duck", 0.75)), ""),
+    ("a tabby cat:0.25 a white duck:0.75", True,
+     (("a tabby cat", 0.25), ("a white duck", 0.75)), ""),
     ("cat:2 dog", True, (("cat", 2 / 3), ("dog", 1 / 3)), ""),
     ("cat:2 dog", False, (("cat", 2.0), ("dog", 1.0)), ""),
     ("cat:3 dog:1", False, (("cat", 3.0), ("dog", 1.0)), ""),

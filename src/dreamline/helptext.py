@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from dreamline.switches import SWITCHES, UNSUPPORTED, Group, Kind, Switch
+from dreamline.switches import SWITCHES, UNSUPPORTED, Group, Switch
 
 _NAME_WIDTH = 30
 _WIDTH = 100

@@ -98,8 +98,8 @@ def tokenize(line: str) -> list[Token]:
                 index += 1
                 while True:
                     if index >= length:
-                        raise RequestError(f"unbalanced \" quote in {line[word_start:]!r}; expected "
-                                           "a closing \"")
+                        raise RequestError(f"unbalanced \" quote in {line[word_start:]!r}; "
+                                           "expected a closing \"")
                     char = line[index]
                     if char == "\\" and index + 1 < length and line[index + 1] in '"\\':
                         parts.append(line[index + 1])

@@ -12,7 +12,8 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any, Mapping
 
-from dreamline.request import MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX, Request, RequestError, validate
+from dreamline.request import (MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX, Request, RequestError,
+                               validate)
 
 
 class Kind(Enum):
