@@ -60,7 +60,9 @@ class Sketch:
     def _shake(self, amount: float) -> float:
         return (self.rng.random() - 0.5) * 2 * amount
 
-    def wobble(self, points: list[Point], amount: float = 0.006, closed: bool = False) -> list[Point]:
+    def wobble(
+        self, points: list[Point], amount: float = 0.006, closed: bool = False
+    ) -> list[Point]:
         """Subdivide a path and jitter it, so straight lines look drawn by hand."""
         path = points + [points[0]] if closed else points
         shaky: list[Point] = []
@@ -99,7 +101,9 @@ class Sketch:
         self.draw.line(pixels, fill=colour, width=width or self.pen, joint="curve")
 
 
-def wave(x0: float, x1: float, y: float, height: float, turns: float, phase: float = 0) -> list[Point]:
+def wave(
+    x0: float, x1: float, y: float, height: float, turns: float, phase: float = 0
+) -> list[Point]:
     """Points along a gentle sine, for hills and river banks."""
     return [(x0 + (x1 - x0) * i / 40,
              y + height * math.sin(phase + turns * 2 * math.pi * i / 40)) for i in range(41)]
@@ -190,11 +194,9 @@ def inpaint_hole(width: int, height: int) -> Image.Image:
     return picture
 
 
-def small(draw: Callable[[int, int], Image.Image], size: int) -> Callable[[int, int], Image.Image]:
-    """A small version (for the built-in demo model): drawn large, then reduced."""
-    def make(width: int, height: int) -> Image.Image:
-        return draw(512, 512).resize((width, height), Image.Resampling.BOX)
-    return make
+def small(draw: Callable[[int, int], Image.Image], size: int) -> Image.Image:
+    """A small version (for the built-in demo model): drawn at 512, then reduced."""
+    return draw(512, 512).resize((size, size), Image.Resampling.BOX)
 
 
 def small_mask(size: int) -> Image.Image:
@@ -204,7 +206,8 @@ def small_mask(size: int) -> Image.Image:
 
 
 def small_hole(size: int) -> Image.Image:
-    picture = tree_and_river(512, 512).resize((size, size), Image.Resampling.BOX).convert("RGBA")
+    """The small inpainting picture: its hole is exactly the small mask."""
+    picture = small(tree_and_river, size).convert("RGBA")
     picture.putalpha(small_mask(size))
     return picture
 
@@ -215,15 +218,16 @@ PICTURES: dict[str, Callable[[], Image.Image]] = {
     "big-sketch.png": lambda: big_sketch(1536, 1024),
     "inpaint-hole.png": lambda: inpaint_hole(512, 512),
     "mask.png": lambda: hole_mask(512, 512),
-    "tree-and-river-sketch-64.png": lambda: small(tree_and_river, 64)(64, 64),
-    "fire-drawing-64.png": lambda: small(fire_drawing, 64)(64, 64),
+    "tree-and-river-sketch-64.png": lambda: small(tree_and_river, 64),
+    "fire-drawing-64.png": lambda: small(fire_drawing, 64),
     "inpaint-hole-64.png": lambda: small_hole(64),
     "mask-64.png": lambda: small_mask(64),
 }
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / "test-pictures"
+    default = Path(__file__).resolve().parent.parent / "test-pictures"
+    out = Path(argv[1]) if len(argv) > 1 else default
     out.mkdir(parents=True, exist_ok=True)
     for name, make in PICTURES.items():
         target = out / name

@@ -308,7 +308,9 @@ def _erased_colour_warning(image: Image.Image, shown: str) -> str | None:
     )
 
 
-def _finish_mask(keep: np.ndarray, source: str, inverted: bool, notes: list[str]) -> np.ndarray | None:
+def _finish_mask(
+    keep: np.ndarray, source: str, inverted: bool, notes: list[str]
+) -> np.ndarray | None:
     """Drop a mask that keeps or repaints everything, saying why, and report its coverage.
 
     Keeping everything leaves inpainting nothing to do, and repainting everything is plain
