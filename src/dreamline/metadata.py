@@ -125,12 +125,23 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
     return fields
 
 
-def sd_metadata(request: Request, run_info: Mapping[str, Any] | Any,
+def _request_and_info(request: Request | Any, run_info: Mapping[str, Any] | Any | None
+                      ) -> tuple[Request, dict[str, Any]]:
+    """Accept (Request, RunInfo/dict) or one GeneratedImage-like object (``.request``,
+    ``.info``), so the runner can pass what core/ hands it without unpacking."""
+    if run_info is None:
+        if isinstance(request, Request):
+            return request, {}
+        return request.request, _as_dict(request.info)
+    return request, _as_dict(run_info)
+
+
+def sd_metadata(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
                 model_name: str | None = None, model_hash: str | None = None) -> dict[str, Any]:
     """InvokeAI 2.0-style metadata for one image.  ``request`` is the one that reproduces
-    exactly this image; ``run_info`` (RunInfo or dict) says what ran.  Model name and hash
-    default to run_info's ``model_name`` / ``model_hash``."""
-    info = _as_dict(run_info)
+    exactly this image; ``run_info`` (RunInfo or dict) says what ran; or pass one
+    GeneratedImage.  Model name and hash default to run_info's ``model_name`` / ``model_hash``."""
+    request, info = _request_and_info(request, run_info)
     return {
         "model": "stable diffusion",
         "model_id": model_name if model_name is not None else info.get("model_name"),
@@ -170,14 +181,15 @@ def a1111_sampler(sampler: str, schedule: str) -> str:
     return f"{name} Karras" if schedule == "karras" else name
 
 
-def a1111_parameters(request: Request, run_info: Mapping[str, Any] | Any,
+def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
                      model_name: str | None = None, model_hash: str | None = None) -> str:
     """AUTOMATIC1111's ``parameters`` text: prompt, ``Negative prompt:``, then one settings line.
 
     Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax.  A1111 has one
-    variation seed, so ``Variation seed`` is written only when there is exactly one.
+    variation seed, so ``Variation seed`` is written only when there is exactly one.  Takes the
+    same arguments as ``sd_metadata``.
     """
-    info = _as_dict(run_info)
+    request, info = _request_and_info(request, run_info)
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
     if len(parts.positive) == 1 and parts.positive[0][1] == 1.0:
         positive = parts.positive[0][0]
@@ -299,6 +311,11 @@ def parse_a1111(text: str) -> A1111Parameters:
     return A1111Parameters(" ".join(prompt).strip(), " ".join(negative).strip(), fields)
 
 
+def _escape_weights(text: str) -> str:
+    """Escape the colons our prompt parser would take for ``text:weight`` separators."""
+    return _WEIGHT_COLON.sub(r"\\:", text)
+
+
 def _plain_text(text: str) -> str:
     """A1111 prompt text made literal for our syntax: no brackets, weight-like colons escaped."""
     return _escape_weights(" ".join(text.replace("[", " ").replace("]", " ").split()))
@@ -365,11 +382,6 @@ def a1111_request(name: str, parameters: A1111Parameters) -> Request:
         return validate(Request(**changes))
     except RequestError as error:
         raise MetadataError(f"{name}: A1111 parameters: {error}") from error
-
-
-def _escape_weights(text: str) -> str:
-    """Escape the colons our prompt parser would take for ``text:weight`` separators."""
-    return _WEIGHT_COLON.sub(r"\\:", text)
 
 
 def _sd_prompt(image: Mapping[str, Any]) -> str:
