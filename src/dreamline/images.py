@@ -111,17 +111,12 @@ def _exif_upright(image: Image.Image, notes: list[str], shown: str) -> Image.Ima
     return upright
 
 
-def _has_transparency(image: Image.Image) -> bool:
-    """True when any pixel is less than fully opaque (alpha, palette or PNG tRNS transparency).
-
-    An alpha channel that is 255 everywhere (a screenshot saved as RGBA) is not transparency.
-    """
-    alpha = _alpha_of(image)
-    return alpha is not None and bool((alpha < 255).any())
-
-
 def _alpha_of(image: Image.Image) -> np.ndarray | None:
-    """The alpha channel as uint8 H x W, or None for an image with no transparency at all."""
+    """The alpha channel as uint8 H x W (alpha, palette or PNG tRNS), or None if there is none.
+
+    An alpha channel that is 255 everywhere (a screenshot saved as RGBA) is no transparency: the
+    caller checks for alpha < 255.
+    """
     if image.mode in ("RGBA", "LA", "PA"):
         return np.asarray(image.getchannel("A"))
     if "transparency" in image.info or image.mode in ("La", "RGBa"):
@@ -367,7 +362,8 @@ def load_init_image(
             f"cannot read init image '{shown}': its colour mode {raw.mode} cannot be converted "
             "to RGB (save it as an RGB or RGBA PNG)"
         ) from None
-    transparent = _has_transparency(raw)
+    alpha = _alpha_of(raw)
+    transparent = alpha is not None and bool((alpha < 255).any())
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
 
@@ -393,9 +389,7 @@ def load_init_image(
                 )
         keep = _resize_mask(keep_file, target)
         source = f"mask '{mask_path}'"
-    elif transparent:
-        alpha = _alpha_of(raw)
-        assert alpha is not None  # _has_transparency guarantees it
+    elif alpha is not None and transparent:
         keep = _resize_mask(alpha == 255, target)
         source = f"transparency of '{shown}'"
     if keep is not None and invert_mask:
