@@ -1,0 +1,155 @@
+"""The models registry: ``configs/models.yaml`` names the models a user can ``!switch`` to.
+
+Each entry has a name, a path (a diffusers folder or a CompVis .safetensors/.ckpt file),
+a description, the default image size, an optional ``config`` folder (diffusers-style part
+configs, for single files whose architecture is not SD 1.5), and one entry is ``default: true``.
+Relative paths are relative to the yaml file's folder, so a registry can travel with its models;
+``@builtin/...`` means the package's own data folder (the built-in demo model and SD 1.5 configs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dreamline.errors import ModelError
+from dreamline.models.hashing import CACHE_FILE_NAME
+
+BUILTIN_PREFIX = "@builtin/"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_REGISTRY = Path("configs") / "models.yaml"
+_KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "config", "default"})
+MAX_SIDE = 8192
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registry entry, its paths already resolved to absolute ones."""
+
+    name: str
+    path: Path
+    description: str = ""
+    width: int | None = None
+    height: int | None = None
+    config: Path | None = None  # diffusers-style config folder for single files
+    default: bool = False
+
+
+def resolve_path(text: str, base_dir: Path) -> Path:
+    """``@builtin/x`` -> the package data folder's x; relative -> under ``base_dir``; ``~`` expanded."""
+    if text.startswith(BUILTIN_PREFIX):
+        return DATA_DIR / text[len(BUILTIN_PREFIX):]
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return path.resolve()
+
+
+def _size(source: str, name: str, field_name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= MAX_SIDE:
+        raise ModelError(f"{source}: model {name!r}: {field_name} is {value!r}; expected a size "
+                         f"in pixels from 8 to {MAX_SIDE}")
+    return value
+
+
+def _text(source: str, name: str, field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ModelError(f"{source}: model {name!r}: {field_name} is {value!r}; expected a "
+                         f"non-empty path")
+    return value.strip()
+
+
+def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
+        raise ModelError(f"{source}: {name!r} is not a usable model name; expected one word")
+    if not isinstance(raw, dict):
+        raise ModelError(f"{source}: model {name!r} is {raw!r}; expected a mapping with path, "
+                         f"description, width, height")
+    unknown = sorted(str(key) for key in raw if key not in _KNOWN_FIELDS)
+    if unknown:
+        raise ModelError(f"{source}: model {name!r} has unknown field(s) {', '.join(unknown)}; "
+                         f"expected {', '.join(sorted(_KNOWN_FIELDS))}")
+    if "path" not in raw:
+        raise ModelError(f"{source}: model {name!r} has no path")
+    default = raw.get("default", False)
+    if not isinstance(default, bool):
+        raise ModelError(f"{source}: model {name!r}: default is {default!r}; expected true or "
+                         f"false")
+    description = raw.get("description", "")
+    config = raw.get("config")
+    return ModelEntry(
+        name=name,
+        path=resolve_path(_text(source, name, "path", raw["path"]), base_dir),
+        description="" if description is None else str(description),
+        width=_size(source, name, "width", raw.get("width")),
+        height=_size(source, name, "height", raw.get("height")),
+        config=None if config is None else resolve_path(_text(source, name, "config", config),
+                                                         base_dir),
+        default=default,
+    )
+
+
+class ModelRegistry:
+    """The named models of one models.yaml, in file order."""
+
+    def __init__(self, entries: list[ModelEntry], path: Path | None = None) -> None:
+        if not entries:
+            where = f"{path}: " if path is not None else ""
+            raise ModelError(f"{where}no models are listed; expected at least one entry")
+        self.path = path
+        self._entries = {entry.name: entry for entry in entries}
+        defaults = [entry.name for entry in entries if entry.default]
+        if len(defaults) > 1:
+            raise ModelError(f"{path}: several models are marked default ({', '.join(defaults)})"
+                             f"; expected exactly one")
+        self.default_name = defaults[0] if defaults else entries[0].name
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_REGISTRY) -> "ModelRegistry":
+        """Read and check a models.yaml; every problem is a one-line ModelError."""
+        path = Path(path).expanduser().resolve()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ModelError(f"models file {path} does not exist; expected a models.yaml "
+                             f"(see configs/models.yaml)") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModelError(f"models file {path} cannot be read: {error}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ModelError(f"models file {path} is not valid YAML{where}") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"models file {path}: expected a mapping of model names to entries")
+        entries = [_entry(str(path), path.parent, name, raw) for name, raw in data.items()]
+        return cls(entries, path)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    @property
+    def hash_cache_path(self) -> Path | None:
+        """Where short hashes are remembered: beside the registry file."""
+        return None if self.path is None else self.path.parent / CACHE_FILE_NAME
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def entry(self, name: str | None = None) -> ModelEntry:
+        """The named entry (the default one for None); ModelError listing the known names."""
+        if name is None:
+            name = self.default_name
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ModelError(f"unknown model {name!r}; known models: {', '.join(self.names)} "
+                             f"(or give a path to a diffusers folder, .safetensors or .ckpt "
+                             f"file)") from None
