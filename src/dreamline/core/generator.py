@@ -1,0 +1,240 @@
+"""The Generator: one validated Request in, finished images out, one at a time.
+
+Per image: seed a CPU generator; for img2img draw the init latent sample first and then the noise
+(diffusers' draw order, so our results equal its pipelines'); blend -V/-v variation noise; slice
+the schedule by strength; run the loop under the guided denoiser; decode.  Everything random
+comes from that image's generator, so the request returned with each image reproduces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dreamline.core import latents as latent_ops
+from dreamline.core.conditioning import Conditioning, TextEncoder
+from dreamline.core.guidance import GuidedDenoiser, UNetModel
+from dreamline.core.noise import (
+    blend_variations,
+    derive_seed,
+    draw_noise,
+    resolve_seed,
+    seeded_generator,
+)
+from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
+from dreamline.core.types import GeneratedImage, RunInfo
+from dreamline.errors import ImageError
+from dreamline.models.types import LoadedModel
+from dreamline.request import Request, RequestError, validate
+
+Report = Callable[[str], None]
+LATENT_CHANNELS = 4
+
+
+def file_short_hash(path: str) -> str:
+    """First 10 hex digits of a file's sha256, recorded so an init image can be recognised."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise ImageError(f"init image {path!r} cannot be read: {error.strerror}") from error
+    return digest.hexdigest()[:10]
+
+
+def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
+    """Floor a txt2img side to the model's multiple, saying so when it changed."""
+    floored = value // multiple * multiple
+    if floored == 0:
+        raise RequestError(f"{name}: {value} is too small; expected at least {multiple} "
+                           f"(sides are multiples of {multiple} for this model)")
+    if floored != value:
+        report(f"{name} {value} floored to {floored}, a multiple of {multiple}")
+    return floored
+
+
+@dataclass
+class _Init:
+    """The loaded init image, its encoder output and what to tell the user about it."""
+
+    image: Image.Image
+    mask: np.ndarray | None
+    path: str
+    short_hash: str
+    dist: latent_ops.LatentDistribution | None  # None when nothing needs the init latents
+    keep: torch.Tensor | None  # latent-size mask, 1 = keep
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one image of a command uses: its generator seed and how its noise is blended."""
+
+    seed: int  # seeds the image's generator (the original seed for -v variations)
+    file_seed: int  # names the file: own seed, or the variation seed
+    variations: tuple[tuple[int, float], ...]  # -V list, extended by (variation seed, amount)
+
+
+class Generator:
+    """Turns requests into images with one loaded model; ``report`` gets one-line messages."""
+
+    def __init__(self, model: LoadedModel, *, report: Report = print) -> None:
+        self.model = model
+        self.report = report
+        self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
+                                report)
+
+    # --- public -------------------------------------------------------------------------------
+
+    def generate(self, request: Request, on_step: OnStep | None = None) -> list[GeneratedImage]:
+        return list(self.iter_generate(request, on_step))
+
+    def iter_generate(self, request: Request, on_step: OnStep | None = None
+                      ) -> Iterator[GeneratedImage]:
+        """Yield each image as soon as it is done, so an interrupt keeps the finished ones."""
+        request = validate(request)
+        make_scheduler(request.sampler, self.model.scheduler_config, karras=request.karras)
+        seed = resolve_seed(request.seed)
+        with torch.inference_mode():
+            cond = self.text.conditioning(request.prompt, normalize=not request.skip_normalize,
+                                          log_tokens=request.log_tokenization)
+            init = self._load_init(request) if request.is_img2img else None
+        if init is not None:
+            width, height = init.image.size
+            t_enc = steps_to_run(request.strength, request.steps)
+            self.report(f"starting at step {request.steps - t_enc} of {request.steps} "
+                        f"({t_enc} new sampling steps)")
+        else:
+            multiple = self.model.size_multiple
+            width = floor_side("-W/--width", request.width if request.width is not None
+                               else self.model.default_width, multiple, self.report)
+            height = floor_side("-H/--height", request.height if request.height is not None
+                                else self.model.default_height, multiple, self.report)
+        for index in range(request.iterations):
+            plan = self._plan(request, seed, index)
+            with torch.inference_mode():
+                yield self._one(request, plan, cond, init, width, height, on_step)
+
+    def decode(self, latents: torch.Tensor) -> Image.Image:
+        """Full VAE decode of loop latents (e.g. an intermediate from StepInfo)."""
+        with torch.inference_mode():
+            return latent_ops.decode(self.model.vae, latents)
+
+    # --- one command ----------------------------------------------------------------------------
+
+    def _load_init(self, request: Request) -> _Init:
+        from dreamline.images import load_init_image, mask_to_latent
+
+        assert request.init_img is not None  # only called for img2img
+        fit_box = None
+        if request.fit:
+            fit_box = (request.width if request.width is not None else self.model.default_width,
+                       request.height if request.height is not None
+                       else self.model.default_height)
+        loaded = load_init_image(request.init_img, fit_box=fit_box,
+                                 multiple=self.model.size_multiple, mask_path=request.init_mask,
+                                 invert_mask=request.invert_mask,
+                                 small_side=min(self.model.default_width,
+                                                self.model.default_height),
+                                 large_area=self.model.default_width * self.model.default_height)
+        for note in loaded.notes:
+            self.report(note)
+        keep = None
+        if loaded.mask is not None:
+            small = mask_to_latent(loaded.mask, self.model.vae_scale_factor)
+            keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
+        needs_latents = request.strength < 1.0 or keep is not None
+        dist = latent_ops.encode(self.model.vae, loaded.image) if needs_latents else None
+        return _Init(image=loaded.image, mask=loaded.mask, path=request.init_img,
+                     short_hash=file_short_hash(request.init_img), dist=dist, keep=keep)
+
+    @staticmethod
+    def _plan(request: Request, seed: int, index: int) -> _Plan:
+        """Image ``index``'s seeds: -n gives each image its own seed, -v its own variation."""
+        if request.variation_amount > 0:
+            variation_seed = derive_seed(seed, index, "variation")
+            extended = request.with_variations + ((variation_seed, request.variation_amount),)
+            return _Plan(seed=seed, file_seed=variation_seed, variations=extended)
+        own = derive_seed(seed, index, "image")
+        return _Plan(seed=own, file_seed=own, variations=request.with_variations)
+
+    def _one(self, request: Request, plan: _Plan, cond: Conditioning, init: _Init | None,
+             width: int, height: int, on_step: OnStep | None) -> GeneratedImage:
+        started = time.perf_counter()
+        model = self.model
+        factor = model.vae_scale_factor
+        shape = (1, LATENT_CHANNELS, height // factor, width // factor)
+        generator = seeded_generator(plan.seed)
+
+        # Draw order matters: the init latent sample first, then the noise (as diffusers does).
+        init_latents = None
+        if init is not None and init.dist is not None:
+            init_latents = init.dist.sample(generator, model.scaling_factor).to(model.dtype)
+        noise = draw_noise(generator, shape, model.device, model.dtype)
+        noise = blend_variations(noise, plan.variations)
+
+        scheduler, schedule_name = make_scheduler(request.sampler, model.scheduler_config,
+                                                  karras=request.karras)
+        schedule = Schedule.full(scheduler, request.sampler, request.steps,
+                                 karras=request.karras, device=model.device)
+        strength = request.strength if init is not None else None
+        if init is not None and request.strength < 1.0:
+            schedule = schedule.sliced(steps_to_run(request.strength, request.steps))
+            assert init_latents is not None
+            x = schedule.noise_init(init_latents, noise)
+        else:
+            x = schedule.pure_noise(noise)
+
+        after_step = None
+        if init is not None and init.keep is not None and init_latents is not None:
+            after_step = self._keep_region(schedule, init_latents, noise, init.keep)
+
+        denoise = GuidedDenoiser(UNetModel(model.unet), cond.cond, cond.uncond,
+                                 float(request.cfg_scale))
+        with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
+            x = sample(denoise, x, schedule, generator=generator, on_step=on_step,
+                       after_step=after_step)
+            image = latent_ops.decode(model.vae, x)
+        if init is not None and init.mask is not None:
+            from dreamline.images import InitImage, paste_kept
+
+            image = paste_kept(image, InitImage(image=init.image, mask=init.mask,
+                                                original_size=init.image.size))
+
+        fit_box_kept = init is not None and request.fit
+        exact = replace(
+            request, seed=plan.seed, iterations=1, variation_amount=0.0,
+            with_variations=plan.variations,
+            width=request.width if fit_box_kept else width,
+            height=request.height if fit_box_kept else height)
+        info = RunInfo(
+            sampler=request.sampler, schedule=schedule_name, width=width, height=height,
+            steps=request.steps, steps_run=schedule.steps_run, start_step=schedule.start_step,
+            strength=strength, init_img=init.path if init is not None else None,
+            init_hash=init.short_hash if init is not None else None, model_name=model.name,
+            model_hash=model.short_hash, seconds=time.perf_counter() - started,
+            variation_seed=plan.file_seed if request.variation_amount > 0 else None)
+        return GeneratedImage(image=image, seed=plan.file_seed, request=exact, info=info)
+
+    @staticmethod
+    def _keep_region(schedule: Schedule, init_latents: torch.Tensor, noise: torch.Tensor,
+                     keep: torch.Tensor) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """Inpainting: after each step, put back the kept region noised to the next step."""
+        timesteps = schedule.timesteps
+
+        def put_back(x: torch.Tensor, index: int) -> torch.Tensor:
+            if index + 1 < len(timesteps):
+                kept = schedule.scheduler.add_noise(init_latents, noise,
+                                                    timesteps[index + 1:index + 2])
+            else:
+                kept = init_latents
+            return keep * kept + (1 - keep) * x
+
+        return put_back

@@ -1,0 +1,186 @@
+"""Samplers: which diffusers scheduler does the step maths, and the denoising loop itself.
+
+The loop is ours and small (k-diffusion's shape): for each step, scale the input, ask the
+``denoise`` callable for the model output, let the scheduler take the step, report progress.
+Guidance and the UNet live in the ``denoise`` callable (see guidance.py), so the loop never knows
+about prompts.  img2img is only a slice of the schedule (see ``Schedule.sliced``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import (
+    DDIMScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    KDPM2AncestralDiscreteScheduler,
+    KDPM2DiscreteScheduler,
+    LMSDiscreteScheduler,
+    PNDMScheduler,
+)
+
+from dreamline.core.types import StepInfo
+from dreamline.request import RequestError
+
+SCHEDULERS: dict[str, type] = {
+    "k_lms": LMSDiscreteScheduler,
+    "k_euler": EulerDiscreteScheduler,
+    "k_euler_a": EulerAncestralDiscreteScheduler,
+    "k_heun": HeunDiscreteScheduler,
+    "k_dpm_2": KDPM2DiscreteScheduler,
+    "k_dpm_2_a": KDPM2AncestralDiscreteScheduler,
+    "ddim": DDIMScheduler,
+    "plms": PNDMScheduler,
+}
+# Samplers whose scheduler walks a sigma schedule (img2img starts at z0 + noise * sigma).
+SIGMA_SAMPLERS = frozenset(name for name in SCHEDULERS if name.startswith("k_"))
+
+# (x_scaled, timestep) -> model output (epsilon); guidance and the UNet are inside.
+Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+OnStep = Callable[[StepInfo], None]
+
+
+def steps_to_run(strength: float, steps: int) -> int:
+    """img2img's t_enc: floor(strength * steps) after removing float noise (0.29*100 -> 29)."""
+    t_enc = math.floor(round(strength * steps, 6))
+    if t_enc < 1:
+        raise RequestError(
+            f"-f/--strength {strength:g} with -s/--steps {steps} runs no sampling steps "
+            f"(floor({strength:g} * {steps}) = 0); expected strength * steps >= 1, e.g. "
+            f"-f {1 / steps:.4g} or more")
+    return t_enc
+
+
+def make_scheduler(sampler: str, scheduler_config: dict[str, Any], *, karras: bool = False
+                   ) -> tuple[Any, str]:
+    """A fresh scheduler for ``sampler`` built from the model's schedule; also "model"/"karras".
+
+    Karras sigmas only exist for the k_* samplers; asking for them with ddim/plms is an error
+    rather than a silent no-op.  A fresh scheduler per image matters: multistep schedulers keep
+    state between steps.
+    """
+    if sampler not in SCHEDULERS:
+        raise RequestError(f"-A/--sampler: {sampler!r} is not a sampler; expected one of "
+                           f"{', '.join(SCHEDULERS)}")
+    if karras and sampler not in SIGMA_SAMPLERS:
+        raise RequestError(f"--karras: the {sampler} sampler has no sigma schedule; Karras sigmas "
+                           f"need a k_* sampler ({', '.join(sorted(SIGMA_SAMPLERS))})")
+    config = {key: value for key, value in scheduler_config.items() if not key.startswith("_")}
+    overrides: dict[str, Any] = {}
+    if sampler == "plms":
+        overrides["skip_prk_steps"] = True
+    cls = SCHEDULERS[sampler]
+    if karras and "use_karras_sigmas" in inspect.signature(cls.__init__).parameters:
+        overrides["use_karras_sigmas"] = True
+    scheduler = cls.from_config(config, **overrides)
+    return scheduler, ("karras" if karras else "model")
+
+
+def _borrow_karras_sigmas(scheduler: Any, steps: int) -> None:
+    """Give a scheduler without a Karras option (Euler ancestral) Euler's Karras schedule.
+
+    Its step only reads ``sigmas``/``timesteps``, so the same sigmas mean the same schedule.
+    """
+    donor = EulerDiscreteScheduler.from_config(scheduler.config, use_karras_sigmas=True)
+    donor.set_timesteps(steps)
+    scheduler.sigmas = donor.sigmas.clone()
+    scheduler.timesteps = donor.timesteps.clone()
+
+
+@dataclass
+class Schedule:
+    """A scheduler set to ``steps`` and the part of its timesteps this run will take."""
+
+    scheduler: Any
+    sampler: str
+    steps: int
+    timesteps: torch.Tensor  # the slice to run, in order
+    start_step: int  # sampling steps skipped (0 for txt2img and strength 1)
+    steps_run: int  # sampling steps taken
+
+    @classmethod
+    def full(cls, scheduler: Any, sampler: str, steps: int, *, karras: bool = False,
+             device: torch.device | str | None = None) -> "Schedule":
+        scheduler.set_timesteps(steps, device=device)
+        if karras and "use_karras_sigmas" not in scheduler.config:
+            _borrow_karras_sigmas(scheduler, steps)
+            if device is not None:
+                scheduler.timesteps = scheduler.timesteps.to(device)
+        return cls(scheduler, sampler, steps, scheduler.timesteps, 0, steps)
+
+    def sliced(self, steps_run: int) -> "Schedule":
+        """Keep only the last ``steps_run`` sampling steps, as diffusers' img2img does.
+
+        Multi-order schedulers (Heun, DPM2) have ``order`` timesteps per sampling step, so the
+        cut is at ``start * order``; the scheduler is told where it begins.
+        """
+        start = self.steps - steps_run
+        order = int(getattr(self.scheduler, "order", 1))
+        begin = start * order
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(begin)
+        return Schedule(self.scheduler, self.sampler, self.steps, self.timesteps[begin:], start,
+                        steps_run)
+
+    @property
+    def uses_sigmas(self) -> bool:
+        return self.sampler in SIGMA_SAMPLERS
+
+    def start_sigma(self) -> torch.Tensor:
+        """The sigma of the first timestep run: img2img starts from z0 + noise * this."""
+        order = int(getattr(self.scheduler, "order", 1))
+        return self.scheduler.sigmas[self.start_step * order]
+
+    def noise_init(self, init_latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The img2img starting point: the init latents noised to the first timestep run."""
+        if self.uses_sigmas:
+            sigma = self.start_sigma().to(device=init_latents.device, dtype=init_latents.dtype)
+            return init_latents + noise * sigma
+        return self.scheduler.add_noise(init_latents, noise, self.timesteps[:1])
+
+    def pure_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """The starting point without an init image: noise at the scheduler's initial scale."""
+        return noise * self.scheduler.init_noise_sigma
+
+
+def _step_kwargs(scheduler: Any, generator: torch.Generator | None) -> dict[str, Any]:
+    """Pass the request's generator to stochastic steps (ancestral samplers, DDIM with eta)."""
+    accepted = inspect.signature(scheduler.step).parameters
+    return {"generator": generator} if "generator" in accepted else {}
+
+
+def _current_sigma(scheduler: Any) -> float | None:
+    sigmas = getattr(scheduler, "sigmas", None)
+    index = getattr(scheduler, "step_index", None)
+    if sigmas is None or index is None or index >= len(sigmas):
+        return None
+    return float(sigmas[index])
+
+
+def sample(denoise: Denoise, x: torch.Tensor, schedule: Schedule, *,
+           generator: torch.Generator | None = None, on_step: OnStep | None = None,
+           after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> torch.Tensor:
+    """Run the denoising loop from ``x`` over ``schedule``; return the final latents.
+
+    ``after_step(x, index)`` may replace the sample after each step (inpainting's kept region).
+    """
+    scheduler = schedule.scheduler
+    extra = _step_kwargs(scheduler, generator)
+    total = len(schedule.timesteps)
+    for index, t in enumerate(schedule.timesteps):
+        model_input = scheduler.scale_model_input(x, t)
+        sigma = _current_sigma(scheduler)
+        model_output = denoise(model_input, t)
+        x = scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
+        if after_step is not None:
+            x = after_step(x, index)
+        if on_step is not None:
+            on_step(StepInfo(index=index, total=total, sigma=sigma, timestep=float(t), latents=x))
+    return x

@@ -1,0 +1,58 @@
+"""What the generator hands back: finished images, what ran, and per-step progress.
+
+These are plain records so the REPL, the output writer and the tests can read them without
+knowing anything about the denoising loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dreamline.request import Request
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One finished call of the sampler, given to ``on_step`` for progress and intermediates.
+
+    ``index`` counts scheduler steps of this run from 0 to ``total - 1`` (second-order samplers
+    take two per sampling step).  ``latents`` is the current sample, still scaled by the VAE's
+    scaling factor; treat it as read-only.  ``sigma`` is None for DDIM/PLMS, which have none.
+    """
+
+    index: int
+    total: int
+    sigma: float | None
+    timestep: float
+    latents: Any  # torch.Tensor (1, 4, h, w)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What actually ran for one image, so the metadata records facts, not wishes."""
+
+    sampler: str
+    schedule: str  # "model" (the model's own sigmas) or "karras"
+    width: int
+    height: int
+    steps: int  # steps of the full schedule (-s)
+    steps_run: int  # new sampling steps taken (t_enc for img2img)
+    start_step: int  # 0-based index of the first schedule step run (steps - steps_run)
+    strength: float | None  # None for txt2img
+    init_img: str | None
+    init_hash: str | None  # first 10 hex digits of the init file's sha256
+    model_name: str
+    model_hash: str
+    seconds: float
+    variation_seed: int | None = None  # the -v target seed of this image, if it is a variation
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One image and the request that reproduces exactly it (iterations=1, no -v)."""
+
+    image: Any  # PIL.Image.Image, RGB
+    seed: int  # the file's seed: its own, or its variation seed
+    request: Request
+    info: RunInfo

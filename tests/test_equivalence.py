@@ -1,0 +1,75 @@
+"""Proof that our loop is diffusers' maths: same weights, prompt, seed, steps, guidance -> same
+pixels (within 1/255) as StableDiffusionImg2ImgPipeline / StableDiffusionPipeline with LMS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import LMSDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+
+from core_fixtures import SIZE, gradient_image, tiny_model, write_image
+from dreamline.core import Generator
+from dreamline.request import Request
+
+PROMPT = "a tree by a river"
+SEED = 1234
+STEPS = 10
+CFG = 7.5
+
+
+def _parts() -> dict:
+    model = tiny_model()
+    return dict(vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
+                unet=model.unet, scheduler=LMSDiscreteScheduler.from_config(model.scheduler_config),
+                safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def _max_diff(ours, theirs) -> int:
+    a = np.asarray(ours.convert("RGB"), dtype=np.int16)
+    b = np.asarray(theirs.convert("RGB"), dtype=np.int16)
+    assert a.shape == b.shape
+    return int(np.abs(a - b).max())
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.mark.parametrize("strength", [0.3, 0.75])
+def test_img2img_equals_diffusers(tmp_path: Path, strength: float) -> None:
+    init_path = write_image(tmp_path, 0)
+    pipe = StableDiffusionImg2ImgPipeline(**_parts())
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe(PROMPT, image=gradient_image(0), strength=strength, num_inference_steps=STEPS,
+                  guidance_scale=CFG, generator=torch.Generator().manual_seed(SEED)).images[0]
+    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+        prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, sampler="k_lms",
+        init_img=str(init_path), strength=strength))[0]
+    assert ours.info.steps_run == int(strength * STEPS)
+    assert _max_diff(ours.image, theirs) <= 1
+
+
+def test_txt2img_equals_diffusers() -> None:
+    pipe = StableDiffusionPipeline(**_parts())
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe(PROMPT, height=SIZE, width=SIZE, num_inference_steps=STEPS, guidance_scale=CFG,
+                  generator=torch.Generator().manual_seed(SEED)).images[0]
+    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+        prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, width=SIZE, height=SIZE))[0]
+    assert ours.info.strength is None and ours.info.steps_run == STEPS
+    assert _max_diff(ours.image, theirs) <= 1
+
+
+def test_negative_prompt_equals_diffusers() -> None:
+    """[words] become the unconditional prompt, like diffusers' negative_prompt."""
+    pipe = StableDiffusionPipeline(**_parts())
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe(PROMPT, negative_prompt="blurry", height=SIZE, width=SIZE,
+                  num_inference_steps=4, guidance_scale=CFG,
+                  generator=torch.Generator().manual_seed(SEED)).images[0]
+    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+        prompt=PROMPT + " [blurry]", steps=4, seed=SEED, cfg_scale=CFG))[0]
+    assert _max_diff(ours.image, theirs) <= 1
