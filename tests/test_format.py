@@ -92,6 +92,7 @@ _UNIT = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 def requests(draw: st.DrawFn) -> Request:
     """Any valid Request with a concrete seed, every switch exercised."""
     init_img = draw(st.none() | _PATHS)
+    sampler = draw(st.sampled_from(SAMPLERS))
     return Request(
         prompt=draw(_PROMPTS),
         steps=draw(st.integers(1, 1000)),
@@ -100,8 +101,8 @@ def requests(draw: st.DrawFn) -> Request:
         width=draw(st.none() | st.integers(8, MAX_SIDE)),
         height=draw(st.none() | st.integers(8, MAX_SIDE)),
         cfg_scale=draw(st.floats(min_value=0.0, max_value=100.0, allow_nan=False)),
-        sampler=draw(st.sampled_from(SAMPLERS)),
-        karras=draw(st.booleans()),
+        sampler=sampler,
+        karras=draw(st.booleans()) if sampler.startswith("k_") else False,
         init_img=init_img,
         strength=draw(st.floats(min_value=0.0, max_value=1.0, exclude_min=True)),
         fit=draw(st.booleans()),

@@ -102,6 +102,10 @@ def validate(request: Request) -> Request:
     if r.sampler not in SAMPLERS:
         raise RequestError(f"-A/--sampler: {r.sampler!r} is not a sampler; expected one of "
                            f"{', '.join(SAMPLERS)}")
+    if r.karras and not r.sampler.startswith("k_"):
+        raise RequestError(f"--karras: the Karras sigma schedule is for the k_* samplers, not "
+                           f"{r.sampler!r}; expected one of "
+                           f"{', '.join(s for s in SAMPLERS if s.startswith('k_'))}")
     _number("-f/--strength", r.strength, float)
     _in_range("-f/--strength", r.strength, 0.0, 1.0, low_open=True)
     _number("-v/--variation_amount", r.variation_amount, float)
