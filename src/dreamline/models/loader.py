@@ -258,8 +258,8 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 # Building networks from a config and a state dict
 
 
-def _fill(model: torch.nn.Module, state: dict[str, torch.Tensor], part: str,
-          where: str) -> None:
+def _fill(model: torch.nn.Module, state: dict[str, torch.Tensor], part: str, where: str,
+          config_dir: Path) -> None:
     """Load ``state`` into a model built on the meta device; every mismatch is one line."""
     expected = model.state_dict()
     missing = [key for key in expected if key not in state]
@@ -267,14 +267,15 @@ def _fill(model: torch.nn.Module, state: dict[str, torch.Tensor], part: str,
     if missing or unexpected:
         detail = (f"{len(missing)} tensors missing, e.g. {missing[0]!r}" if missing
                   else f"{len(unexpected)} unexpected tensors, e.g. {unexpected[0]!r}")
-        raise ModelError(f"{where}: the {part} does not match its config ({detail}); expected "
-                         f"an SD 1.x model of the configured architecture")
+        raise ModelError(f"{where}: the {part} does not match the config in {config_dir} "
+                         f"({detail}); expected an SD 1.x model of that architecture (a "
+                         f"models.yaml entry can name another config folder)")
     for key, tensor in state.items():
         want = tuple(expected[key].shape)
         if tuple(tensor.shape) != want:
             raise ModelError(f"{where}: the {part} tensor {key} has shape {list(tensor.shape)} "
-                             f"but the config expects {list(want)}; the file's architecture "
-                             f"differs from the config")
+                             f"but the config in {config_dir} expects {list(want)}; the file's "
+                             f"architecture differs from that config")
     model.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(model, where)
 
@@ -357,12 +358,12 @@ def _load_single_file(source: ModelSource, report: Report) -> _Networks:
         unet = UNet2DConditionModel.from_config(unet_config)
         vae = AutoencoderKL.from_config(vae_config)
         text_encoder = CLIPTextModel(text_config)
-    _fill(unet, parts.unet, "UNet", where)
-    _fill(vae, parts.vae, "VAE", where)
+    _fill(unet, parts.unet, "UNet", where, config_dir)
+    _fill(vae, parts.vae, "VAE", where, config_dir)
     text_state = parts.text_encoder
     if any(key.startswith("text_model.") for key in text_encoder.state_dict()):
         text_state = {f"text_model.{key}": value for key, value in text_state.items()}
-    _fill(text_encoder, text_state, "text encoder", where)
+    _fill(text_encoder, text_state, "text encoder", where, config_dir)
     if parts.ignored:
         report(f"  ignored {len(parts.ignored)} tensors that belong to no network "
                f"(EMA copies, training schedules)")

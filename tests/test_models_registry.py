@@ -1,0 +1,94 @@
+"""configs/models.yaml parsing: defaults, @builtin and relative paths, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dreamline.errors import ModelError
+from dreamline.models.registry import DATA_DIR, ModelRegistry
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conf" / "models.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_registry_has_the_demo_as_default() -> None:
+    registry = ModelRegistry.load(REPO / "configs" / "models.yaml")
+    assert registry.default_name == "demo"
+    demo = registry.entry()
+    assert demo.name == "demo"
+    assert demo.path == DATA_DIR / "demo"
+    assert (demo.width, demo.height) == (64, 64)
+    assert registry.hash_cache_path == REPO / "configs" / ".model_hashes.json"
+
+
+def test_paths_are_relative_to_the_yaml_and_builtin_is_the_data_dir(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+first:
+  path: weights/a.safetensors
+  config: ../cfg
+  description: the first
+  width: 512
+  height: 768
+second:
+  path: "@builtin/sd15"
+  default: true
+third:
+  path: /abs/model
+""")
+    registry = ModelRegistry.load(path)
+    assert registry.names == ["first", "second", "third"]
+    assert registry.default_name == "second"
+    first = registry.entry("first")
+    assert first.path == (tmp_path / "conf" / "weights" / "a.safetensors").resolve()
+    assert first.config == (tmp_path / "cfg").resolve()
+    assert (first.width, first.height, first.description) == (512, 768, "the first")
+    assert registry.entry("second").path == DATA_DIR / "sd15"
+    assert registry.entry("third").path == Path("/abs/model")
+    assert registry.entry("third").width is None
+
+
+def test_without_a_default_the_first_entry_is_used(tmp_path: Path) -> None:
+    registry = ModelRegistry.load(write(tmp_path, "b:\n  path: b\na:\n  path: a\n"))
+    assert registry.default_name == "b"
+
+
+def test_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
+    registry = ModelRegistry.load(write(tmp_path, "alpha:\n  path: a\nbeta:\n  path: b\n"))
+    with pytest.raises(ModelError, match=r"unknown model 'gamma'; known models: alpha, beta"):
+        registry.entry("gamma")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a:\n  path: x\n  default: true\nb:\n  path: y\n  default: true\n",
+     "several models are marked default"),
+    ("a:\n  path: x\n  width: 0\n", "width is 0; expected a size in pixels"),
+    ("a:\n  path: x\n  height: big\n", "height is 'big'"),
+    ("a:\n  description: no path\n", "model 'a' has no path"),
+    ("a:\n  path: x\n  colour: red\n", "unknown field(s) colour"),
+    ("a:\n  path: x\n  default: yes please\n", "default is 'yes please'"),
+    ("a: [1, 2]\n", "expected a mapping with path"),
+    ("- a\n- b\n", "expected a mapping of model names"),
+    ("", "expected a mapping of model names"),
+    ("a:\n  path: [unclosed\n", "is not valid YAML at line"),
+])
+def test_bad_registries_give_one_line(tmp_path: Path, text: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ModelError) as caught:
+        ModelRegistry.load(path)
+    message = str(caught.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_missing_registry_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist") as caught:
+        ModelRegistry.load(tmp_path / "nope.yaml")
+    assert str(tmp_path / "nope.yaml") in str(caught.value)
