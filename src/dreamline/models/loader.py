@@ -387,8 +387,8 @@ def _load_folder(source: ModelSource, dtype: torch.dtype) -> _Networks:
     folder = source.path
     where = str(folder)
     index = _read_json(folder / "model_index.json", "diffusers model index")
-    class_name = index.get("_class_name", "")
-    if "XL" in str(class_name) or "Flux" in str(class_name) or "StableDiffusion3" in str(class_name):
+    class_name = str(index.get("_class_name", ""))
+    if any(marker in class_name for marker in ("XL", "Flux", "StableDiffusion3", "Kandinsky")):
         raise ModelError(f"{where} is a {class_name} model; expected an SD 1.x model")
     for part in FOLDER_PARTS:
         if not (folder / part).is_dir():

@@ -39,7 +39,7 @@ class ModelEntry:
 
 
 def resolve_path(text: str, base_dir: Path) -> Path:
-    """``@builtin/x`` -> the package data folder's x; relative -> under ``base_dir``; ``~`` expanded."""
+    """``@builtin/x`` -> the package's data/x; relative -> under ``base_dir``; ``~`` expanded."""
     if text.startswith(BUILTIN_PREFIX):
         return DATA_DIR / text[len(BUILTIN_PREFIX):]
     path = Path(text).expanduser()
