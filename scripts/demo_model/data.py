@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_DIR = REPO / ".train"
@@ -168,6 +168,16 @@ def compose(
 def canonical(rgba: np.ndarray, side: int) -> np.ndarray:
     """The reference rendering: centred, 80% of the frame, on white (caption = plain name)."""
     return compose(rgba, side, 0.8, (0.0, 0.0), BACKGROUNDS["white"])
+
+
+def make_sketch(image: np.ndarray, blobs: int = 6) -> np.ndarray:
+    """A crude stand-in for a hand sketch: colour blobs (block average), blurred, posterised."""
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+    side = picture.size
+    blocky = picture.resize((blobs, blobs), Image.Resampling.BOX).resize(side, Image.Resampling.NEAREST)
+    soft = blocky.filter(ImageFilter.GaussianBlur(radius=side[0] / 24))
+    levels = np.round(np.asarray(soft, dtype=np.float64) / 85.0) * 85.0  # 4 levels, white stays white
+    return levels.astype(np.uint8)
 
 
 def caption_for(name: str, background: str) -> str:

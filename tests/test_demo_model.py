@@ -1,0 +1,167 @@
+"""Quick checks of the shipped demo model (src/dreamline/data/demo) on a small sample.
+
+The full measurement is scripts/demo_model/evaluate.py (numbers in MODEL_CARD.md); these tests
+re-check a few of its properties in seconds, with diffusers' own pipelines on the shipped
+weights, so a broken export or a retrained model that lost its prompt adherence fails CI.
+The reference glyphs come from the model's reference.npz: the font need not be installed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO / "src" / "dreamline" / "data" / "demo"
+TOKENIZER_DIR = REPO / "src" / "dreamline" / "data" / "tokenizer"
+sys.path.insert(0, str(REPO / "scripts" / "demo_model"))
+
+import data as demo_data  # noqa: E402  (scripts/demo_model/data.py: Lab thumbnails, sketches)
+
+WEIGHT_PARTS = ("unet", "vae", "text_encoder")
+# Prompts people try first; all are training captions (data.FAVOURITES).
+SAMPLE_PROMPTS = ("fire", "red apple", "deciduous tree", "evergreen tree", "sun with face",
+                  "banana", "grapes", "rainbow")
+
+pytestmark = pytest.mark.skipif(
+    not all((DEMO_DIR / part / "config.json").is_file() for part in WEIGHT_PARTS)
+    or not (DEMO_DIR / "reference.npz").is_file(),
+    reason="demo model weights not exported yet (run scripts/demo_model/train.py)",
+)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def pipes():
+    from diffusers import (LMSDiscreteScheduler, StableDiffusionImg2ImgPipeline,
+                           StableDiffusionPipeline)
+
+    txt2img = StableDiffusionPipeline.from_pretrained(
+        str(DEMO_DIR), dtype=torch.float32, safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False, local_files_only=True)
+    txt2img.scheduler = LMSDiscreteScheduler.from_config(txt2img.scheduler.config)
+    txt2img.set_progress_bar_config(disable=True)
+    img2img = StableDiffusionImg2ImgPipeline(**txt2img.components)
+    img2img.set_progress_bar_config(disable=True)
+    return txt2img, img2img
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[np.ndarray, list[str], np.ndarray]:
+    with np.load(DEMO_DIR / "reference.npz") as ref:
+        canonical = ref["canonical"]
+        names = [str(name) for name in ref["names"]]
+    thumbs = np.stack([demo_data.lab_thumbnail(image) for image in canonical])
+    return canonical, names, thumbs
+
+
+def generators(seeds: range) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed) for seed in seeds]
+
+
+def test_same_kind_as_sd1() -> None:
+    text = read_json(DEMO_DIR / "text_encoder" / "config.json")
+    unet = read_json(DEMO_DIR / "unet" / "config.json")
+    vae = read_json(DEMO_DIR / "vae" / "config.json")
+    scheduler = read_json(DEMO_DIR / "scheduler" / "scheduler_config.json")
+    index = read_json(DEMO_DIR / "model_index.json")
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    assert (text["vocab_size"], text["max_position_embeddings"]) == (49408, 77)
+    assert unet["in_channels"] == unet["out_channels"] == vae["latent_channels"] == 4
+    assert unet["cross_attention_dim"] == text["hidden_size"]
+    assert "CrossAttnDownBlock2D" in unet["down_block_types"]
+    assert (scheduler["beta_schedule"], scheduler["beta_start"], scheduler["beta_end"]) == (
+        "scaled_linear", 0.00085, 0.012)
+    assert scheduler["num_train_timesteps"] == 1000
+    assert scheduler.get("prediction_type", "epsilon") == "epsilon"
+    # Set from the measured latent std, not left at a default.
+    assert vae["scaling_factor"] not in (1.0, 0.18215)
+    assert 0.05 < vae["scaling_factor"] < 20
+
+
+def test_weights_are_small_fp16_safetensors() -> None:
+    from safetensors import safe_open
+
+    total = sum(f.stat().st_size for f in DEMO_DIR.rglob("*") if f.is_file())
+    assert total <= 25 * 2**20, f"demo folder is {total / 2**20:.1f} MiB"
+    for part in WEIGHT_PARTS:
+        files = list((DEMO_DIR / part).glob("*.safetensors"))
+        assert len(files) == 1, part
+        with safe_open(str(files[0]), framework="pt") as weights:
+            name = next(iter(weights.keys()))
+            assert weights.get_tensor(name).dtype == torch.float16, part
+
+
+def test_tokenizer_is_dreamlines_own() -> None:
+    for name in ("vocab.json", "merges.txt"):
+        assert (DEMO_DIR / "tokenizer" / name).read_bytes() == (TOKENIZER_DIR / name).read_bytes()
+
+
+def test_reference_file_matches_the_prompts(reference) -> None:
+    canonical, names, _ = reference
+    assert canonical.shape[1:] == (32, 32, 3) and canonical.dtype == np.uint8
+    assert len(names) == len(set(names)) == len(canonical)
+    assert set(SAMPLE_PROMPTS) <= set(names)
+
+
+def test_prompts_draw_their_own_glyph(pipes, reference) -> None:
+    """Most sample prompts give an image whose 5 nearest glyphs (of 200) include their own.
+
+    Chance would put about 0.2 of 8 there; the shipped model's rate is in MODEL_CARD.md.
+    """
+    txt2img, _ = pipes
+    canonical, names, thumbs = reference
+    images = txt2img(list(SAMPLE_PROMPTS), num_inference_steps=12, guidance_scale=7.5,
+                     width=32, height=32, generator=generators(range(len(SAMPLE_PROMPTS)))).images
+    hits = []
+    for prompt, image in zip(SAMPLE_PROMPTS, images):
+        distances = demo_data.lab_distances(demo_data.lab_thumbnail(image), thumbs)
+        rank = int((distances < distances[names.index(prompt)]).sum())
+        hits.append(rank < 5)
+    assert sum(hits) >= 4, dict(zip(SAMPLE_PROMPTS, hits))
+
+
+def test_the_prompt_steers_the_picture(pipes, reference) -> None:
+    """Same seed, two prompts: each image is nearer its own glyph than the other prompt's."""
+    txt2img, _ = pipes
+    _, names, thumbs = reference
+    prompts = ["fire", "deciduous tree"]
+    images = txt2img(prompts, num_inference_steps=12, guidance_scale=7.5, width=32, height=32,
+                     generator=generators(range(7, 9))).images
+    fire, tree = (thumbs[names.index(p)] for p in prompts)
+    for image, own, other in zip(images, (fire, tree), (tree, fire)):
+        thumb = demo_data.lab_thumbnail(image)
+        assert demo_data.lab_distances(thumb, own[None])[0] < demo_data.lab_distances(thumb, other[None])[0]
+
+
+def test_img2img_strength_moves_from_sketch_to_prompt(pipes, reference) -> None:
+    """Higher strength: further from the sketch, nearer the prompt's glyph (another glyph's)."""
+    from PIL import Image
+
+    _, img2img = pipes
+    canonical, names, _ = reference
+    sketched = ["red apple", "evergreen tree", "banana", "rainbow"]
+    prompts = ["evergreen tree", "red apple", "grapes", "fire"]
+    sketches = [demo_data.make_sketch(canonical[names.index(n)]) for n in sketched]
+    sketch_thumbs = [demo_data.lab_thumbnail(s) for s in sketches]
+    target_thumbs = [demo_data.lab_thumbnail(canonical[names.index(p)]) for p in prompts]
+    to_init, to_prompt = {}, {}
+    for strength in (0.3, 0.9):
+        outputs = img2img(prompts, image=[Image.fromarray(s) for s in sketches], strength=strength,
+                          num_inference_steps=12, guidance_scale=7.5,
+                          generator=generators(range(len(prompts)))).images
+        thumbs = [demo_data.lab_thumbnail(out) for out in outputs]
+        to_init[strength] = np.mean([demo_data.lab_distances(t, s[None])[0]
+                                     for t, s in zip(thumbs, sketch_thumbs)])
+        to_prompt[strength] = np.mean([demo_data.lab_distances(t, g[None])[0]
+                                       for t, g in zip(thumbs, target_thumbs)])
+    assert to_init[0.3] < to_init[0.9]
+    assert to_prompt[0.9] < to_prompt[0.3]
