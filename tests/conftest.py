@@ -12,3 +12,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+pytest_plugins = ["model_files"]  # the session-scoped `model_files` fixture: tiny models on disk

@@ -22,6 +22,7 @@ SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000,
     "steps_offset": 1,
     "set_alpha_to_one": False,
+    "clip_sample": False,
     "skip_prk_steps": True,
 }
 
