@@ -65,9 +65,9 @@ def _unquote(arg: str) -> str:
 
 def _fetch(session: "Session", word: str, arg: str) -> Flow:
     path = session.find_image(_unquote(_need_arg("fetch", arg, "a PNG file written by dreamline")))
-    from dreamline import outputs
+    from dreamline.metadata import read_command
 
-    command = outputs.read_command(str(path))
+    command = read_command(path)
     session.set_next_input(command)
     session.say(f">> fetched the command of {path}; edit it and press Enter")
     return Flow.GO_ON

@@ -8,6 +8,7 @@ imported only when the first image is generated.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -32,6 +33,15 @@ def default_models_file() -> Path:
     if here.is_file():
         return here
     return PROJECT_ROOT / MODELS_FILE
+
+
+def demo_registry() -> Any:
+    """The registry used when there is no models file: just the built-in demo model."""
+    from dreamline.models.registry import DATA_DIR, ModelEntry, ModelRegistry
+
+    entry = ModelEntry(DEMO_MODEL, DATA_DIR / "demo", description="small built-in demo model",
+                       width=64, height=64, default=True)
+    return ModelRegistry([entry])
 
 
 def prompt_dir_name(prompt: str) -> str:
@@ -105,35 +115,40 @@ class Runner:
 
     # ---- models --------------------------------------------------------------------------
     @property
-    def models_file(self) -> Path:
-        return self.settings.config if self.settings.config is not None else default_models_file()
+    def models_file(self) -> Path | None:
+        """--config, else configs/models.yaml if there is one; None: only the demo model."""
+        if self.settings.config is not None:
+            return self.settings.config
+        found = default_models_file()
+        return found if found.is_file() else None
 
     def registry(self) -> Any:
         if self._registry is None:
-            from dreamline.models import ModelRegistry
+            from dreamline.models.registry import ModelRegistry
 
-            self._registry = ModelRegistry.load(self.models_file)
+            path = self.models_file
+            self._registry = ModelRegistry.load(path) if path is not None else demo_registry()
         return self._registry
 
     def model_names(self) -> list[str]:
         """Names for completion; empty (not an error) when the models file cannot be read."""
         try:
-            return list(self.registry().names())
+            return list(self.registry().names)
         except DreamlineError:
             return []
 
     def describe_models(self) -> list[str]:
         registry = self.registry()
         loaded = self._model.name if self._model is not None else None
-        lines = [f"models in {self.models_file}:"]
-        for name in registry.names():
-            marks = []
-            if name == registry.default_name:
-                marks.append("default")
-            if name == loaded:
-                marks.append("loaded")
+        where = self.models_file if self.models_file is not None else "the built-in list"
+        lines = [f"models in {where}:"]
+        for name in registry.names:
+            entry = registry.entry(name)
+            marks = [mark for mark, on in (("default", name == registry.default_name),
+                                           ("loaded", name == loaded)) if on]
             shown = f" ({', '.join(marks)})" if marks else ""
-            lines.append(f"  {name}{shown}: {registry.entry(name).describe()}")
+            about = entry.description or str(entry.path)
+            lines.append(f"  {name}{shown}: {about}")
         return lines
 
     def switch_model(self, name: str) -> None:
@@ -153,22 +168,21 @@ class Runner:
 
     def _load(self, name: str | None) -> None:
         from dreamline.core import Generator
-        from dreamline.models import load_model
+        from dreamline.models.loader import load_model
 
         self._choose_device()
         registry = self.registry()
-        chosen = name if name is not None else registry.default_name
-        started = time.perf_counter()
-        model = load_model(chosen, registry=registry, device=self._device, dtype=self._dtype)
+        model = load_model(name, registry=registry, device=self._device, dtype=self._dtype,
+                           report=self._report_line)
         self._model = model
-        self._generator = Generator(model, report=lambda text: self.say(f">> {text}"))
-        seconds = time.perf_counter() - started
-        self.say(f">> model {model.name} [{model.short_hash}] from {model.path} "
-                 f"({seconds:.1f}s)")
+        self._generator = Generator(model, report=self._report_line)
         if model.name == DEMO_MODEL:
             self.say(">> this is the small built-in demo model; for real pictures point dreamline "
                      "at a Stable Diffusion 1.x checkpoint with --model PATH or an entry in "
-                     f"{self.models_file}")
+                     "configs/models.yaml (--config FILE)")
+
+    def _report_line(self, text: str) -> None:
+        self.say(f">> {text}")
 
     def generator(self) -> Any:
         if self._generator is None:
@@ -185,14 +199,14 @@ class Runner:
     def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
         """Generate ``request``; every finished image is saved, reported to ``on_saved`` and
         listed even if a later one fails or Ctrl-C stops the command."""
-        from dreamline import outputs
+        from dreamline import metadata, outputs
         from dreamline.format import format_command
 
         generator = self.generator()
         outdir = self.outdir_for(request)
         prefix = outputs.OutputDir(outdir).reserve_prefix()
-        saved: list[tuple[Path, str]] = []
-        images: list[Any] = []
+        saved: list[tuple[Path, str]] = []  # (file, command) in the order written
+        done: list[tuple[Any, dict[str, Any]]] = []  # (GeneratedImage, its sd-metadata)
         steps = _StepSaver(generator, request.save_intermediates)
         progress = Progress(self.progress_stream)
         cuda = _reset_cuda_peak(self._device)
@@ -206,11 +220,13 @@ class Runner:
         try:
             for result in generator.iter_generate(request, on_step=on_step):
                 progress.end_line()
-                command = format_command(result.request)
+                # the image's own command: -g is about the whole command, not this image
+                command = format_command(dataclasses.replace(result.request, grid=False))
+                sd_meta = metadata.sd_metadata(result)
                 path = outputs.save_image(outdir, prefix, result.seed, result.image, command,
-                                          *_metadata(result, command))
+                                          sd_meta, metadata.a1111_parameters(result))
                 saved.append((path, command))
-                images.append(result.image)
+                done.append((result, sd_meta))
                 on_saved(path, result.seed)
                 steps.save(outdir, prefix, result.seed)
         except KeyboardInterrupt:
@@ -218,14 +234,26 @@ class Runner:
         finally:
             progress.end_line()
             seconds = time.perf_counter() - started
-            if request.grid and len(images) > 1:
-                first_seed = int(saved[0][0].name.split(".")[1])
-                grid = outputs.save_grid(outdir, prefix, first_seed, outputs.make_grid(images),
-                                         saved[0][1])
-                saved.append((grid, saved[0][1]))
+            if request.grid and len(done) > 1:
+                saved.append(self._save_grid(request, outdir, prefix, done))
             self._report(prefix, outdir, saved, seconds, progress.steps, cuda)
         if interrupted:
-            self.say(f">> interrupted: generation stopped; kept {len(images)} finished image(s)")
+            self.say(f">> interrupted: generation stopped; kept {len(done)} finished image(s)")
+
+    @staticmethod
+    def _save_grid(request: Request, outdir: Path, prefix: int,
+                   done: list[tuple[Any, dict[str, Any]]]) -> tuple[Path, str]:
+        """-g: one grid of the command's images; its command (the line's own request with the
+        seed that ran) rebuilds the whole grid."""
+        from dreamline import metadata, outputs
+
+        first = done[0][0]
+        base_seed = first.request.seed  # image 0 (and every -v image) keeps the command's seed
+        command = metadata.grid_command(request, base_seed, len(done))
+        grid = outputs.make_grid([result.image for result, _ in done])
+        path = outputs.save_grid(outdir, prefix, first.seed, grid, command,
+                                 metadata.grid_metadata([meta for _, meta in done]))
+        return path, command
 
     def _report(self, prefix: int, outdir: Path, saved: list[tuple[Path, str]], seconds: float,
                 steps: int, cuda: bool) -> None:
@@ -252,14 +280,6 @@ def _reset_cuda_peak(device: Any) -> bool:
 
     torch.cuda.reset_peak_memory_stats(device)
     return True
-
-
-def _metadata(result: Any, command: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(sd-metadata dict, A1111 parameters text) for one image, from the outputs engineer's
-    helpers (dreamline.metadata); both are optional for save_image."""
-    from dreamline import metadata
-
-    return metadata.sd_metadata(result), metadata.a1111_parameters(result)
 
 
 class _StepSaver:

@@ -232,7 +232,7 @@ class Session:
         if request.init_mask is not None:
             changes["init_mask"] = str(self.find_image(request.init_mask))
         if not request.prompt.strip() and request.init_img is not None:
-            from dreamline.outputs import read_prompt
+            from dreamline.metadata import read_prompt
 
             stored = read_prompt(str(changes["init_img"]))
             if stored:
