@@ -1,0 +1,325 @@
+"""The invoke> REPL driven through a real prompt_toolkit PromptSession (pipe input, no terminal).
+
+The runner is a fake that records requests, so these tests need no model and run in
+milliseconds; tests/test_e2e_cli.py runs the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, PngImagePlugin
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from dreamline.errors import DreamlineError
+from dreamline.repl.commands import COMMANDS, help_lines
+from dreamline.repl.history import InvokeHistory
+from dreamline.repl.session import LastCommand, Session
+from dreamline.repl.settings import Settings
+from dreamline.request import Request, RequestError
+
+CTRL_D = "\x04"
+CTRL_C = "\x03"
+
+
+class FakeRunner:
+    """Records each request and 'saves' one file per iteration with seeds 100, 101, ..."""
+
+    model_label = "fake-model"
+    device_label = "cpu float32"
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        self.requests: list[Request] = []
+        self.switched: list[str] = []
+
+    def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
+        self.requests.append(request)
+        for index in range(request.iterations):
+            seed = 100 + len(self.requests) * 10 + index
+            path = self.outdir / f"{len(self.requests):06d}.{seed}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8)).save(path)
+            on_saved(path, seed)
+
+    def model_names(self) -> list[str]:
+        return ["tiny", "other"]
+
+    def describe_models(self) -> list[str]:
+        return ["models:", "  tiny (default)"]
+
+    def switch_model(self, name: str) -> None:
+        if name not in self.model_names():
+            raise DreamlineError(f"unknown model {name!r}")
+        self.switched.append(name)
+
+
+def make_session(tmp_path: Path, *, interactive: bool = True) -> tuple[Session, FakeRunner,
+                                                                       io.StringIO, io.StringIO]:
+    outdir = tmp_path / "out"
+    runner = FakeRunner(outdir)
+    out, err = io.StringIO(), io.StringIO()
+    session = Session(Settings(outdir=outdir), runner, interactive=interactive, out=out, err=err)
+    return session, runner, out, err
+
+
+def run_typed(session: Session, keys: str) -> int:
+    """Type ``keys`` into a real PromptSession and run the loop until it ends."""
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        prompt = session.make_prompt_session(input=pipe, output=DummyOutput())
+        return session.run_interactive(prompt)
+
+
+def completions(session: Session, text: str) -> list[str]:
+    completer = session.make_prompt_session(output=DummyOutput()).completer
+    assert completer is not None
+    found = completer.get_completions(Document(text, len(text)), CompleteEvent(True))
+    return [completion.text for completion in found]
+
+
+def png_with_command(path: Path, command: str) -> Path:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Dream", command)
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path, pnginfo=info)
+    return path
+
+
+# ---- typing and submitting ------------------------------------------------------------------
+
+def test_typed_line_and_enter_runs_it(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path)
+    status = run_typed(session, "a red fox -s 5 -S 42\r" + CTRL_D)
+    assert status == 0
+    assert [(r.prompt, r.steps, r.seed) for r in runner.requests] == [("a red fox", 5, 42)]
+    assert out.getvalue().rstrip().endswith("goodbye!")
+
+
+def test_defaults_apply_per_line_only(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    session.defaults = Request(steps=20, cfg_scale=9.0)
+    run_typed(session, "one -s 7\rtwo\r" + CTRL_D)
+    assert [(r.steps, r.cfg_scale) for r in runner.requests] == [(7, 9.0), (20, 9.0)]
+
+
+def test_q_quits_and_ctrl_c_clears_the_line(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path)
+    run_typed(session, "half typed" + CTRL_C + "kept line\rq\rnever run\r")
+    assert [r.prompt for r in runner.requests] == ["kept line"]
+    assert "goodbye!" in out.getvalue()
+
+
+def test_recall_of_previous_seeds_and_images(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    run_typed(session, "first -n 2\rsecond -S -1 -I -2\r" + CTRL_D)
+    first_seeds = session.seeds_used[:2]
+    second = runner.requests[1]
+    assert second.seed == first_seeds[1]
+    assert second.init_img is not None and second.init_img.endswith(f".{first_seeds[0]}.png")
+
+
+def test_history_is_kept_in_the_outdir(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    run_typed(session, "a lake\r" + CTRL_D)
+    again, _, _, _ = make_session(tmp_path)
+    assert again.history.get_strings() == ["a lake"]
+    assert (tmp_path / "out" / ".invoke_history").is_file()
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+def test_bad_line_is_one_red_line_and_the_loop_goes_on(tmp_path: Path) -> None:
+    session, runner, _, err = make_session(tmp_path, interactive=False)
+    status = session.run_lines(["a cat -G 0.5\n", "a dog -s 3\n"])
+    assert status == 1
+    assert [r.prompt for r in runner.requests] == ["a dog"]
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("error: ") and "gfpgan" in lines[0] and "not supported" in lines[0]
+    assert any(line.strip().startswith("line 1: error:") for line in lines)
+
+
+def test_internal_error_logs_the_traceback(tmp_path: Path) -> None:
+    session, runner, _, err = make_session(tmp_path, interactive=False)
+
+    def boom(request: Request, on_saved: Callable[[Path, int], None]) -> None:
+        on_saved(tmp_path / "000001.5.png", 5)
+        raise RuntimeError("CUDA out of memory")
+
+    runner.run = boom  # type: ignore[method-assign]
+    assert session.run_lines(["a cat\n", "q\n", "not run\n"]) == 1
+    line = err.getvalue().splitlines()[0]
+    assert line.startswith("internal error: RuntimeError: CUDA out of memory (details in ")
+    log = (tmp_path / "out" / "dreamline-errors.log").read_text()
+    assert "Traceback" in log and "CUDA out of memory" in log
+    assert session.last.images == [str(tmp_path / "000001.5.png")]  # finished images are kept
+
+
+def test_comments_blank_lines_and_echo(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["# note\n", "\n", "// other\n", "a cat\n"]) == 0
+    assert [r.prompt for r in runner.requests] == ["a cat"]
+    assert "#a cat" in out.getvalue().splitlines()
+
+
+# ---- completion ------------------------------------------------------------------------------
+
+def test_switch_names_after_dash(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    found = completions(session, "a cat --st")
+    assert "--steps" in found and "--strength" in found and "--seed" not in found
+    assert {"-s", "-S", "-W"} <= set(completions(session, "a cat -"))
+
+
+def test_tab_completes_in_a_real_prompt(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    run_typed(session, "a cat --ste\t 4\r" + CTRL_D)
+    assert runner.requests[0].steps == 4
+
+
+def test_image_paths_after_init_img(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (8, 8)).save(tmp_path / "cat.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "my cat.png")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "two words").mkdir()
+    session, _, _, _ = make_session(tmp_path)
+    found = completions(session, "a cat -I ")
+    assert "cat.png" in found and '"my cat.png"' in found
+    assert "pics/" in found and '"two words/' in found
+    assert "notes.txt" not in found
+    assert completions(session, "x -M pi") == ["pics/"]
+    assert completions(session, '!fetch "my') == ['"my cat.png"']
+
+
+def test_seeds_of_this_session_after_seed_switch(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    session.seeds_used.extend([1234, 42, 1299])
+    assert completions(session, "a cat -S ") == ["1299", "42", "1234"]
+    assert completions(session, "a cat -S 12") == ["1299", "1234"]
+
+
+def test_commands_after_bang(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    everything = completions(session, "!")
+    assert {"fetch", "history", "search", "clear", "models", "switch", "replay", "help"} <= \
+        set(everything)
+    assert completions(session, "!he") == ["help"]
+    assert completions(session, "!switch o") == ["other"]
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+def test_validator_refuses_an_unparsable_line_and_shows_why(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+
+    async def scenario() -> tuple[str, str]:
+        with create_pipe_input() as pipe:
+            prompt = session.make_prompt_session(input=pipe, output=DummyOutput())
+            task = asyncio.ensure_future(prompt.prompt_async("invoke> "))
+            pipe.send_text("a cat -s lots\r")
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if prompt.default_buffer.validation_error is not None:
+                    break
+            error = prompt.default_buffer.validation_error
+            message = error.message if error is not None else "<none>"
+            pipe.send_text("\x15a cat -s 3\r")  # Ctrl-U drops the line; type a good one
+            return message, await task
+
+    message, accepted = asyncio.run(scenario())
+    assert "-s/--steps" in message and "'lots'" in message
+    assert accepted == "a cat -s 3"
+    assert runner.requests == []  # the validator never runs anything
+
+
+def test_validator_accepts_commands_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    from dreamline.repl.validator import check_line
+
+    session, _, _, _ = make_session(tmp_path)
+    for line in ("", "# comment", "!history", "!fetch whatever.png", "q", "a cat -s 3"):
+        check_line(line, session.parse_line)
+    with pytest.raises(DreamlineError, match="no such command"):
+        check_line("!nope", session.parse_line)
+    with pytest.raises(RequestError):
+        check_line('a "cat -s 3', session.parse_line)
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+def test_fetch_puts_the_stored_command_on_the_next_prompt(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    (tmp_path / "out").mkdir()
+    command = '"a red fox" -s 7 -S 42 -W 64 -H 64 -C 7.5 -A k_lms'
+    png_with_command(tmp_path / "out" / "000001.42.png", command)
+    # the file is found inside the output dir; Enter accepts the pre-filled line as it is
+    run_typed(session, "!fetch 000001.42.png\r\r" + CTRL_D)
+    assert [(r.prompt, r.steps, r.seed, r.width) for r in runner.requests] == \
+        [("a red fox", 7, 42, 64)]
+
+
+def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
+    session, _, _, err = make_session(tmp_path)
+    run_typed(session, "!fetch nothing.png\r" + CTRL_D)
+    assert err.getvalue().startswith("error: nothing.png: no such file")
+
+
+def test_history_search_recall_and_clear(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path)
+    run_typed(session, "a red fox\ra blue bird -s 3\r!history\r!search BIRD\r!2\r\r" + CTRL_D)
+    text = out.getvalue()
+    assert "   1  a red fox" in text and "   2  a blue bird -s 3" in text
+    assert text.count("   2  a blue bird -s 3") == 2  # listed by !history, found by !search
+    assert "   1  a red fox" not in text[text.index("   4  !search BIRD"):]
+    # !2 put 'a blue bird -s 3' on the input line and Enter ran it again
+    assert [r.prompt for r in runner.requests] == ["a red fox", "a blue bird", "a blue bird"]
+
+    session.history.clear()
+    assert session.history.numbered() == []
+    assert InvokeHistory(tmp_path / "out" / ".invoke_history").get_strings() == []
+    session2, _, out2, err2 = make_session(tmp_path)
+    run_typed(session2, "!history\r!3\r" + CTRL_D)
+    assert "!history" in session2.history.get_strings()[0]
+    assert "no such history line" in err2.getvalue()
+
+
+def test_switch_models_help_and_replay(tmp_path: Path) -> None:
+    session, runner, out, err = make_session(tmp_path, interactive=False)
+    replay = tmp_path / "lines.txt"
+    replay.write_text("# replayed\none -s 2\ntwo -s nope\nthree\n")
+    status = session.run_lines(["!models\n", "!switch other\n", "!switch missing\n",
+                                f"!replay {replay}\n", "!help\n"])
+    assert status == 1
+    assert runner.switched == ["other"]
+    assert [r.prompt for r in runner.requests] == ["one", "three"]
+    text = out.getvalue()
+    assert "  tiny (default)" in text and "#one -s 2" in text
+    for command in COMMANDS:
+        assert command.shown_name in "\n".join(help_lines()) or command.pattern is not None
+    assert "!replay" in text and "!N" in text
+    errors = err.getvalue()
+    assert "unknown model 'missing'" in errors and "line(s) 3 failed" in errors
+
+
+def test_empty_prompt_with_init_image_reuses_its_prompt(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    image = png_with_command(tmp_path / "old.png", '"a stone bridge" -s 9 -S 3 -A k_lms')
+    assert session.run_lines([f"-I {image} -f 0.5\n"]) == 0
+    assert runner.requests[0].prompt == "a stone bridge"
+    assert runner.requests[0].init_img == str(image)
+
+
+def test_last_command_recall_bounds() -> None:
+    last = LastCommand(seeds=[1, 2], images=["a.png", "b.png"])
+    assert last.seed(1) == 2 and last.image(2) == "a.png"
+    with pytest.raises(RequestError, match="expected -1 to -2"):
+        last.seed(3)
+    with pytest.raises(RequestError, match="no previous command"):
+        LastCommand().image(1)
