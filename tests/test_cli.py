@@ -1,0 +1,74 @@
+"""Launch options: parsing, per-line defaults from the switch table, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dreamline.cli import build_parser, main, settings_from_args
+from dreamline.repl.runner import prompt_dir_name
+from dreamline.repl.settings import DEFAULT_OUTDIR
+
+
+def settings(*argv: str):  # type: ignore[no-untyped-def]
+    return settings_from_args(build_parser().parse_args(list(argv)))
+
+
+def test_defaults() -> None:
+    got = settings()
+    assert got.outdir == DEFAULT_OUTDIR
+    assert got.precision == "auto" and got.model is None and got.config is None
+    assert got.defaults.steps == 50 and got.defaults.sampler == "k_lms"
+    assert got.error_log_path == DEFAULT_OUTDIR / "dreamline-errors.log"
+    assert got.history_path == DEFAULT_OUTDIR / ".invoke_history"
+
+
+def test_per_line_defaults_short_and_long() -> None:
+    got = settings("-s", "20", "-W", "640", "--height=384", "-C", "0", "-f", "0.4", "-A",
+                   "k_euler", "-g")
+    d = got.defaults
+    assert (d.steps, d.width, d.height, d.cfg_scale, d.strength, d.sampler, d.grid) == \
+        (20, 640, 384, 0.0, 0.4, "k_euler", True)
+
+
+def test_launch_options() -> None:
+    got = settings("-o", "elsewhere", "-F", "-p", "--device", "cpu", "--model", "tiny",
+                   "-c", "m.yaml", "--log_file", "err.log")
+    assert got.outdir == Path("elsewhere") and got.precision == "float32"
+    assert got.prompt_as_dir and got.device == "cpu" and got.model == "tiny"
+    assert got.config == Path("m.yaml") and got.error_log_path == Path("err.log")
+    assert settings("--precision", "autocast").precision == "auto"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-s", "0"], "-s/--steps: 0 is out of range"),
+    (["-f", "x"], "-f/--strength: 'x' is not a number"),
+])
+def test_bad_default_is_one_line_and_status_2(argv: list[str], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_lists_launch_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--outdir", "--from_file", "--model", "--config", "--precision",
+                   "--full_precision", "--grid", "--prompt_as_dir", "--device", "--steps",
+                   "--cfg_scale", "--strength", "--sampler", "--log_file"):
+        assert option in text
+
+
+def test_missing_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-o", str(tmp_path), "--from_file", str(tmp_path / "none.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_prompt_dir_name() -> None:
+    assert prompt_dir_name("a red fox, at dawn!") == "a_red_fox_at_dawn"
+    assert prompt_dir_name("!!!") == "no_prompt"
+    assert len(prompt_dir_name("word " * 100)) <= 80
