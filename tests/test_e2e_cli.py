@@ -81,7 +81,7 @@ def test_piped_lines_run_and_write_named_files(piped_run) -> None:  # type: igno
     assert "## 000001.42.png" in (outdir / "invoke_log.md").read_text()
 
 
-def test_piped_bad_line_fails_alone_with_a_summary(piped_run) -> None:  # type: ignore[no-untyped-def]
+def test_piped_bad_line_fails_alone_with_a_summary(piped_run) -> None:  # type: ignore
     _, result = piped_run
     assert result.returncode == 1
     errors = result.stderr.splitlines()
@@ -91,8 +91,8 @@ def test_piped_bad_line_fails_alone_with_a_summary(piped_run) -> None:  # type: 
     assert "Traceback" not in result.stderr
 
 
-def test_from_file_pasted_command_reproduces_pixels(piped_run, model_files,  # type: ignore[no-untyped-def]
-                                                     tmp_path) -> None:
+def test_from_file_pasted_command_reproduces_pixels(  # type: ignore[no-untyped-def]
+        piped_run, model_files, tmp_path) -> None:
     first_outdir, first = piped_run
     path, command = printed_outputs(first.stdout)["1"]
     lines = tmp_path / "lines.txt"

@@ -323,3 +323,13 @@ def test_last_command_recall_bounds() -> None:
         last.seed(3)
     with pytest.raises(RequestError, match="no previous command"):
         LastCommand().image(1)
+
+
+def test_toolbar_shows_model_device_and_defaults(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    session.defaults = Request(steps=30, width=512, height=384, cfg_scale=9.0, sampler="ddim")
+    toolbar = session.make_prompt_session(output=DummyOutput()).bottom_toolbar
+    assert callable(toolbar)
+    text = "".join(fragment[1] for fragment in toolbar())
+    assert "fake-model" in text and "cpu float32" in text
+    assert "-s 30 -W 512 -H 384 -C 9 -A ddim -f 0.75" in text

@@ -70,7 +70,8 @@ class InvokeHistory(History):
         if not self._lines:
             raise DreamlineError("the history is empty")
         if not 1 <= number <= len(self._lines):
-            raise DreamlineError(f"!{number}: no such history line; expected 1 to {len(self._lines)}")
+            raise DreamlineError(f"!{number}: no such history line; expected 1 to "
+                                 f"{len(self._lines)}")
         return self._lines[number - 1]
 
     def clear(self) -> None:
@@ -80,7 +81,8 @@ class InvokeHistory(History):
             try:
                 self.path.write_text("", encoding="utf-8")
             except OSError as exc:
-                raise DreamlineError(f"cannot clear history file {self.path}: {exc.strerror}") from exc
+                raise DreamlineError(f"cannot clear history file {self.path}: "
+                                     f"{exc.strerror}") from exc
 
 
 def _read_history_file(path: Path) -> list[str]:

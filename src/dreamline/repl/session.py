@@ -23,7 +23,7 @@ from prompt_toolkit.output import Output
 
 from dreamline.errors import DreamlineError
 from dreamline.parse import ParsedLine, parse_line
-from dreamline.repl.commands import Flow, find_command, help_lines, is_command_line, split_command
+from dreamline.repl.commands import Flow, find_command, is_command_line, split_command
 from dreamline.repl.completer import InvokeCompleter, SwitchSpec
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.keys import make_key_bindings
