@@ -528,7 +528,8 @@ def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistr
     hashes = HashCache(registry.hash_cache_path)
     weights = weights_file(source.path)
     if not hashes.is_cached(weights):
-        report(f"  hashing {weights.name} (once; remembered in {hashes.cache_path})")
+        where = f"remembered in {hashes.cache_path}" if hashes.cache_path else "this run only"
+        report(f"  hashing {weights.name} (once; {where})")
     short = hashes.short_hash(weights)
 
     model = LoadedModel(
