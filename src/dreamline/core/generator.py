@@ -225,15 +225,11 @@ class Generator:
     @staticmethod
     def _keep_region(schedule: Schedule, init_latents: torch.Tensor, noise: torch.Tensor,
                      keep: torch.Tensor) -> Callable[[torch.Tensor, int], torch.Tensor]:
-        """Inpainting: after each step, put back the kept region noised to the next step."""
-        timesteps = schedule.timesteps
+        """Inpainting: after each scheduler call, put back the kept region noised to the level
+        the next call expects (the clean init latents after the last call)."""
 
-        def put_back(x: torch.Tensor, index: int) -> torch.Tensor:
-            if index + 1 < len(timesteps):
-                kept = schedule.scheduler.add_noise(init_latents, noise,
-                                                    timesteps[index + 1:index + 2])
-            else:
-                kept = init_latents
+        def put_back(x: torch.Tensor, call: int) -> torch.Tensor:
+            kept = schedule.noised_for_next_call(init_latents, noise, call)
             return keep * kept + (1 - keep) * x
 
         return put_back

@@ -119,9 +119,13 @@ class Schedule:
         """Keep only the last ``steps_run`` sampling steps, as diffusers' img2img does.
 
         Multi-order schedulers (Heun, DPM2) have ``order`` timesteps per sampling step, so the
-        cut is at ``start * order``; the scheduler is told where it begins.
+        cut is at ``start * order``; the scheduler is told where it begins.  PLMS is rebuilt
+        instead (see ``_plms_slice``).
         """
         start = self.steps - steps_run
+        if self.sampler == "plms":
+            timesteps = _plms_slice(self.timesteps, start)
+            return Schedule(self.scheduler, self.sampler, self.steps, timesteps, start, steps_run)
         order = int(getattr(self.scheduler, "order", 1))
         begin = start * order
         if hasattr(self.scheduler, "set_begin_index"):
@@ -149,6 +153,24 @@ class Schedule:
         """The starting point without an init image: noise at the scheduler's initial scale."""
         return noise * self.scheduler.init_noise_sigma
 
+    def noised_for_next_call(self, init_latents: torch.Tensor, noise: torch.Tensor,
+                             index: int) -> torch.Tensor:
+        """``init_latents`` at the noise level of the sample after scheduler call ``index``.
+
+        Inpainting puts this into the kept region after every call, so the next model call sees
+        the kept region exactly as noisy as the rest.  k samplers: the sigma the scheduler will
+        scale the next input by (DPM2's midpoint is its interpolated sigma, not the next one);
+        DDIM/PLMS: ``add_noise`` at the next timestep.  After the last call: the clean latents.
+        """
+        if index + 1 >= len(self.timesteps):
+            return init_latents
+        if self.uses_sigmas:
+            sigma = input_sigma(self.scheduler)
+            if sigma is None:
+                raise RuntimeError(f"{self.sampler}: no sigma after scheduler call {index}")
+            return init_latents + noise * sigma.to(device=noise.device, dtype=noise.dtype)
+        return self.scheduler.add_noise(init_latents, noise, self.timesteps[index + 1:index + 2])
+
 
 def _step_kwargs(scheduler: Any, generator: torch.Generator | None) -> dict[str, Any]:
     """Pass the request's generator to stochastic steps (ancestral samplers, DDIM with eta)."""
@@ -156,12 +178,52 @@ def _step_kwargs(scheduler: Any, generator: torch.Generator | None) -> dict[str,
     return {"generator": generator} if "generator" in accepted else {}
 
 
-def _current_sigma(scheduler: Any) -> float | None:
+def _plms_slice(timesteps: torch.Tensor, start: int) -> torch.Tensor:
+    """PLMS timesteps for the sampling steps from ``start`` on.
+
+    With ``skip_prk_steps`` the full list is ``[T0, T1, T1, T2, ...]``: its first step is taken
+    twice (a predictor, then a corrector that averages two noise estimates).  Cutting that list
+    the way the other samplers are cut starts one level too noisy and then skips a level, so the
+    img2img run is rebuilt the same way instead: ``[Ts, Ts+1, Ts+1, ..., T_last]``.
+    """
+    distinct = torch.cat([timesteps[:1], timesteps[2:]])
+    run = distinct[start:]
+    if len(run) < 2:
+        return run
+    return torch.cat([run[:2], run[1:]])
+
+
+def input_sigma(scheduler: Any) -> torch.Tensor | None:
+    """The sigma of the sample the scheduler expects at its next call (None for DDIM/PLMS).
+
+    It is the sigma ``scale_model_input`` divides by: the table entry at ``step_index``, except
+    inside a DPM2 step, whose second call evaluates at the interpolated (midpoint) sigma.
+    """
     sigmas = getattr(scheduler, "sigmas", None)
     index = getattr(scheduler, "step_index", None)
-    if sigmas is None or index is None or index >= len(sigmas):
+    if sigmas is None or index is None:
         return None
-    return float(sigmas[index])
+    interpolated = getattr(scheduler, "sigmas_interpol", None)
+    if interpolated is not None and not scheduler.state_in_first_order:
+        # The ancestral variant indexes its midpoints one behind (see its scale_model_input).
+        behind = 1 if isinstance(scheduler, KDPM2AncestralDiscreteScheduler) else 0
+        return interpolated[index - behind]
+    if index >= len(sigmas):
+        return None
+    return sigmas[index]
+
+
+def finishes_step(scheduler: Any) -> bool:
+    """Whether the scheduler call just made completed a sampling step.
+
+    Heun and DPM2 take two calls per step (the first leaves them mid-step); PLMS's first step is
+    a predictor call followed by a corrector call that redoes it.
+    """
+    if hasattr(scheduler, "state_in_first_order"):
+        return bool(scheduler.state_in_first_order)
+    if isinstance(scheduler, PNDMScheduler):
+        return int(scheduler.counter) != 1
+    return True
 
 
 def sample(denoise: Denoise, x: torch.Tensor, schedule: Schedule, *,
@@ -169,18 +231,31 @@ def sample(denoise: Denoise, x: torch.Tensor, schedule: Schedule, *,
            after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> torch.Tensor:
     """Run the denoising loop from ``x`` over ``schedule``; return the final latents.
 
-    ``after_step(x, index)`` may replace the sample after each step (inpainting's kept region).
+    ``after_step(x, call)`` may replace the sample after each scheduler call (inpainting's kept
+    region).  ``on_step`` is called once per sampling step (``schedule.steps_run`` times), when
+    the step is complete, with the sigma and timestep the step started from.
     """
     scheduler = schedule.scheduler
     extra = _step_kwargs(scheduler, generator)
-    total = len(schedule.timesteps)
-    for index, t in enumerate(schedule.timesteps):
+    last_call = len(schedule.timesteps) - 1
+    step = 0
+    step_sigma: float | None = None
+    step_timestep = 0.0
+    starts_step = True
+    for call, t in enumerate(schedule.timesteps):
         model_input = scheduler.scale_model_input(x, t)
-        sigma = _current_sigma(scheduler)
+        if starts_step:
+            sigma = input_sigma(scheduler)
+            step_sigma = None if sigma is None else float(sigma)
+            step_timestep = float(t)
         model_output = denoise(model_input, t)
         x = scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
         if after_step is not None:
-            x = after_step(x, index)
-        if on_step is not None:
-            on_step(StepInfo(index=index, total=total, sigma=sigma, timestep=float(t), latents=x))
+            x = after_step(x, call)
+        starts_step = finishes_step(scheduler) or call == last_call
+        if starts_step:
+            if on_step is not None:
+                on_step(StepInfo(index=step, total=schedule.steps_run, sigma=step_sigma,
+                                 timestep=step_timestep, latents=x))
+            step += 1
     return x

@@ -14,11 +14,13 @@ from dreamline.request import Request
 
 @dataclass(frozen=True)
 class StepInfo:
-    """One finished call of the sampler, given to ``on_step`` for progress and intermediates.
+    """One finished sampling step, given to ``on_step`` for progress and intermediates.
 
-    ``index`` counts scheduler steps of this run from 0 to ``total - 1`` (second-order samplers
-    take two per sampling step).  ``latents`` is the current sample, still scaled by the VAE's
-    scaling factor; treat it as read-only.  ``sigma`` is None for DDIM/PLMS, which have none.
+    ``index`` counts the sampling steps of this run from 0 to ``total - 1``; ``total`` is
+    ``RunInfo.steps_run`` for every sampler (Heun and DPM2 make two model calls per step, PLMS
+    one extra at its start; they are reported once).  ``sigma`` and ``timestep`` are where the
+    step started; ``sigma`` is None for DDIM/PLMS, which have none.  ``latents`` is the sample
+    after the step, still scaled by the VAE's scaling factor; treat it as read-only.
     """
 
     index: int
