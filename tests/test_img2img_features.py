@@ -371,23 +371,13 @@ def _leading_timesteps(steps: int) -> list[int]:
     return [k * ratio + 1 for k in reversed(range(steps))]
 
 
-LMS_IMG2IMG_ORDER = pytest.mark.xfail(strict=True, reason=(
-    "diffusers' LMSDiscreteScheduler takes its order from step_index, not from the derivatives "
-    "it holds: after set_begin_index its first img2img step applies a 4th-order coefficient to "
-    "the one derivative it has.  Kept for now because test_equivalence pins us to diffusers' "
-    "img2img pipeline; k-diffusion (the reference) ramps the order up from the first step run."))
-
-
 @pytest.mark.parametrize("sampler", DETERMINISTIC)
 @pytest.mark.parametrize("strength", [1.0, pytest.param(0.5, id="0.5")])
-def test_a_perfect_denoiser_lands_on_the_init_latent(sampler: str, strength: float,
-                                                    request: pytest.FixtureRequest) -> None:
+def test_a_perfect_denoiser_lands_on_the_init_latent(sampler: str, strength: float) -> None:
     """Told the true noise at every call, a deterministic sampler that starts at the right level
     and walks the right (sliced) schedule ends exactly where the noise-free latent is; a skipped or
     repeated step, or a wrong start level, leaves noise behind.  Also: on_step once per real
     sampling step."""
-    if sampler == "k_lms" and strength < 1.0:
-        request.applymarker(LMS_IMG2IMG_ORDER)
     steps = 6
     generator = torch.Generator().manual_seed(0)
     z0 = torch.randn((1, 4, 8, 8), generator=generator)

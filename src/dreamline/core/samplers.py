@@ -47,6 +47,9 @@ Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OnStep = Callable[[StepInfo], None]
 
 
+LMS_ORDER = 4  # the order of k_lms, as in k-diffusion and the reference program
+
+
 def steps_to_run(strength: float, steps: int) -> int:
     """img2img's t_enc: floor(strength * steps) after removing float noise (0.29*100 -> 29)."""
     t_enc = math.floor(round(strength * steps, 6))
@@ -249,6 +252,11 @@ def sample(denoise: Denoise, x: torch.Tensor, schedule: Schedule, *,
             step_sigma = None if sigma is None else float(sigma)
             step_timestep = float(t)
         model_output = denoise(model_input, t)
+        if isinstance(scheduler, LMSDiscreteScheduler):
+            # k-diffusion's LMS: the order grows from the first step *run*.  diffusers takes it
+            # from the position in the full schedule, so a sliced (img2img) run would apply a
+            # 4th-order coefficient to the one derivative it has.
+            extra["order"] = min(LMS_ORDER, call + 1)
         x = scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
         if after_step is not None:
             x = after_step(x, call)
