@@ -93,6 +93,7 @@ def requests(draw: st.DrawFn) -> Request:
     """Any valid Request with a concrete seed, every switch exercised."""
     init_img = draw(st.none() | _PATHS)
     sampler = draw(st.sampled_from(SAMPLERS))
+    save_intermediates = draw(st.none() | st.integers(1, 1000))
     return Request(
         prompt=draw(_PROMPTS),
         steps=draw(st.integers(1, 1000)),
@@ -115,7 +116,8 @@ def requests(draw: st.DrawFn) -> Request:
         outdir=draw(st.none() | _PATHS),
         skip_normalize=draw(st.booleans()),
         log_tokenization=draw(st.booleans()),
-        save_intermediates=draw(st.none() | st.integers(1, 1000)),
+        save_intermediates=save_intermediates,
+        decode_intermediates=draw(st.booleans()) if save_intermediates is not None else False,
         seamless=draw(st.booleans()),
     )
 
@@ -131,13 +133,21 @@ def test_format_parse_round_trip(request: Request) -> None:
 
 def test_every_field_is_written() -> None:
     """Changing any field away from its default changes the command: the formatter knows it."""
-    base = Request(prompt="p", seed=1, init_img="i.png")
+    base = Request(prompt="p", seed=1, init_img="i.png", save_intermediates=2)
     changed = {"prompt": "q", "steps": 9, "seed": 2, "iterations": 2, "width": 64, "height": 64,
                "cfg_scale": 3.0, "sampler": "ddim", "karras": True, "init_img": "j.png",
                "strength": 0.5, "fit": True, "init_mask": "m.png", "invert_mask": True,
                "variation_amount": 0.5, "with_variations": ((3, 0.5),), "grid": True,
                "outdir": "o", "skip_normalize": True, "log_tokenization": True,
-               "save_intermediates": 3, "seamless": True}
+               "save_intermediates": 3, "decode_intermediates": True, "seamless": True}
     assert set(changed) == {f.name for f in fields(Request)}
     for name, value in changed.items():
         assert format_command(base.with_changes(**{name: value})) != format_command(base), name
+
+
+def test_decode_intermediates_written_only_when_set() -> None:
+    plain = Request(prompt="p", seed=1, save_intermediates=2)
+    assert "--decode_intermediates" not in format_command(plain)
+    decoded = plain.with_changes(decode_intermediates=True)
+    assert format_command(decoded).endswith("--save_intermediates 2 --decode_intermediates")
+    assert parse_line(format_command(decoded), Request()).request == decoded

@@ -126,6 +126,8 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
     ("a --outdir=o", {"outdir": "o"}),
     ("a --save_intermediates 5", {"save_intermediates": 5}),
     ("a --save_i=5", {"save_intermediates": 5}),
+    ("a --save_intermediates 2 --decode_intermediates",
+     {"save_intermediates": 2, "decode_intermediates": True}),
     # a line of switches only
     ("-s 5", {"prompt": "", "steps": 5}),
 ]
@@ -184,6 +186,7 @@ BAD: list[tuple[str, str]] = [
     ("a -o", "-o/--outdir: missing its value"),
     ('a -o ""', "-o/--outdir: an empty value"),
     ("a --save_intermediates 0", "--save_intermediates: 0 is out of range"),
+    ("a --decode_intermediates", "--decode_intermediates: there are no intermediates to decode"),
     ("cat:1 dog:-1", "sub-prompt weights add up to zero"),
     # reference switches dreamline does not implement: the line is skipped with a reason
     ("a -G 0.5",
@@ -230,6 +233,8 @@ def test_every_switch_parses_by_every_name() -> None:
     for switch in SWITCHES:
         for name in switch.names:
             line = f"a -S 1 -I i.png {name}"
+            if switch.field == "decode_intermediates":  # needs steps to decode
+                line = f"a -S 1 -I i.png --save_intermediates 2 {name}"
             if switch.kind is Kind.HELP:
                 assert parse(line).wants_help
                 continue

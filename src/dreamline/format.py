@@ -61,7 +61,7 @@ def _switch(field: str, value: Any) -> str:
 # the image, then those that only change what is done with it.
 _TRAILING = ("karras", "invert_mask", "skip_normalize", "seamless", "with_variations",
              "variation_amount", "iterations", "grid", "log_tokenization", "save_intermediates",
-             "outdir")
+             "decode_intermediates", "outdir")
 
 
 def format_command(request: Request) -> str:

@@ -50,6 +50,7 @@ class Request:
     skip_normalize: bool = False
     log_tokenization: bool = False
     save_intermediates: int | None = None
+    decode_intermediates: bool = False  # full VAE decodes instead of previews
     seamless: bool = False
 
     @property
@@ -125,4 +126,10 @@ def validate(request: Request) -> Request:
         _number("--save_intermediates", r.save_intermediates, int)
         _in_range("--save_intermediates", r.save_intermediates, 1, MAX_STEPS,
                   expected=f"a step interval from 1 to {MAX_STEPS}")
+    if not isinstance(r.decode_intermediates, bool):
+        raise RequestError(f"--decode_intermediates: {r.decode_intermediates!r} is not on/off; "
+                           "expected a flag")
+    if r.decode_intermediates and r.save_intermediates is None:
+        raise RequestError("--decode_intermediates: there are no intermediates to decode; "
+                           "expected --save_intermediates N as well")
     return r
