@@ -232,7 +232,8 @@ def test_weighted_subprompts_change_the_conditioning(gen: Generator) -> None:
 
 def test_preview_and_decode_shapes(gen: Generator) -> None:
     latents = seed_noise(3, (1, 4, 8, 16), "cpu", torch.float32)
-    assert latents_to_preview_rgb(latents).size == (16, 8)
+    assert latents_to_preview_rgb(latents, gen.preview_map, full_size=False).size == (16, 8)
+    assert gen.preview(latents).size == (128, 64)  # blown up to line up with the decode
     assert gen.decode(latents).size == (128, 64)
 
 

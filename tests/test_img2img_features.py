@@ -487,10 +487,11 @@ def test_on_step_once_per_sampling_step(gen: Generator, pictures: dict[str, str]
 def test_preview_is_latent_sized_rgb_in_range(gen: Generator) -> None:
     seen: list[StepInfo] = []
     _one(gen, seed=1, on_step=seen.append)
-    preview = latents_to_preview_rgb(seen[-1].latents)
+    preview = latents_to_preview_rgb(seen[-1].latents, gen.preview_map, full_size=False)
     assert preview.mode == "RGB" and preview.size == (8, 8)
     values = np.asarray(preview)
     assert values.dtype == np.uint8 and values.min() >= 0 and values.max() <= 255
     assert len(np.unique(values.reshape(-1, 3), axis=0)) > 1  # a picture, not a flat colour
-    wide = latents_to_preview_rgb(seed_noise(1, (1, 4, 8, 16), "cpu", torch.float32))
+    wide = latents_to_preview_rgb(seed_noise(1, (1, 4, 8, 16), "cpu", torch.float32),
+                                  gen.preview_map, full_size=False)
     assert wide.size == (16, 8)

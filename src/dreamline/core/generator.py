@@ -8,10 +8,12 @@ comes from that image's generator, so the request returned with each image repro
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,12 +30,13 @@ from dreamline.core.noise import (
     seeded_generator,
 )
 from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
-from dreamline.core.types import GeneratedImage, RunInfo
+from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.errors import ImageError
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, validate
 
 Report = Callable[[str], None]
+OnStart = Callable[[StartInfo], None]
 LATENT_CHANNELS = 4
 
 
@@ -89,17 +92,25 @@ class Generator:
         self.report = report
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 report)
+        self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
 
     # --- public -------------------------------------------------------------------------------
 
-    def generate(self, request: Request, on_step: OnStep | None = None) -> list[GeneratedImage]:
-        return list(self.iter_generate(request, on_step))
+    def generate(self, request: Request, on_step: OnStep | None = None,
+                 on_start: OnStart | None = None) -> list[GeneratedImage]:
+        return list(self.iter_generate(request, on_step, on_start))
 
-    def iter_generate(self, request: Request, on_step: OnStep | None = None
-                      ) -> Iterator[GeneratedImage]:
-        """Yield each image as soon as it is done, so an interrupt keeps the finished ones."""
+    def iter_generate(self, request: Request, on_step: OnStep | None = None,
+                      on_start: OnStart | None = None) -> Iterator[GeneratedImage]:
+        """Yield each image as soon as it is done, so an interrupt keeps the finished ones.
+
+        ``on_start`` sees each image's starting latents, ``on_step`` each finished step.
+        """
         request = validate(request)
-        make_scheduler(request.sampler, self.model.scheduler_config, karras=request.karras)
+        # Built once per command (DPM2's takes a noticeable time); each image gets a copy, so
+        # it still starts from a fresh scheduler state.
+        scheduler = make_scheduler(request.sampler, self.model.scheduler_config,
+                                   karras=request.karras)
         seed = resolve_seed(request.seed)
         with torch.inference_mode():
             cond = self.text.conditioning(request.prompt, normalize=not request.skip_normalize,
@@ -119,12 +130,26 @@ class Generator:
         for index in range(request.iterations):
             plan = self._plan(request, seed, index)
             with torch.inference_mode():
-                yield self._one(request, plan, cond, init, width, height, on_step)
+                yield self._one(request, plan, cond, init, width, height, scheduler, on_step,
+                                on_start)
 
     def decode(self, latents: torch.Tensor) -> Image.Image:
         """Full VAE decode of loop latents (e.g. an intermediate from StepInfo)."""
         with torch.inference_mode():
             return latent_ops.decode(self.model.vae, latents)
+
+    @property
+    def preview_map(self) -> latent_ops.PreviewMap:
+        """This model's linear latent -> RGB map, fitted from its own VAE on first use (a fixed
+        SD 1.x matrix is wrong for other VAEs, e.g. the demo model's)."""
+        if self._preview_map is None:
+            self._preview_map = latent_ops.fit_preview_map(self.model.vae,
+                                                           self.model.vae_scale_factor)
+        return self._preview_map
+
+    def preview(self, latents: torch.Tensor) -> Image.Image:
+        """A cheap RGB estimate of loop latents at the image's size (nearest-neighbour cells)."""
+        return latent_ops.latents_to_preview_rgb(latents, self.preview_map)
 
     # --- one command ----------------------------------------------------------------------------
 
@@ -165,7 +190,8 @@ class Generator:
         return _Plan(seed=own, file_seed=own, variations=request.with_variations)
 
     def _one(self, request: Request, plan: _Plan, cond: Conditioning, init: _Init | None,
-             width: int, height: int, on_step: OnStep | None) -> GeneratedImage:
+             width: int, height: int, built: tuple[Any, str], on_step: OnStep | None,
+             on_start: OnStart | None) -> GeneratedImage:
         started = time.perf_counter()
         model = self.model
         factor = model.vae_scale_factor
@@ -179,8 +205,7 @@ class Generator:
         noise = draw_noise(generator, shape, model.device, model.dtype)
         noise = blend_variations(noise, plan.variations)
 
-        scheduler, schedule_name = make_scheduler(request.sampler, model.scheduler_config,
-                                                  karras=request.karras)
+        scheduler, schedule_name = copy.deepcopy(built[0]), built[1]  # a fresh state per image
         schedule = Schedule.full(scheduler, request.sampler, request.steps,
                                  karras=request.karras, device=model.device)
         strength = request.strength if init is not None else None
@@ -198,6 +223,8 @@ class Generator:
         denoise = GuidedDenoiser(UNetModel(model.unet), cond.cond, cond.uncond,
                                  float(request.cfg_scale))
         with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
+            if on_start is not None:
+                on_start(self._start_info(schedule, x))
             x = sample(denoise, x, schedule, generator=generator, on_step=on_step,
                        after_step=after_step)
             image = latent_ops.decode(model.vae, x)
@@ -221,6 +248,13 @@ class Generator:
             model_hash=model.short_hash, seconds=time.perf_counter() - started,
             variation_seed=plan.file_seed if request.variation_amount > 0 else None)
         return GeneratedImage(image=image, seed=plan.file_seed, request=exact, info=info)
+
+    @staticmethod
+    def _start_info(schedule: Schedule, x: torch.Tensor) -> StartInfo:
+        """What the sampler starts from, at the noise level of the first timestep run."""
+        sigma = float(schedule.start_sigma()) if schedule.uses_sigmas else None
+        return StartInfo(start_step=schedule.start_step, steps=schedule.steps,
+                         steps_run=schedule.steps_run, sigma=sigma, latents=x)
 
     @staticmethod
     def _keep_region(schedule: Schedule, init_latents: torch.Tensor, noise: torch.Tensor,

@@ -1,4 +1,4 @@
-"""Between pixels and latents: VAE encode/decode, the cheap preview, seamless tiling.
+"""Between pixels and latents: VAE encode/decode, the cheap per-model preview, seamless tiling.
 
 Pixel conversion follows diffusers' image processor exactly (``/255``, ``2x - 1``; decode
 ``clamp(x/2 + 0.5)``, ``(x * 255).round()``) so our images equal its pipelines' byte for byte.
@@ -16,17 +16,6 @@ import torch
 from PIL import Image
 
 from dreamline.core.noise import draw_noise
-
-# Latent channel -> RGB weights for SD 1.x latents (as the UNet sees them, i.e. already times the
-# 0.18215 scaling factor): a least-squares fit of decoded colours against latents published by
-# Birchlabs and used for InvokeAI's previews.  Good enough to watch an image form; not a decode.
-SD1_LATENT_RGB = torch.tensor([
-    #    R       G       B
-    [0.298, 0.207, 0.208],
-    [0.187, 0.286, 0.173],
-    [-0.158, 0.189, 0.264],
-    [-0.184, -0.271, -0.473],
-])
 
 
 def pil_to_tensor(image: Image.Image, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -74,11 +63,109 @@ def decode(vae: Any, latents: torch.Tensor) -> Image.Image:
     return tensor_to_pil(pixels)
 
 
-def latents_to_preview_rgb(latents: torch.Tensor) -> Image.Image:
-    """A cheap linear RGB estimate of loop latents, at latent size (1/8 of the image)."""
-    factors = SD1_LATENT_RGB.to(device=latents.device, dtype=torch.float32)
-    rgb = torch.einsum("chw,cr->rhw", latents[0].float(), factors)
-    return tensor_to_pil(rgb.unsqueeze(0))
+PREVIEW_FIT_LATENT_SIDE = 8  # latent pixels per side of each synthetic fitting image
+PREVIEW_FIT_IMAGES = 24  # solid colours, then horizontal and vertical two-colour gradients
+PREVIEW_FIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class PreviewMap:
+    """A model's own cheap latent -> RGB estimate: ``rgb = latents @ weight + bias``.
+
+    ``weight`` (4 x 3) applies to loop latents (already times the VAE's scaling factor) and
+    gives colours in [0, 1]; ``factor`` is the VAE's pixels per latent pixel, so a preview can
+    be blown up to the size of the image it stands for.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    factor: int
+
+    def rgb(self, latents: torch.Tensor) -> torch.Tensor:
+        """(3, h, w) colours in [0, 1] at latent size for (1, 4, h, w) loop latents."""
+        weight = self.weight.to(device=latents.device, dtype=torch.float32)
+        bias = self.bias.to(device=latents.device, dtype=torch.float32)
+        pixels = latents[0].detach().float()
+        rgb = torch.einsum("chw,cr->rhw", pixels, weight) + bias[:, None, None]
+        return rgb.clamp(0, 1)
+
+
+def _fit_images(count: int, side: int, seed: int) -> torch.Tensor:
+    """(count, 3, side, side) pictures in [0, 1]: solid colours and two-colour gradients, so
+    every channel and mix of channels is seen flat and changing across the picture."""
+    generator = torch.Generator().manual_seed(seed)
+    ramp = torch.linspace(0.0, 1.0, side)
+    across, down = ramp[None, :].expand(side, side), ramp[:, None].expand(side, side)
+    images = []
+    for index in range(count):
+        first = torch.rand(3, 1, 1, generator=generator)
+        second = torch.rand(3, 1, 1, generator=generator)
+        kind = index % 3
+        if kind == 0:
+            images.append(first.expand(3, side, side))
+        else:
+            position = across if kind == 1 else down
+            images.append(first + (second - first) * position)
+    return torch.stack(images)
+
+
+def fit_preview_map(vae: Any, factor: int, *, images: int = PREVIEW_FIT_IMAGES,
+                    latent_side: int = PREVIEW_FIT_LATENT_SIDE,
+                    seed: int = PREVIEW_FIT_SEED) -> PreviewMap:
+    """Fit the model's linear preview by least squares from its own VAE.
+
+    Synthetic pictures of ``latent_side * factor`` pixels are encoded (the encoder's mean, no
+    sampling) and decoded again; each latent pixel is regressed, with a bias, on the mean colour
+    of the ``factor`` x ``factor`` patch of the *decoded* picture it covers.  Regressing on the
+    decode rather than the input makes the preview estimate what a full decode would show: for a
+    trained VAE the two agree, and for a random-weight test VAE only the decode is meaningful.
+    The fit is done on unscaled latents and divided by the scaling factor afterwards, so loop
+    latents of any model (SD 1.x's 0.18215, the demo model's own) go in as they are.
+    """
+    param = next(vae.parameters())
+    pixels = _fit_images(images, latent_side * factor, seed)
+    # Plain zero padding even when asked for from inside a --seamless run.
+    with torch.inference_mode(), padding(vae, mode="zeros"):
+        latents = vae.encode((2.0 * pixels - 1.0).to(param.device, param.dtype)).latent_dist.mean
+        decoded = vae.decode(latents, return_dict=False)[0]
+    colours = torch.nn.functional.avg_pool2d((decoded.double() / 2 + 0.5).clamp(0, 1).cpu(),
+                                             factor)
+    inputs = latents.double().cpu().permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+    targets = colours.permute(0, 2, 3, 1).reshape(-1, 3)
+    design = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(design, targets).solution
+    scaling = float(vae.config.scaling_factor)
+    return PreviewMap(weight=(solution[:-1] / scaling).float(), bias=solution[-1].float(),
+                      factor=factor)
+
+
+def latents_to_preview_rgb(latents: torch.Tensor, preview: PreviewMap, *,
+                           full_size: bool = True) -> Image.Image:
+    """A cheap linear RGB estimate of loop latents; blown up (nearest) to the image's size
+    unless ``full_size`` is False, so a preview lines up with the decoded image."""
+    rgb = preview.rgb(latents)
+    array = (rgb.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    image = Image.fromarray(array, mode="RGB")
+    if full_size and preview.factor != 1:
+        image = image.resize((image.width * preview.factor, image.height * preview.factor),
+                             Image.Resampling.NEAREST)
+    return image
+
+
+@contextmanager
+def padding(*modules: Any, mode: str) -> Iterator[None]:
+    """Every Conv2d of ``modules`` pads with ``mode`` while active; restored afterwards."""
+    saved: list[tuple[torch.nn.Conv2d, str]] = []
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                saved.append((layer, layer.padding_mode))
+                layer.padding_mode = mode
+    try:
+        yield
+    finally:
+        for layer, previous in saved:
+            layer.padding_mode = previous
 
 
 @contextmanager
@@ -87,14 +174,5 @@ def seamless(*modules: Any, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    saved: list[tuple[torch.nn.Conv2d, str]] = []
-    for module in modules:
-        for layer in module.modules():
-            if isinstance(layer, torch.nn.Conv2d):
-                saved.append((layer, layer.padding_mode))
-                layer.padding_mode = "circular"
-    try:
+    with padding(*modules, mode="circular"):
         yield
-    finally:
-        for layer, mode in saved:
-            layer.padding_mode = mode

@@ -31,6 +31,25 @@ class StepInfo:
 
 
 @dataclass(frozen=True)
+class StartInfo:
+    """The latents the sampler starts from, given to ``on_start`` once per image before the
+    first step: img2img's init latents noised to the first level run ("the initial image that
+    SD sees"), or txt2img's pure noise.  A separate callback, so ``on_step`` stays once per real
+    step and progress bars need not skip anything.
+
+    ``start_step`` is the number of schedule steps skipped (0 for txt2img), ``steps`` the full
+    schedule (-s), ``steps_run`` the steps that follow; ``sigma`` is the start's noise level
+    (None for DDIM/PLMS).  ``latents`` are scaled like StepInfo's; treat them as read-only.
+    """
+
+    start_step: int
+    steps: int
+    steps_run: int
+    sigma: float | None
+    latents: Any  # torch.Tensor (1, 4, h, w)
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What actually ran for one image, so the metadata records facts, not wishes."""
 
