@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dreamline.core.types import GeneratedImage, RunInfo, StepInfo
+from dreamline.core.types import GeneratedImage, RunInfo, StartInfo, StepInfo
 from dreamline.metadata import read_command
 from dreamline.repl.runner import Runner
 from dreamline.repl.settings import Settings
@@ -27,13 +27,17 @@ class FakeGenerator:
         self.stop_after = stop_after
         self.stop_with = stop_with
         self.decoded = 0
+        self.previewed = 0
 
-    def iter_generate(self, request: Request, on_step: Callable[[StepInfo], None] | None = None
+    def iter_generate(self, request: Request, on_step: Callable[[StepInfo], None] | None = None,
+                      on_start: Callable[[StartInfo], None] | None = None
                       ) -> Iterator[GeneratedImage]:
         for index in range(request.iterations):
             if self.stop_after is not None and index == self.stop_after:
                 assert self.stop_with is not None
                 raise self.stop_with
+            if on_start is not None:
+                on_start(StartInfo(0, request.steps, request.steps, 1.0, torch.zeros(1, 4, 1, 1)))
             for step in range(request.steps):
                 if on_step is not None:
                     on_step(StepInfo(step, request.steps, 1.0, 1.0, torch.zeros(1, 4, 1, 1)))
@@ -46,6 +50,10 @@ class FakeGenerator:
     def decode(self, latents: Any) -> Image.Image:
         self.decoded += 1
         return Image.new("RGB", (16, 16), (0, self.decoded * 20, 0))
+
+    def preview(self, latents: Any) -> Image.Image:
+        self.previewed += 1
+        return Image.new("RGB", (16, 16), (0, 0, self.previewed * 20))
 
 
 def make_runner(tmp_path: Path, generator: FakeGenerator, **settings: Any
@@ -105,8 +113,23 @@ def test_intermediates_every_n_steps_and_strip(tmp_path: Path) -> None:
     run(runner, Request(prompt="a fox", steps=5, save_intermediates=2))
     folder = tmp_path / "intermediates" / "000001.10"
     assert sorted(p.name for p in folder.iterdir()) == \
-        ["step-0002.png", "step-0004.png", "step-0005.png", "strip.png"]
-    assert Image.open(folder / "strip.png").size == (48, 16)
+        ["step-0000.png", "step-0002.png", "step-0004.png", "step-0005.png", "strip.png"]
+    assert Image.open(folder / "strip.png").size == (64, 16)  # start + 3 steps, side by side
+    assert (generator.previewed, generator.decoded) == (4, 0)  # cheap previews by default
+
+
+def test_decode_intermediates_uses_full_decodes(tmp_path: Path) -> None:
+    generator = FakeGenerator()
+    runner, _ = make_runner(tmp_path, generator)
+    run(runner, Request(prompt="a fox", steps=4, iterations=2, save_intermediates=2,
+                        decode_intermediates=True))
+    for seed in (10, 11):  # each image its own folder: start, step 2, step 4 (the last)
+        folder = tmp_path / "intermediates" / f"000001.{seed}"
+        assert sorted(p.name for p in folder.iterdir()) == \
+            ["step-0000.png", "step-0002.png", "step-0004.png", "strip.png"]
+    assert (generator.previewed, generator.decoded) == (0, 6)
+    assert Image.open(tmp_path / "intermediates" / "000001.11" / "step-0000.png"
+                      ).getpixel((0, 0)) == (0, 80, 0)  # the 4th decode: image 2's start
 
 
 def test_prompt_as_dir_and_per_line_outdir(tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ class Runner:
         prefix = outputs.OutputDir(outdir).reserve_prefix()
         saved: list[tuple[Path, str]] = []  # (file, command) in the order written
         done: list[tuple[Any, dict[str, Any]]] = []  # (GeneratedImage, its sd-metadata)
-        steps = _StepSaver(generator, request.save_intermediates)
+        steps = _StepSaver(generator, request.save_intermediates, request.decode_intermediates)
         progress = Progress(self.progress_stream)
         cuda = _reset_cuda_peak(self._device)
         started = time.perf_counter()
@@ -218,7 +218,8 @@ class Runner:
             steps.maybe_keep(step)
 
         try:
-            for result in generator.iter_generate(request, on_step=on_step):
+            for result in generator.iter_generate(request, on_step=on_step,
+                                                   on_start=steps.start):
                 progress.end_line()
                 # the image's own command: -g is about the whole command, not this image
                 command = format_command(dataclasses.replace(result.request, grid=False))
@@ -283,30 +284,46 @@ def _reset_cuda_peak(device: Any) -> bool:
 
 
 class _StepSaver:
-    """--save_intermediates N: decode every N-th step (and the last) of the current image, then
-    write them with a side-by-side strip when the image is done."""
+    """--save_intermediates N: keep pictures of the current image's start, every N-th step and
+    its last step, then write them with a side-by-side strip when the image is done.
 
-    def __init__(self, generator: Any, every: int | None) -> None:
+    Pictures are the model's cheap linear previews (blown up to the image size, so the strip's
+    cells line up), or full VAE decodes with --decode_intermediates, which cost a decode each.
+    """
+
+    def __init__(self, generator: Any, every: int | None, decode: bool = False) -> None:
         self.generator = generator
         self.every = every
-        self.kept: list[tuple[int, Any]] = []
+        self.decode = decode
+        self.kept: list[tuple[int, str, Any]] = []  # (steps done, label, picture)
+
+    def _picture(self, latents: Any) -> Any:
+        return self.generator.decode(latents) if self.decode else self.generator.preview(latents)
+
+    def start(self, info: Any) -> None:
+        """The latents the sampler starts from: "the initial image that SD sees"."""
+        if self.every is None:
+            return
+        label = f"start (step {info.start_step} of {info.steps})"
+        self.kept = [(0, label, self._picture(info.latents))]
 
     def maybe_keep(self, step: Any) -> None:
         if self.every is None:
             return
         done = step.index + 1
         if done % self.every == 0 or done == step.total:
-            self.kept.append((done, self.generator.decode(step.latents)))
+            self.kept.append((done, f"step {done}", self._picture(step.latents)))
 
     def save(self, outdir: Path, prefix: int, seed: int) -> None:
+        """Write ``step-NNNN.png`` per kept picture (``step-0000`` is the start) and strip.png."""
         if not self.kept:
             return
         from dreamline import outputs
 
         directory = outputs.intermediates_dir(outdir, prefix, seed)
-        for done, image in self.kept:
+        for done, _, image in self.kept:
             outputs.save_step(directory, done, image)
-        strip = outputs.make_strip([image for _, image in self.kept],
-                                   [f"step {done}" for done, _ in self.kept])
+        strip = outputs.make_strip([image for _, _, image in self.kept],
+                                   [label for _, label, _ in self.kept])
         outputs.write_png(directory / "strip.png", strip)
         self.kept = []
