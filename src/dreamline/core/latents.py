@@ -115,10 +115,11 @@ def fit_preview_map(vae: Any, factor: int, *, images: int = PREVIEW_FIT_IMAGES,
     """Fit the model's linear preview by least squares from its own VAE.
 
     Synthetic pictures of ``latent_side * factor`` pixels are encoded (the encoder's mean, no
-    sampling) and decoded again; each latent pixel is regressed, with a bias, on the mean colour
-    of the ``factor`` x ``factor`` patch of the *decoded* picture it covers.  Regressing on the
-    decode rather than the input makes the preview estimate what a full decode would show: for a
-    trained VAE the two agree, and for a random-weight test VAE only the decode is meaningful.
+    sampling) and decoded again; the mean colour of each ``factor`` x ``factor`` patch of the
+    *decoded* picture is regressed, with a bias, on the latent pixel that covers it.  Fitting to
+    the decode rather than the input makes the preview estimate what a full decode would show:
+    for a trained VAE the two agree, and for a random-weight test VAE only the decode means
+    anything.  It costs one small encode and decode, once per Generator.
     The fit is done on unscaled latents and divided by the scaling factor afterwards, so loop
     latents of any model (SD 1.x's 0.18215, the demo model's own) go in as they are.
     """
