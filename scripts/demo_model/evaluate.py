@@ -156,13 +156,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="captions for prompt adherence")
     parser.add_argument("--pairs", type=int, default=50, help="sketch/prompt pairs for img2img")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument("--guidance", type=float, nargs="+", default=[4.0, 7.5],
+                        help="classifier-free guidance scales to measure (7.5 = dreamline's -C default)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-card", action="store_true", help="print the numbers only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    started = time.monotonic()
 
     pipe = load_pipeline(args.model)
     img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
@@ -171,25 +171,32 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     count = min(args.count, len(names))
     indices = sorted(rng.choice(len(names), size=count, replace=False).tolist())
-    adherence, images = prompt_adherence(pipe, canonical, names, indices, args.steps,
-                                         args.guidance, args.seed)
-
     sketch_ids = rng.choice(len(names), size=args.pairs, replace=False).tolist()
     shift = rng.integers(1, len(names), size=args.pairs)
     other_ids = [(i + int(s)) % len(names) for i, s in zip(sketch_ids, shift)]
-    same = img2img_trend(img2img, canonical, names, sketch_ids, sketch_ids, args.steps,
-                         args.guidance, args.seed)
-    other = img2img_trend(img2img, canonical, names, sketch_ids, other_ids, args.steps,
-                          args.guidance, args.seed)
-    results = {
-        "adherence": adherence.__dict__, "img2img_same_prompt": same, "img2img_other_prompt": other,
-        "steps": args.steps, "guidance": args.guidance, "sampler": "k_lms (LMSDiscreteScheduler)",
-        "seconds": round(time.monotonic() - started, 1),
-    }
-    print(json.dumps(results, indent=2))
-    sample_sheet(images[:40], columns=10, zoom=2).save(data.TRAIN_DIR / "eval_samples.png")
+
+    all_results = []
+    for guidance in args.guidance:
+        started = time.monotonic()
+        adherence, images = prompt_adherence(pipe, canonical, names, indices, args.steps,
+                                             guidance, args.seed)
+        same = img2img_trend(img2img, canonical, names, sketch_ids, sketch_ids, args.steps,
+                             guidance, args.seed)
+        other = img2img_trend(img2img, canonical, names, sketch_ids, other_ids, args.steps,
+                              guidance, args.seed)
+        results = {
+            "adherence": adherence.__dict__, "img2img_same_prompt": same,
+            "img2img_other_prompt": other, "steps": args.steps, "guidance": guidance,
+            "pairs": args.pairs, "sampler": "k_lms (LMSDiscreteScheduler)",
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        print(json.dumps(results, indent=2), flush=True)
+        sheet = sample_sheet(images[:40], columns=10, zoom=2)
+        sheet.save(data.TRAIN_DIR / f"eval_samples_cfg{guidance:g}.png")
+        all_results.append(results)
+    (data.TRAIN_DIR / "eval_results.json").write_text(json.dumps(all_results, indent=2) + "\n")
     if not args.no_card:
-        write_card(args.model, results)
+        write_card(args.model, all_results)
 
 
 def trend_rows(table: dict[str, dict[str, float]]) -> str:
@@ -200,58 +207,66 @@ def trend_rows(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def write_card(model_dir: Path, results: dict) -> None:
-    """Fill the measured section of MODEL_CARD.md (between the markers), keeping the rest."""
-    card_path = model_dir / "MODEL_CARD.md"
-    card = card_path.read_text()
-    begin, end = "<!-- measured:begin -->", "<!-- measured:end -->"
+def trend_check(table: dict[str, dict[str, float]]) -> str:
+    init = [table[f"{s:.1f}"]["to_init"] for s in STRENGTHS]
+    prompt = [table[f"{s:.1f}"]["to_prompt"] for s in STRENGTHS]
+    return (f"distance to the sketch rises with strength: {'yes' if decreasing(init[::-1]) else 'NO'}; "
+            f"distance to the prompt's glyph falls: {'yes' if decreasing(prompt) else 'NO'}")
+
+
+def card_section(results: dict) -> str:
+    """The measured numbers at one guidance scale, as markdown."""
     adherence = results["adherence"]
     same, other = results["img2img_same_prompt"], results["img2img_other_prompt"]
-    stats_path = data.TRAIN_DIR / "train_stats.json"
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-
-    def check(table: dict[str, dict[str, float]]) -> str:
-        init = [table[f"{s:.1f}"]["to_init"] for s in STRENGTHS]
-        prompt = [table[f"{s:.1f}"]["to_prompt"] for s in STRENGTHS]
-        return (f"distance to the sketch rises with strength: {'yes' if decreasing(init[::-1]) else 'NO'}; "
-                f"distance to the prompt's glyph falls: {'yes' if decreasing(prompt) else 'NO'}")
-
-    body = f"""{begin}
-Measured by `python scripts/demo_model/evaluate.py` (diffusers pipelines on these weights, float32,
-CPU, {results['steps']} k_lms steps, guidance {results['guidance']}, fixed seeds; the run took
-{results['seconds']} s).
+    glyphs = adherence["glyphs"]
+    return f"""### Guidance {results['guidance']:g} ({results['steps']} k_lms steps; {results['seconds']} s on the CPU)
 
 **Prompt adherence (txt2img).** {adherence['count']} training captions (plain names, one per
-glyph); each image ranked against all {adherence['glyphs']} canonical glyphs by mean Lab distance
-(Delta E 76) on 16x16 thumbnails.
+glyph); each image ranked against all {glyphs} canonical glyphs by mean Lab distance (Delta E 76)
+on 16x16 thumbnails.
 
 | measure | result | chance |
 |---|---|---|
-| own glyph nearest (top-1) | {adherence['top1']:.1%} | {1 / adherence['glyphs']:.1%} |
-| own glyph among the 5 nearest (top-5) | {adherence['top5']:.1%} | {5 / adherence['glyphs']:.1%} |
-| median rank of the own glyph | {adherence['median_rank']:.0f} of {adherence['glyphs']} | {(adherence['glyphs'] + 1) / 2:.0f} |
+| own glyph nearest (top-1) | {adherence['top1']:.1%} | {1 / glyphs:.1%} |
+| own glyph among the 5 nearest (top-5) | {adherence['top5']:.1%} | {5 / glyphs:.1%} |
+| median rank of the own glyph | {adherence['median_rank']:.0f} of {glyphs} | {(glyphs + 1) / 2:.0f} |
 
-**img2img.** 50 sketches (a glyph reduced to 6x6 colour blobs, blurred, posterised to 4 levels).
-Mean Lab distance (lower = more alike) of the output to the sketch and to the canonical render of
-the prompt's glyph.
+**img2img**, {results['pairs']} sketches; mean Lab distance of the output to the sketch and to the
+canonical render of the prompt's glyph (lower = more alike).
 
-Prompt = the sketched glyph's own caption ({check(same)}):
-
-| strength | to the sketch | to the prompt's glyph |
-|---|---|---|
-{trend_rows(same)}
-
-Prompt = another glyph's caption ({check(other)}):
+Prompt = another glyph's caption ({trend_check(other)}):
 
 | strength | to the sketch | to the prompt's glyph |
 |---|---|---|
 {trend_rows(other)}
 
+Prompt = the sketched glyph's own caption ({trend_check(same)}):
+
+| strength | to the sketch | to the prompt's glyph |
+|---|---|---|
+{trend_rows(same)}
+"""
+
+
+def write_card(model_dir: Path, all_results: list[dict]) -> None:
+    """Fill the measured section of MODEL_CARD.md (between the markers), keeping the rest."""
+    card_path = model_dir / "MODEL_CARD.md"
+    card = card_path.read_text()
+    begin, end = "<!-- measured:begin -->", "<!-- measured:end -->"
+    stats_path = data.TRAIN_DIR / "train_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    sections = "\n".join(card_section(results) for results in all_results)
+    body = f"""{begin}
+Measured by `python scripts/demo_model/evaluate.py`: diffusers' `StableDiffusionPipeline` and
+`StableDiffusionImg2ImgPipeline` on these weights, float32, CPU, fixed seeds.  Sketches are
+glyphs reduced to 6x6 colour blobs, blurred and posterised to 4 levels (`data.make_sketch`).
+
 Training run: {stats.get('glyphs', '?')} glyphs, {stats.get('images', '?')} images; VAE latent std
-{stats.get('latent_std', float('nan')):.4f} (so `scaling_factor` = 1/std), VAE mean reconstruction error
-{stats.get('vae_recon_mae_255', float('nan')):.1f}/255 per channel; {stats.get('steps', '?')} UNet steps of batch
-{stats.get('batch', '?')}.
-{end}"""
+{stats.get('latent_std', float('nan')):.4f} (so `scaling_factor` = 1/std), VAE mean reconstruction
+error {stats.get('vae_recon_mae_255', float('nan')):.1f}/255 per channel; {stats.get('steps', '?')}
+UNet steps of batch {stats.get('batch', '?')}, {stats.get('train_minutes', '?')} minutes in all.
+
+{sections}{end}"""
     if begin in card and end in card:
         card = card[: card.index(begin)] + body + card[card.index(end) + len(end):]
     else:

@@ -161,14 +161,15 @@ def train_vae(args: argparse.Namespace, images: np.ndarray, device: torch.device
     torch.manual_seed(args.seed)
     vae = build_vae().to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
-    start = 0
+    start, seconds_before = 0, 0.0
     if args.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         vae.load_state_dict(state["vae"])
         optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
+        start, seconds_before = int(state["step"]), float(state.get("seconds", 0.0))
     if start >= args.vae_steps:
         return vae.eval()
+    started = time.monotonic()
     pixels = to_unit(images)
     vae.train()
     bar = tqdm(range(start, args.vae_steps), desc="vae", initial=start, total=args.vae_steps,
@@ -194,8 +195,8 @@ def train_vae(args: argparse.Namespace, images: np.ndarray, device: torch.device
         bar.set_postfix(rec=f"{smoothed:.4f}", kl=f"{kl_loss.item():.1f}", refresh=False)
         done = step + 1
         if done % args.save_every == 0 or done == args.vae_steps:
-            save_atomic({"vae": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": done},
-                        ckpt_path)
+            save_atomic({"vae": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
+                         "seconds": seconds_before + time.monotonic() - started}, ckpt_path)
     bar.close()
     return vae.eval()
 
@@ -272,9 +273,10 @@ def train_diffusion(
     params = trainable(unet, text_encoder)
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema = Ema(params, args.ema_decay)
-    start = 0
+    start, seconds_before = 0, 0.0
     if args.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        seconds_before = float(state.get("seconds", 0.0))
         unet.load_state_dict(state["unet"])
         text_encoder.load_state_dict(state["text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
@@ -330,7 +332,7 @@ def train_diffusion(
             save_atomic(
                 {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
                  "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": done,
-                 "seconds": time.monotonic() - started},
+                 "seconds": seconds_before + time.monotonic() - started},
                 ckpt_path,
             )
     bar.close()
@@ -435,7 +437,10 @@ def main(argv: list[str] | None = None) -> None:
     unet, text_encoder = train_diffusion(args, dataset, latents, device)
     export(vae, unet, text_encoder, float(latents["scaling_factor"]))
     write_reference(dataset)
-    stats = {"latent_std": 1.0 / float(latents["scaling_factor"]),
+    seconds = sum(float(torch.load(TRAIN_DIR / name, weights_only=True).get("seconds", 0.0))
+                  for name in ("vae.pt", "diffusion.pt"))
+    stats = {"train_minutes": round(seconds / 60, 1), "threads": args.threads,
+             "device": str(device), "latent_std": 1.0 / float(latents["scaling_factor"]),
              "vae_recon_mae_255": float(latents["recon_mae"]),
              "glyphs": int(len(dataset["names"])), "images": int(len(dataset["images"])),
              "vae_steps": args.vae_steps, "steps": args.steps, "batch": args.batch,
