@@ -13,13 +13,13 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.validation import ValidationError, Validator
 
 from dreamline.errors import DreamlineError
+from dreamline.parse import is_comment
 from dreamline.repl.commands import find_command, is_command_line, split_command
 
 
 def is_skipped(line: str) -> bool:
     """Blank lines and '#' or '//' comments do nothing."""
-    text = line.strip()
-    return not text or text.startswith("#") or text.startswith("//")
+    return not line.strip() or is_comment(line)
 
 
 def check_line(line: str, parse: Callable[[str], object]) -> None:
