@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,7 @@ def test_img2img_reports_start_and_runs_t_enc_steps(gen: Generator, lines: list[
     assert [s.index for s in seen] == list(range(7)) and seen[-1].total == 7
     assert seen[0].sigma is not None and seen[0].latents.shape == (1, 4, 8, 8)
     assert result.info.init_img == inits[0] and len(result.info.init_hash) == 10
+    assert result.info.init_hash == hashlib.sha256(Path(inits[0]).read_bytes()).hexdigest()[:10]
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

@@ -9,10 +9,10 @@ comes from that image's generator, so the request returned with each image repro
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from dreamline.core.noise import (
 from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.errors import ImageError
+from dreamline.models.hashing import sha256_file, short_hash
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, validate
 
@@ -41,15 +42,11 @@ LATENT_CHANNELS = 4
 
 
 def file_short_hash(path: str) -> str:
-    """First 10 hex digits of a file's sha256, recorded so an init image can be recognised."""
-    digest = hashlib.sha256()
+    """The init file's short hash (the models' form), recorded so it can be recognised."""
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return short_hash(sha256_file(Path(path)))
     except OSError as error:
         raise ImageError(f"init image {path!r} cannot be read: {error.strerror}") from error
-    return digest.hexdigest()[:10]
 
 
 def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
