@@ -17,12 +17,12 @@ import yaml
 
 from dreamline.errors import ModelError
 from dreamline.models.hashing import CACHE_FILE_NAME
+from dreamline.request import MAX_SIDE
 
 BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_REGISTRY = Path("configs") / "models.yaml"
 _KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "config", "default"})
-MAX_SIDE = 8192
 
 
 @dataclass(frozen=True)
