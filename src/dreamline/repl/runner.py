@@ -17,22 +17,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dreamline.errors import DreamlineError
+from dreamline.models.registry import DEFAULT_REGISTRY
 from dreamline.repl.settings import Settings
 from dreamline.request import Request
 
 Say = Callable[[str], None]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-MODELS_FILE = Path("configs") / "models.yaml"
 DEMO_MODEL = "demo"
 PROMPT_DIR_MAX = 80
 
 
 def default_models_file() -> Path:
     """configs/models.yaml in the working directory, else the one beside the project sources."""
-    here = Path.cwd() / MODELS_FILE
+    here = Path.cwd() / DEFAULT_REGISTRY
     if here.is_file():
         return here
-    return PROJECT_ROOT / MODELS_FILE
+    return PROJECT_ROOT / DEFAULT_REGISTRY
 
 
 def demo_registry() -> Any:
