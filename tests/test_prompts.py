@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dreamline.prompts import PromptParts, split_negative, split_prompt
+from dreamline.prompts import PromptParts, escape_weights, split_negative, split_prompt
 from dreamline.request import RequestError
 
 CASES = [
@@ -90,3 +90,10 @@ def test_plain_text_is_one_part(text: str) -> None:
     got = split_prompt(text)
     assert got.positive == ((" ".join(text.split()), 1.0),)
     assert got.negative == ""
+
+
+@pytest.mark.parametrize("text", ["a cat:2", "a:1 b:.5 c", "16:9 photo:-1", "a\\:1 b:3"])
+def test_escape_weights_keeps_text_literal(text: str) -> None:
+    assert escape_weights(text) != text
+    parts = split_prompt(escape_weights(text), normalize=False)
+    assert parts.positive == ((text.replace("\\:", ":"), 1.0),)

@@ -39,7 +39,7 @@ from PIL import Image, UnidentifiedImageError
 from dreamline import APP_ID, __version__
 from dreamline.errors import DreamlineError
 from dreamline.format import format_command
-from dreamline.prompts import split_prompt
+from dreamline.prompts import escape_weights, split_prompt
 from dreamline.request import SAMPLERS, Request, RequestError, validate
 
 DREAM_KEY = "Dream"
@@ -57,8 +57,6 @@ _FROM_A1111 = {name.lower(): ours for ours, name in A1111_SAMPLER_NAMES.items()}
 # value holding ',' ':' or a newline is JSON-quoted.
 _A1111_FIELD = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _REFERENCE_GRID_COMMENT = re.compile(r"\s+#\s*\[[\d,\s]*\]\s*$")
-# A colon our prompt parser would take for a weight separator (see prompts.py).
-_WEIGHT_COLON = re.compile(r"(?<![\\0-9]):(?=[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:\s|$))")
 _AND = re.compile(r"\s+AND\s+")
 _A1111_WEIGHT = re.compile(r"^(?P<text>.*?)\s*:\s*(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$",
                            re.DOTALL)
@@ -311,14 +309,9 @@ def parse_a1111(text: str) -> A1111Parameters:
     return A1111Parameters(" ".join(prompt).strip(), " ".join(negative).strip(), fields)
 
 
-def _escape_weights(text: str) -> str:
-    """Escape the colons our prompt parser would take for ``text:weight`` separators."""
-    return _WEIGHT_COLON.sub(r"\\:", text)
-
-
 def _plain_text(text: str) -> str:
     """A1111 prompt text made literal for our syntax: no brackets, weight-like colons escaped."""
-    return _escape_weights(" ".join(text.replace("[", " ").replace("]", " ").split()))
+    return escape_weights(" ".join(text.replace("[", " ").replace("]", " ").split()))
 
 
 def a1111_prompt(parameters: A1111Parameters) -> str:
@@ -392,9 +385,9 @@ def _sd_prompt(image: Mapping[str, Any]) -> str:
     else:
         parts = [(str(part.get("prompt", "")), float(part.get("weight", 1.0))) for part in prompt]
         if len(parts) == 1:
-            text = _escape_weights(parts[0][0])
+            text = escape_weights(parts[0][0])
         else:
-            text = " ".join(f"{_escape_weights(t)}:{_number(w)}" for t, w in parts)
+            text = " ".join(f"{escape_weights(t)}:{_number(w)}" for t, w in parts)
     negative = image.get("negative_prompt") or ""
     return f"{text} [{negative}]" if negative else text
 

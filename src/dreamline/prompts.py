@@ -41,6 +41,12 @@ def _tidy(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def escape_weights(text: str) -> str:
+    """``text`` with every colon that would read as a weight separator escaped (``\\:``), so
+    text from elsewhere (another tool's prompt) stays literal under this module's rule."""
+    return _WEIGHT.sub(lambda match: "\\:" + match.group("weight"), text)
+
+
 def split_negative(prompt: str) -> tuple[str, str]:
     """Return (prompt without its [bracketed] words, the bracketed words joined by spaces)."""
     negatives = [_tidy(found) for found in _NEGATIVE.findall(prompt)]
