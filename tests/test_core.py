@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +223,31 @@ def test_long_prompt_warns_and_tokens_logged(gen: Generator, lines: list[str]) -
     _one(gen, seed=1, steps=1, prompt=" ".join(["cat"] * 80) + " zebra", log_tokenization=True)
     assert any(line.startswith("prompt tokens (75):") for line in lines)
     assert any("over the limit of 75" in line and "zebra" in line for line in lines)
+
+
+def test_long_prompt_warning_is_ours_alone(lines: list[str]) -> None:
+    """The tokenizer library logs its own over-length warnings straight to the screen; the
+    user should see only our one line."""
+    from transformers import CLIPTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    from dreamline.core.conditioning import TextEncoder
+    from dreamline.models.loader import TOKENIZER_DIR
+
+    model = tiny_model()
+    text = TextEncoder(CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR)), model.text_encoder,
+                       model.device, model.dtype, lines.append)
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = logged.append  # type: ignore[method-assign]
+    library = transformers_logging.get_logger("transformers")
+    library.addHandler(handler)
+    try:
+        text.conditioning(" ".join(["cat"] * 80) + " zebra")
+    finally:
+        library.removeHandler(handler)
+    assert [record.getMessage() for record in logged] == []
+    assert sum("over the limit of 75" in line for line in lines) == 1
 
 
 def test_weighted_subprompts_change_the_conditioning(gen: Generator) -> None:

@@ -38,7 +38,9 @@ class TextEncoder:
 
     def _token_ids(self, text: str, log_tokens: bool, label: str) -> torch.Tensor:
         """Token ids padded to max_length; tells the user about tokens beyond it."""
-        full = self.tokenizer(text, padding=False, truncation=False).input_ids
+        # verbose=False: the library's own over-length warning would go straight to the
+        # screen; ours below says what was cut off.
+        full = self.tokenizer(text, padding=False, truncation=False, verbose=False).input_ids
         kept = self.tokenizer(text, padding="max_length", max_length=self.max_length,
                               truncation=True, return_tensors="pt").input_ids
         content = full[1:-1]  # without start/end tokens
@@ -47,7 +49,7 @@ class TextEncoder:
             shown = self.tokenizer.convert_ids_to_tokens(content[:room])
             self.report(f"{label} tokens ({min(len(content), room)}): " + " ".join(shown))
         if len(content) > room:
-            lost = self.tokenizer.decode(content[room:])
+            lost = self.tokenizer.decode(content[room:], clean_up_tokenization_spaces=False)
             self.report(f"warning: {label} is {len(content)} tokens, over the limit of {room}; "
                         f"ignored: {lost!r}")
         return kept
