@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo, StepInfo
+from dreamline.errors import ImageError
 from dreamline.metadata import read_command
 from dreamline.repl.runner import Runner
 from dreamline.repl.settings import Settings
@@ -96,6 +97,16 @@ def test_failure_lists_finished_images_then_raises(tmp_path: Path) -> None:
         run(runner, Request(prompt="a fox", steps=2, iterations=3))
     assert (tmp_path / "000001.10.png").is_file()
     assert lines[:2][0] == "Outputs:" and "000001.10.png" in lines[1]
+
+
+def test_failure_before_any_image_uses_no_file_number(tmp_path: Path) -> None:
+    runner, lines = make_runner(tmp_path, FakeGenerator(0, ImageError("cannot read x.png")))
+    with pytest.raises(ImageError):
+        run(runner, Request(prompt="a fox", steps=2))
+    assert lines == []  # the error line is the session's; no "0 image(s)" summary
+    runner._generator = FakeGenerator()
+    saved = run(runner, Request(prompt="a fox", steps=2))
+    assert [p.name for p, _ in saved] == ["000001.10.png"]
 
 
 def test_grid_written_with_a_command_for_the_whole_grid(tmp_path: Path) -> None:

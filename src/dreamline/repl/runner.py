@@ -204,7 +204,9 @@ class Runner:
 
         generator = self.generator()
         outdir = self.outdir_for(request)
-        prefix = outputs.OutputDir(outdir).reserve_prefix()
+        directory = outputs.OutputDir(outdir)
+        directory.ensure()  # an unusable -o fails before any work
+        prefix: int | None = None  # taken with the first image: a failed command uses no number
         saved: list[tuple[Path, str]] = []  # (file, command) in the order written
         done: list[tuple[Any, dict[str, Any]]] = []  # (GeneratedImage, its sd-metadata)
         steps = _StepSaver(generator, request.save_intermediates, request.decode_intermediates)
@@ -221,6 +223,8 @@ class Runner:
             for result in generator.iter_generate(request, on_step=on_step,
                                                    on_start=steps.start):
                 progress.end_line()
+                if prefix is None:
+                    prefix = directory.reserve_prefix()
                 # the image's own command: -g is about the whole command, not this image
                 command = format_command(dataclasses.replace(result.request, grid=False))
                 sd_meta = metadata.sd_metadata(result)
@@ -235,9 +239,10 @@ class Runner:
         finally:
             progress.end_line()
             seconds = time.perf_counter() - started
-            if request.grid and len(done) > 1:
-                saved.append(self._save_grid(request, outdir, prefix, done))
-            self._report(prefix, outdir, saved, seconds, progress.steps, cuda)
+            if prefix is not None:
+                if request.grid and len(done) > 1:
+                    saved.append(self._save_grid(request, outdir, prefix, done))
+                self._report(prefix, outdir, saved, len(done), seconds, progress.steps, cuda)
         if interrupted:
             self.say(f">> interrupted: generation stopped; kept {len(done)} finished image(s)")
 
@@ -256,8 +261,8 @@ class Runner:
                                  metadata.grid_metadata([meta for _, meta in done]))
         return path, command
 
-    def _report(self, prefix: int, outdir: Path, saved: list[tuple[Path, str]], seconds: float,
-                steps: int, cuda: bool) -> None:
+    def _report(self, prefix: int, outdir: Path, saved: list[tuple[Path, str]], count: int,
+                seconds: float, steps: int, cuda: bool) -> None:
         from dreamline import outputs
 
         for line in outputs.format_output_lines(prefix, saved):
@@ -270,7 +275,6 @@ class Runner:
             import torch
 
             memory = f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
-        count = sum(1 for path, _ in saved if ".grid." not in path.name)
         self.say(f">> {count} image(s) in {seconds:.2f}s{speed}{memory}")
 
 
