@@ -316,6 +316,14 @@ def test_empty_prompt_with_init_image_reuses_its_prompt(tmp_path: Path) -> None:
     assert runner.requests[0].init_img == str(image)
 
 
+def test_recall_error_names_the_switch_once(tmp_path: Path) -> None:
+    session, _, _, err = make_session(tmp_path, interactive=False)
+    session.last = LastCommand(seeds=[7], images=["a.png"])
+    assert session.run_lines(["a cat -S -5\n"]) == 1
+    assert "error: -S/--seed: -5 has no seed to reuse: the previous command made 1 image(s); " \
+           "expected -1 to -1" in err.getvalue().splitlines()
+
+
 def test_last_command_recall_bounds() -> None:
     last = LastCommand(seeds=[1, 2], images=["a.png", "b.png"])
     assert last.seed(1) == 2 and last.image(2) == "a.png"

@@ -62,19 +62,19 @@ class LastCommand:
     images: list[str] = field(default_factory=list)
 
     def seed(self, back: int) -> int:
-        return self.seeds[self._index(back, len(self.seeds), "-S")]
+        return self.seeds[self._index(back, len(self.seeds))]
 
     def image(self, back: int) -> str:
-        return self.images[self._index(back, len(self.images), "-I")]
+        return self.images[self._index(back, len(self.images))]
 
     @staticmethod
-    def _index(back: int, count: int, switch: str) -> int:
+    def _index(back: int, count: int) -> int:
+        """The list index of the ``back``-th from last; parse_line names the switch and value."""
         if count == 0:
-            raise RequestError(f"{switch} -{back}: there is no previous command with images "
-                               f"to take it from")
+            raise RequestError("there is no previous command with images to take it from")
         if not 1 <= back <= count:
-            raise RequestError(f"{switch} -{back}: the previous command made {count} image(s); "
-                               f"expected -1 to -{count}")
+            raise RequestError(f"the previous command made {count} image(s); expected -1 to "
+                               f"-{count}")
         return count - back
 
 
