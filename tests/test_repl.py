@@ -271,6 +271,15 @@ def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
     assert err.getvalue().startswith("error: nothing.png: no such file")
 
 
+def test_init_image_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    session, runner, _, err = make_session(tmp_path, interactive=False)
+    (tmp_path / "pictures").mkdir()
+    assert session.run_lines([f"a cat -I {tmp_path / 'pictures'}\n"]) == 1
+    assert f"error: {tmp_path / 'pictures'}: is a directory; expected an image file" in \
+        err.getvalue().splitlines()
+    assert runner.requests == []
+
+
 def test_history_search_recall_and_clear(tmp_path: Path) -> None:
     session, runner, out, _ = make_session(tmp_path)
     run_typed(session, "a red fox\ra blue bird -s 3\r!history\r!search BIRD\r!2\r\r" + CTRL_D)

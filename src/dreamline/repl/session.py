@@ -162,6 +162,8 @@ class Session:
         in_outdir = self.settings.outdir / path
         if not path.is_absolute() and in_outdir.is_file():
             return in_outdir
+        if path.is_dir():
+            raise DreamlineError(f"{path_text}: is a directory; expected an image file")
         raise DreamlineError(f"{path_text}: no such file (looked here and in "
                              f"{self.settings.outdir})")
 
