@@ -15,6 +15,7 @@ from typing import TextIO
 
 from dreamline import __version__, switches
 from dreamline.errors import DreamlineError
+from dreamline.repl.commands import Flow
 from dreamline.repl.runner import Runner, default_models_file
 from dreamline.repl.session import Session
 from dreamline.repl.settings import DEFAULT_OUTDIR, Settings
@@ -122,10 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return session.run_interactive(session.make_prompt_session())
 
 
-def _preload(runner: Runner):  # type: ignore[no-untyped-def]
+def _preload(runner: Runner) -> Flow:
     """Load the model before the first prompt, so the toolbar shows it; failures are one line."""
-    from dreamline.repl.commands import Flow
-
     runner.generator()
     return Flow.GO_ON
 
