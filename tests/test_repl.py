@@ -342,6 +342,17 @@ def test_last_command_recall_bounds() -> None:
         LastCommand().image(1)
 
 
+def test_toolbar_defaults_cover_every_launch_switch() -> None:
+    from dreamline.repl.toolbar import describe_defaults
+    from dreamline.switches import launch_switches
+
+    defaults = Request(steps=30, width=512, height=384, cfg_scale=9.0, sampler="ddim",
+                       strength=0.5, grid=True)
+    assert describe_defaults(defaults) == "-s 30 -W 512 -H 384 -C 9 -A ddim -f 0.5 -g"
+    words = describe_defaults(defaults).split()
+    assert all(switch.shorts[0] in words for switch in launch_switches())
+
+
 def test_toolbar_shows_model_device_and_defaults(tmp_path: Path) -> None:
     session, _, _, _ = make_session(tmp_path)
     session.defaults = Request(steps=30, width=512, height=384, cfg_scale=9.0, sampler="ddim")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dreamline.request import Request
+from dreamline.switches import Kind, launch_switches
 
 
 class ToolbarSource(Protocol):
@@ -15,17 +16,20 @@ class ToolbarSource(Protocol):
 
 
 def describe_defaults(defaults: Request) -> str:
-    """The per-line defaults as switches, e.g. '-s 50 -W 512 -H 512 -C 7.5 -A k_lms -f 0.75'."""
-    parts = [f"-s {defaults.steps}"]
-    if defaults.width is not None:
-        parts.append(f"-W {defaults.width}")
-    if defaults.height is not None:
-        parts.append(f"-H {defaults.height}")
-    parts.append(f"-C {defaults.cfg_scale:g}")
-    parts.append(f"-A {defaults.sampler}")
-    parts.append(f"-f {defaults.strength:g}")
-    if defaults.grid:
-        parts.append("-g")
+    """The per-line defaults as switches, e.g. '-s 50 -W 512 -H 512 -C 7.5 -A k_lms -f 0.75'.
+
+    Exactly the launch options of the switch table, so a new one shows up here by itself.
+    """
+    parts: list[str] = []
+    for switch in launch_switches():
+        value = getattr(defaults, str(switch.field))
+        if value is None or value is False:
+            continue
+        name = switch.shorts[0] if switch.shorts else switch.long
+        if switch.kind is Kind.FLAG:
+            parts.append(name)
+        else:
+            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
     return " ".join(parts)
 
 
