@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -32,6 +31,7 @@ from dreamline.core.noise import (
 from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.errors import ImageError
+from dreamline.images import InitImage
 from dreamline.models.hashing import sha256_file, short_hash
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, validate
@@ -62,10 +62,9 @@ def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
 
 @dataclass
 class _Init:
-    """The loaded init image, its encoder output and what to tell the user about it."""
+    """The loaded init image (and mask), its encoder output and its latent-size mask."""
 
-    image: Image.Image
-    mask: np.ndarray | None
+    loaded: InitImage
     path: str
     short_hash: str
     dist: latent_ops.LatentDistribution | None  # None when nothing needs the init latents
@@ -114,7 +113,7 @@ class Generator:
                                           log_tokens=request.log_tokenization)
             init = self._load_init(request) if request.is_img2img else None
         if init is not None:
-            width, height = init.image.size
+            width, height = init.loaded.size
             t_enc = steps_to_run(request.strength, request.steps)
             self.report(f"starting at step {request.steps - t_enc} of {request.steps} "
                         f"({t_enc} new sampling steps)")
@@ -173,7 +172,7 @@ class Generator:
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
         dist = latent_ops.encode(self.model.vae, loaded.image) if needs_latents else None
-        return _Init(image=loaded.image, mask=loaded.mask, path=request.init_img,
+        return _Init(loaded=loaded, path=request.init_img,
                      short_hash=file_short_hash(request.init_img), dist=dist, keep=keep)
 
     @staticmethod
@@ -225,11 +224,10 @@ class Generator:
             x = sample(denoise, x, schedule, generator=generator, on_step=on_step,
                        after_step=after_step)
             image = latent_ops.decode(model.vae, x)
-        if init is not None and init.mask is not None:
-            from dreamline.images import InitImage, paste_kept
+        if init is not None and init.loaded.mask is not None:
+            from dreamline.images import paste_kept
 
-            image = paste_kept(image, InitImage(image=init.image, mask=init.mask,
-                                                original_size=init.image.size))
+            image = paste_kept(image, init.loaded)
 
         fit_box_kept = init is not None and request.fit
         exact = replace(
