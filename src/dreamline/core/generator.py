@@ -31,7 +31,7 @@ from dreamline.core.noise import (
 from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.errors import ImageError
-from dreamline.images import InitImage
+from dreamline.images import InitImage, load_init_image, mask_to_latent, paste_kept
 from dreamline.models.hashing import sha256_file, short_hash
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, validate
@@ -150,7 +150,6 @@ class Generator:
     # --- one command ----------------------------------------------------------------------------
 
     def _load_init(self, request: Request) -> _Init:
-        from dreamline.images import load_init_image, mask_to_latent
 
         assert request.init_img is not None  # only called for img2img
         fit_box = None
@@ -225,8 +224,6 @@ class Generator:
                        after_step=after_step)
             image = latent_ops.decode(model.vae, x)
         if init is not None and init.loaded.mask is not None:
-            from dreamline.images import paste_kept
-
             image = paste_kept(image, init.loaded)
 
         fit_box_kept = init is not None and request.fit
