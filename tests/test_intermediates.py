@@ -19,6 +19,7 @@ from dreamline.core import generator as generator_module
 from dreamline.core import latents as latent_ops
 from dreamline.repl.runner import Runner
 from dreamline.repl.settings import Settings
+from dreamline.outputs import strip_zoom
 from dreamline.request import Request
 
 STEPS = 5
@@ -84,11 +85,12 @@ def test_files_and_strip(gen: Generator, init_path: Path, tmp_path: Path, every:
     for name in names:  # previews are blown up to the image's size
         assert Image.open(folder / f"{name}.png").size == (SIZE, SIZE)
     strip = Image.open(folder / "strip.png")
-    assert strip.size == (len(names) * SIZE, SIZE)
-    # each cell of the strip is its step file (labels aside: compare the bottom half)
+    side = SIZE * strip_zoom(SIZE)
+    assert strip.width == len(names) * side and strip.height > side  # labels in a band below
+    # each cell of the strip is its step file, blown up
     for index, name in enumerate(names):
-        cell = strip.crop((index * SIZE, SIZE // 2, (index + 1) * SIZE, SIZE))
-        own = Image.open(folder / f"{name}.png").crop((0, SIZE // 2, SIZE, SIZE))
+        cell = strip.crop((index * side, 0, (index + 1) * side, side))
+        own = Image.open(folder / f"{name}.png").resize((side, side), Image.Resampling.NEAREST)
         assert np.array_equal(_pixels(cell), _pixels(own)), name
 
 

@@ -14,7 +14,7 @@ from dreamline import outputs
 from dreamline.errors import DreamlineError
 from dreamline.outputs import (
     OutputDir, OutputError, append_logs, format_output_lines, grid_shape, image_name,
-    intermediates_dir, make_grid, make_strip, output_entries, save_grid, save_image,
+    intermediates_dir, make_grid, make_strip, strip_zoom, output_entries, save_grid, save_image,
 )
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
@@ -223,17 +223,26 @@ def test_grid_of_nothing_is_refused() -> None:
 
 
 def test_strip_puts_steps_side_by_side_with_optional_labels() -> None:
-    images = [Image.new("RGB", (64, 64), colour) for colour in COLOURS[:4]]
+    images = [Image.new("RGB", (128, 128), colour) for colour in COLOURS[:4]]
     plain = make_strip(images)
-    assert plain.size == (256, 64)
-    assert [plain.getpixel((64 * i + 40, 40)) for i in range(4)] == COLOURS[:4]
-    labelled = make_strip(images, ["1", "2", "3", "4"])
-    assert labelled.size == plain.size
-    assert labelled.getpixel((64 * 2 + 40, 40)) == COLOURS[2]  # labels stay in the corner
-    corner = labelled.crop((0, 0, 30, 20))
-    assert corner.getcolors(maxcolors=10_000) != plain.crop((0, 0, 30, 20)).getcolors()
+    assert plain.size == (512, 128)
+    assert [plain.getpixel((128 * i + 40, 40)) for i in range(4)] == COLOURS[:4]
+    labelled = make_strip(images, ["1", "2", "a label far too long to fit under one cell", "4"])
+    assert labelled.width == plain.width and labelled.height > plain.height  # a band below
+    assert labelled.crop((0, 0, 512, 128)).tobytes() == plain.tobytes()  # pictures uncovered
+    band = labelled.crop((0, 128, 512, labelled.height))
+    assert len(band.getcolors(maxcolors=10_000)) > 1  # something is written there
     with pytest.raises(ValueError):
         make_strip(images, ["only one"])
+
+
+def test_strip_blows_small_cells_up() -> None:
+    images = [Image.new("RGB", (32, 32), colour) for colour in COLOURS[:3]]
+    zoom = strip_zoom(32)
+    assert zoom * 32 >= 96 and (zoom - 1) * 32 < 96
+    strip = make_strip(images)
+    assert strip.size == (3 * 32 * zoom, 32 * zoom)
+    assert strip.getpixel((2 * 32 * zoom + 1, 32 * zoom - 1)) == COLOURS[2]
 
 
 def test_intermediates_dir_is_created_per_image(tmp_path: Path) -> None:

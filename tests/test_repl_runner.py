@@ -15,6 +15,7 @@ from PIL import Image
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo, StepInfo
 from dreamline.errors import ImageError
 from dreamline.metadata import read_command
+from dreamline.outputs import strip_zoom
 from dreamline.repl.runner import Runner
 from dreamline.repl.settings import Settings
 from dreamline.request import Request
@@ -125,7 +126,8 @@ def test_intermediates_every_n_steps_and_strip(tmp_path: Path) -> None:
     folder = tmp_path / "intermediates" / "000001.10"
     assert sorted(p.name for p in folder.iterdir()) == \
         ["step-0000.png", "step-0002.png", "step-0004.png", "step-0005.png", "strip.png"]
-    assert Image.open(folder / "strip.png").size == (64, 16)  # start + 3 steps, side by side
+    strip = Image.open(folder / "strip.png")  # start + 3 steps of 16 px, side by side, blown up
+    assert strip.width == 4 * 16 * strip_zoom(16) and strip.height > 16 * strip_zoom(16)
     assert (generator.previewed, generator.decoded) == (4, 0)  # cheap previews by default
 
 

@@ -236,24 +236,45 @@ def make_grid(images: Sequence[Image.Image]) -> Image.Image:
     return grid
 
 
+STRIP_MIN_CELL = 96  # strip cells smaller than this are blown up (nearest) to be seen
+
+
+def strip_zoom(cell_height: int) -> int:
+    """Whole-number zoom that makes a strip cell at least STRIP_MIN_CELL pixels high (small
+    models draw 32-pixel images; a strip of those would be unreadable)."""
+    return max(1, -(-STRIP_MIN_CELL // cell_height))
+
+
 def make_strip(images: Sequence[Image.Image], labels: Sequence[str] | None = None) -> Image.Image:
-    """Images side by side (the step pictures of IMG2IMG.md), each optionally labelled top-left."""
+    """Images side by side (the step pictures of IMG2IMG.md), small ones blown up by
+    ``strip_zoom``, each optionally labelled in a band underneath that never covers a picture."""
     if not images:
         raise ValueError("a strip needs at least one image")
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(labels)} labels for {len(images)} images")
     cell_width, cell_height = _cell_size(images)
-    strip = Image.new("RGB", (cell_width * len(images), cell_height))
+    zoom = strip_zoom(cell_height)
+    width, height = cell_width * zoom, cell_height * zoom
+    font = ImageFont.load_default(size=max(10, min(height // 10, 18)))
+    band = 0 if labels is None else font.getbbox("Ag")[3] + 6
+    strip = Image.new("RGB", (width * len(images), height + band), (255, 255, 255))
     draw = ImageDraw.Draw(strip)
-    font = ImageFont.load_default(size=max(10, min(cell_height // 16, 24)))
     for index, image in enumerate(images):
-        left = index * cell_width
-        strip.paste(image.convert("RGB"), (left, 0))
+        left = index * width
+        strip.paste(image.convert("RGB").resize((image.width * zoom, image.height * zoom),
+                                                Image.Resampling.NEAREST), (left, 0))
         if labels is not None and labels[index]:
-            box = draw.textbbox((left + 3, 2), labels[index], font=font)
-            draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
-            draw.text((left + 3, 2), labels[index], fill=(255, 255, 255), font=font)
+            text = _fit_text(draw, labels[index], font, width - 6)
+            draw.text((left + 3, height + 3), text, fill=(0, 0, 0), font=font)
     return strip
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: Any, room: int) -> str:
+    """``text``, shortened with an ellipsis until it fits in ``room`` pixels."""
+    shown = text
+    while shown and draw.textlength(shown, font=font) > room:
+        shown = shown[:-1]
+    return shown if shown == text else (shown[:-1] + "…" if len(shown) > 1 else "")
 
 
 def intermediates_dir(outdir: str | os.PathLike[str], prefix: int, seed: int) -> Path:
