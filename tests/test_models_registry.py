@@ -25,7 +25,7 @@ def test_shipped_registry_has_the_demo_as_default() -> None:
     demo = registry.entry()
     assert demo.name == "demo"
     assert demo.path == DATA_DIR / "demo"
-    assert (demo.width, demo.height) == (64, 64)
+    assert (demo.width, demo.height) == (32, 32)
     assert registry.hash_cache_path == REPO / "configs" / ".model_hashes.json"
 
 
