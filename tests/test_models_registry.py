@@ -26,6 +26,7 @@ def test_shipped_registry_has_the_demo_as_default() -> None:
     assert demo.name == "demo"
     assert demo.path == DATA_DIR / "demo"
     assert (demo.width, demo.height) == (32, 32)
+    assert demo.cfg_scale == 4.0  # measured best for the demo model (its MODEL_CARD.md)
     assert registry.hash_cache_path == REPO / "configs" / ".model_hashes.json"
 
 
@@ -55,6 +56,35 @@ third:
     assert registry.entry("third").width is None
 
 
+def test_cfg_scale_is_optional_and_read_as_a_float(tmp_path: Path) -> None:
+    registry = ModelRegistry.load(write(tmp_path, """
+whole:
+  path: a
+  cfg_scale: 4
+zero:
+  path: b
+  cfg_scale: 0
+top:
+  path: c
+  cfg_scale: 100.0
+none:
+  path: d
+"""))
+    scales = [registry.entry(name).cfg_scale for name in registry.names]
+    assert scales == [4.0, 0.0, 100.0, None]
+    assert isinstance(registry.entry("whole").cfg_scale, float)
+
+
+def test_find_by_name_default_or_entry_path_without_raising(tmp_path: Path) -> None:
+    registry = ModelRegistry.load(write(tmp_path, "a:\n  path: x\nb:\n  path: y\n"
+                                                  "  default: true\n"))
+    assert registry.find(None) is registry.entry("b")
+    assert registry.find("a") is registry.entry("a")
+    assert registry.find(str(tmp_path / "conf" / "x")) is registry.entry("a")
+    assert registry.find("nope") is None
+    assert registry.find(str(tmp_path / "elsewhere.safetensors")) is None
+
+
 def test_without_a_default_the_first_entry_is_used(tmp_path: Path) -> None:
     registry = ModelRegistry.load(write(tmp_path, "b:\n  path: b\na:\n  path: a\n"))
     assert registry.default_name == "b"
@@ -74,6 +104,12 @@ def test_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
     ("a:\n  description: no path\n", "model 'a' has no path"),
     ("a:\n  path: x\n  colour: red\n", "unknown field(s) colour"),
     ("a:\n  path: x\n  default: yes please\n", "default is 'yes please'"),
+    ("a:\n  path: x\n  cfg_scale: 101\n", "model 'a': cfg_scale is 101; expected a number "
+                                            "in [0, 100]"),
+    ("a:\n  path: x\n  cfg_scale: -0.5\n", "cfg_scale is -0.5; expected a number in [0, 100]"),
+    ("a:\n  path: x\n  cfg_scale: high\n", "cfg_scale is 'high'; expected a number"),
+    ("a:\n  path: x\n  cfg_scale: true\n", "cfg_scale is True; expected a number"),
+    ("a:\n  path: x\n  cfg_scale: .nan\n", "cfg_scale is nan; expected a number"),
     ("a: [1, 2]\n", "expected a mapping with path"),
     ("- a\n- b\n", "expected a mapping of model names"),
     ("", "expected a mapping of model names"),
@@ -85,6 +121,7 @@ def test_bad_registries_give_one_line(tmp_path: Path, text: str, fragment: str) 
         ModelRegistry.load(path)
     message = str(caught.value)
     assert fragment in message
+    assert message.startswith(f"{path}") or "models file" in message
     assert "\n" not in message
 
 

@@ -1,8 +1,10 @@
 """The models registry: ``configs/models.yaml`` names the models a user can ``!switch`` to.
 
 Each entry has a name, a path (a diffusers folder or a CompVis .safetensors/.ckpt file),
-a description, the default image size, an optional ``config`` folder (diffusers-style part
-configs, for single files whose architecture is not SD 1.5), and one entry is ``default: true``.
+a description, the default image size, an optional default guidance scale (``cfg_scale``: a
+small or unusual model may work best away from SD's 7.5), an optional ``config`` folder
+(diffusers-style part configs, for single files whose architecture is not SD 1.5), and one entry
+is ``default: true``.
 Relative paths are relative to the yaml file's folder, so a registry can travel with its models;
 ``@builtin/...`` means the package's own data folder (the built-in demo model and SD 1.5 configs).
 """
@@ -22,7 +24,9 @@ from dreamline.request import MAX_SIDE
 BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_REGISTRY = Path("configs") / "models.yaml"
-_KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "config", "default"})
+_KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "cfg_scale", "config",
+                           "default"})
+CFG_SCALE_RANGE = (0.0, 100.0)  # the same range as -C/--cfg_scale on a prompt line
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class ModelEntry:
     description: str = ""
     width: int | None = None
     height: int | None = None
+    cfg_scale: float | None = None  # default -C for this model; None: the usual 7.5
     config: Path | None = None  # diffusers-style config folder for single files
     default: bool = False
 
@@ -55,6 +60,17 @@ def _size(source: str, name: str, field_name: str, value: Any) -> int | None:
         raise ModelError(f"{source}: model {name!r}: {field_name} is {value!r}; expected a size "
                          f"in pixels from 8 to {MAX_SIDE}")
     return value
+
+
+def _cfg_scale(source: str, name: str, value: Any) -> float | None:
+    """Checked like -C on a prompt line, so an entry cannot set a default no line could."""
+    if value is None:
+        return None
+    low, high = CFG_SCALE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ModelError(f"{source}: model {name!r}: cfg_scale is {value!r}; expected a number "
+                         f"in [{low:g}, {high:g}]")
+    return float(value)
 
 
 def _text(source: str, name: str, field_name: str, value: Any) -> str:
@@ -88,6 +104,7 @@ def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
         description="" if description is None else str(description),
         width=_size(source, name, "width", raw.get("width")),
         height=_size(source, name, "height", raw.get("height")),
+        cfg_scale=_cfg_scale(source, name, raw.get("cfg_scale")),
         config=None if config is None else resolve_path(_text(source, name, "config", config),
                                                          base_dir),
         default=default,
@@ -142,6 +159,22 @@ class ModelRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+    def find(self, name_or_path: str | None) -> ModelEntry | None:
+        """The entry a --model / !switch argument means, without loading or raising: a name,
+        None for the default, or a path that an entry names (as the loader matches it)."""
+        if name_or_path is None:
+            return self._entries[self.default_name]
+        if name_or_path in self._entries:
+            return self._entries[name_or_path]
+        try:
+            resolved = Path(name_or_path).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            return None
+        for entry in self._entries.values():
+            if entry.path == resolved:
+                return entry
+        return None
 
     def entry(self, name: str | None = None) -> ModelEntry:
         """The named entry (the default one for None); ModelError listing the known names."""
