@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from dreamline.cli import build_parser, main, settings_from_args
-from dreamline.repl.runner import prompt_dir_name
+from dreamline.repl.runner import Runner, prompt_dir_name
 from dreamline.repl.settings import DEFAULT_OUTDIR
+from dreamline.request import Request
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def settings(*argv: str):  # type: ignore[no-untyped-def]
@@ -30,6 +33,36 @@ def test_per_line_defaults_short_and_long() -> None:
     d = got.defaults
     assert (d.steps, d.width, d.height, d.cfg_scale, d.strength, d.sampler, d.grid) == \
         (20, 640, 384, 0.0, 0.4, "k_euler", True)
+
+
+def test_launch_given_remembers_which_defaults_were_typed() -> None:
+    assert settings().launch_given == frozenset()
+    assert not settings().launch_cfg_scale
+    got = settings("-C", "7.5", "-s", "20")
+    assert got.launch_given == {"cfg_scale", "steps"} and got.launch_cfg_scale
+    assert got.defaults.cfg_scale == settings().defaults.cfg_scale == 7.5  # same value, given
+
+
+@pytest.mark.parametrize("launch, expected, said", [
+    ((), 4.0, True),                     # the demo entry's cfg_scale, before any model load
+    (("-C", "7.5"), 7.5, False),         # a launch -C beats it
+])
+def test_start_up_uses_the_models_cfg_scale_before_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        launch: tuple[str, ...], expected: float, said: bool) -> None:
+    ran: list[Request] = []
+    monkeypatch.setattr(Runner, "run", lambda self, request, on_saved: ran.append(request))
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a fox -s 2 -S 1\n")
+    argv = ["-o", str(tmp_path), "-c", str(REPO / "configs" / "models.yaml"),
+            "--from_file", str(lines), *launch]
+    assert main(argv) == 0
+    assert [request.cfg_scale for request in ran] == [expected]
+    out = capsys.readouterr().out.splitlines()
+    message = ">> guidance scale -C 4.0 by default for model 'demo' (its models.yaml entry)"
+    assert (message in out) is said
+    if said:
+        assert out.index(message) < out.index("#a fox -s 2 -S 1")
 
 
 def test_launch_options() -> None:

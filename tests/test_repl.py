@@ -18,11 +18,12 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from dreamline.cli import build_parser, settings_from_args
 from dreamline.errors import DreamlineError
 from dreamline.repl.commands import COMMANDS, help_lines
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.session import LastCommand, Session
-from dreamline.repl.settings import Settings
+from dreamline.repl.settings import ModelDefault, Settings
 from dreamline.request import Request, RequestError
 
 CTRL_D = "\x04"
@@ -35,10 +36,12 @@ class FakeRunner:
     model_label = "fake-model"
     device_label = "cpu float32"
 
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, cfg_scales: dict[str, float] | None = None) -> None:
         self.outdir = outdir
         self.requests: list[Request] = []
         self.switched: list[str] = []
+        self.cfg_scales = cfg_scales if cfg_scales is not None else {}  # registry cfg_scale
+        self.current = "tiny"
 
     def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
         self.requests.append(request)
@@ -59,14 +62,24 @@ class FakeRunner:
         if name not in self.model_names():
             raise DreamlineError(f"unknown model {name!r}")
         self.switched.append(name)
+        self.current = name
+
+    def model_default(self) -> ModelDefault | None:
+        if self.current not in self.cfg_scales:
+            return None
+        return ModelDefault(self.current, self.cfg_scales[self.current], "its models.yaml entry")
 
 
-def make_session(tmp_path: Path, *, interactive: bool = True) -> tuple[Session, FakeRunner,
-                                                                       io.StringIO, io.StringIO]:
+def make_session(tmp_path: Path, *, interactive: bool = True, launch: tuple[str, ...] = (),
+                 cfg_scales: dict[str, float] | None = None
+                 ) -> tuple[Session, FakeRunner, io.StringIO, io.StringIO]:
+    """A session on a fake runner; ``launch`` are dreamline's launch options (read by cli.py),
+    ``cfg_scales`` the registry cfg_scale of the fake models ('tiny' is current at start)."""
     outdir = tmp_path / "out"
-    runner = FakeRunner(outdir)
+    runner = FakeRunner(outdir, cfg_scales)
     out, err = io.StringIO(), io.StringIO()
-    session = Session(Settings(outdir=outdir), runner, interactive=interactive, out=out, err=err)
+    settings = settings_from_args(build_parser().parse_args(["-o", str(outdir), *launch]))
+    session = Session(settings, runner, interactive=interactive, out=out, err=err)
     return session, runner, out, err
 
 
@@ -361,3 +374,65 @@ def test_toolbar_shows_model_device_and_defaults(tmp_path: Path) -> None:
     text = "".join(fragment[1] for fragment in toolbar())
     assert "fake-model" in text and "cpu float32" in text
     assert "-s 30 -W 512 -H 384 -C 9 -A ddim -f 0.75" in text
+
+
+# ---- the default guidance scale: line > launch > model entry > 7.5 ------------------------
+
+@pytest.mark.parametrize("line, launch, model_scale, expected", [
+    ("a fox -C 2", ("-C", "9"), 4.0, 2.0),     # the line's own -C beats everything
+    ("a fox -C 0", (), 4.0, 0.0),              # 0 is a real value, not "not given"
+    ("a fox", ("-C", "9"), 4.0, 9.0),          # launch -C beats the model's
+    ("a fox", ("--cfg_scale", "7.5"), 4.0, 7.5),  # even when it equals the built-in 7.5
+    ("a fox", ("-C", "0"), 4.0, 0.0),
+    ("a fox", ("-s", "9"), 4.0, 4.0),          # other launch options leave the model's -C
+    ("a fox", (), 4.0, 4.0),                   # the model entry's cfg_scale
+    ("a fox", (), None, 7.5),                  # nothing anywhere: 7.5
+])
+def test_default_cfg_scale_precedence(tmp_path: Path, line: str, launch: tuple[str, ...],
+                                      model_scale: float | None, expected: float) -> None:
+    scales = {} if model_scale is None else {"tiny": model_scale}
+    session, runner, _, _ = make_session(tmp_path, interactive=False, launch=launch,
+                                         cfg_scales=scales)
+    assert session.parse_line(line).request.cfg_scale == expected
+    assert session.run_lines([line + "\n"]) == 0  # and what runs is what was parsed
+    assert runner.requests[0].cfg_scale == expected
+
+
+def test_model_default_is_said_in_one_line_and_shown_in_the_toolbar(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path, cfg_scales={"tiny": 4.0})
+    assert out.getvalue().splitlines() == [
+        ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)"]
+    toolbar = session.make_prompt_session(output=DummyOutput()).bottom_toolbar
+    assert callable(toolbar)
+    assert " -C 4 " in "".join(fragment[1] for fragment in toolbar())
+
+
+def test_nothing_said_when_launch_cfg_scale_or_no_model_default(tmp_path: Path) -> None:
+    _, _, out, _ = make_session(tmp_path, launch=("-C", "6"), cfg_scales={"tiny": 4.0})
+    assert out.getvalue() == ""
+    _, _, out, _ = make_session(tmp_path / "2", cfg_scales={})
+    assert out.getvalue() == ""
+
+
+def test_switch_changes_the_default_cfg_scale(tmp_path: Path) -> None:
+    session, runner, out, err = make_session(tmp_path, interactive=False,
+                                             cfg_scales={"tiny": 4.0})
+    status = session.run_lines(["a -S 1\n", "!switch other\n", "b -S 1\n", "!switch missing\n",
+                                "c -S 1\n", "!switch tiny\n", "d -S 1\n", "e -S 1 -C 3\n"])
+    assert status == 1  # only the unknown model failed
+    assert [r.cfg_scale for r in runner.requests] == [4.0, 7.5, 7.5, 4.0, 3.0]
+    said = [line for line in out.getvalue().splitlines() if "guidance scale" in line]
+    assert said == [
+        ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)",
+        ">> guidance scale -C 7.5 by default again (the model sets no cfg_scale of its own)",
+        ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)",
+    ]
+    assert session.defaults.cfg_scale == 4.0 and "unknown model 'missing'" in err.getvalue()
+
+
+def test_switch_keeps_a_launch_cfg_scale(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False, launch=("-C", "6"),
+                                           cfg_scales={"tiny": 4.0, "other": 5.0})
+    assert session.run_lines(["a -S 1\n", "!switch other\n", "b -S 1\n"]) == 0
+    assert [r.cfg_scale for r in runner.requests] == [6.0, 6.0]
+    assert "guidance scale" not in out.getvalue()

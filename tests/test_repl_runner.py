@@ -16,8 +16,8 @@ from dreamline.core.types import GeneratedImage, RunInfo, StartInfo, StepInfo
 from dreamline.errors import ImageError
 from dreamline.metadata import read_command
 from dreamline.outputs import strip_zoom
-from dreamline.repl.runner import Runner
-from dreamline.repl.settings import Settings
+from dreamline.repl.runner import Runner, demo_registry
+from dreamline.repl.settings import ModelDefault, Settings
 from dreamline.request import Request
 
 
@@ -152,3 +152,35 @@ def test_prompt_as_dir_and_per_line_outdir(tmp_path: Path) -> None:
     other = tmp_path / "other"
     saved = run(runner, Request(prompt="a cat", steps=1, outdir=str(other)))
     assert saved[0][0].parent == other / "a_cat"
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_model_default_comes_from_the_entry_without_loading(tmp_path: Path) -> None:
+    yaml = tmp_path / "models.yaml"
+    yaml.write_text("plain:\n  path: p\nlow:\n  path: w/low\n  cfg_scale: 3\n  default: true\n")
+    runner = Runner(Settings(outdir=tmp_path, config=yaml), say=lambda line: None)
+    assert runner.model_default() == ModelDefault("low", 3.0, "its models.yaml entry")
+    runner.wanted_model = "plain"
+    assert runner.model_default() is None
+    runner.wanted_model = str(tmp_path / "w" / "low")  # a path that the entry names
+    assert runner.model_default() == ModelDefault("low", 3.0, "its models.yaml entry")
+    runner.wanted_model = str(tmp_path / "elsewhere")
+    assert runner.model_default() is None
+    assert runner._generator is None and runner._model is None  # nothing was loaded
+
+
+def test_model_default_of_an_unreadable_models_file_is_none(tmp_path: Path) -> None:
+    yaml = tmp_path / "models.yaml"
+    yaml.write_text("a:\n  path: x\n  cfg_scale: 500\n")
+    runner = Runner(Settings(outdir=tmp_path, config=yaml), say=lambda line: None)
+    assert runner.model_default() is None  # loading the model reports the bad entry
+
+
+def test_demo_model_defaults_to_guidance_4_with_or_without_a_models_file(tmp_path: Path) -> None:
+    runner = Runner(Settings(outdir=tmp_path, config=REPO / "configs" / "models.yaml"),
+                    say=lambda line: None)
+    assert runner.model_default() == ModelDefault("demo", 4.0, "its models.yaml entry")
+    builtin = demo_registry().entry()
+    assert (builtin.name, builtin.cfg_scale) == ("demo", 4.0)

@@ -68,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from parsed options; a bad default raises a one-line RequestError."""
     values = {switch.field: getattr(args, switch.field) for switch in switches.launch_switches()}
+    given = frozenset(str(name) for name, value in values.items() if value is not None)
     precision = "float32" if args.full_precision else args.precision
     if precision == "autocast":
         precision = "auto"
     return Settings(
         outdir=args.outdir,
         defaults=switches.launch_defaults(values),
+        launch_given=given,
         model=args.model,
         config=args.config,
         device=args.device,
@@ -105,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dreamline: error: {exc}", file=sys.stderr)
         return 2
     interactive = args.from_file is None and sys.stdin.isatty()
+    if interactive:  # before the Session, which may say the model's default -C
+        _say(f"dreamline {__version__}: type a prompt and switches ('-h' for help), '!help' for "
+             f"commands, 'q' or Ctrl-D to quit")
     runner = Runner(settings, say=_say)
     session = Session(settings, runner, interactive=interactive)
     if args.from_file is not None:
@@ -117,8 +122,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return session.run_lines(stream, source=args.from_file)
     if not interactive:
         return session.run_lines(sys.stdin, source="stdin")
-    _say(f"dreamline {__version__}: type a prompt and switches ('-h' for help), '!help' for "
-         f"commands, 'q' or Ctrl-D to quit")
     session.guarded(lambda: _preload(runner), "(loading the model at start)")
     return session.run_interactive(session.make_prompt_session())
 

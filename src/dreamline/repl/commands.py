@@ -111,6 +111,7 @@ def _models(session: "Session", word: str, arg: str) -> Flow:
 
 def _switch(session: "Session", word: str, arg: str) -> Flow:
     session.runner.switch_model(_unquote(_need_arg("switch", arg, "a model name (see !models)")))
+    session.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
 

@@ -22,12 +22,13 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
 from dreamline.errors import DreamlineError
+from dreamline.format import format_number
 from dreamline.parse import ParsedLine, parse_line
 from dreamline.repl.commands import Flow, find_command, is_command_line, split_command
 from dreamline.repl.completer import InvokeCompleter, SwitchSpec
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.keys import make_key_bindings
-from dreamline.repl.settings import Settings
+from dreamline.repl.settings import ModelDefault, Settings
 from dreamline.repl.toolbar import make_toolbar
 from dreamline.repl.validator import LineValidator, is_skipped
 from dreamline.request import Request, RequestError
@@ -52,6 +53,8 @@ class RunnerLike(Protocol):
     def describe_models(self) -> list[str]: ...
 
     def switch_model(self, name: str) -> None: ...
+
+    def model_default(self) -> ModelDefault | None: ...
 
 
 @dataclass
@@ -115,6 +118,8 @@ class Session:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         self.defaults: Request = settings.defaults
+        self.model_default: ModelDefault | None = None  # the model's -C, when it applies
+        self.refresh_defaults()
         self.history = InvokeHistory(settings.history_path, persist=interactive)
         self.last = LastCommand()
         self.seeds_used: list[int] = []
@@ -166,6 +171,25 @@ class Session:
             raise DreamlineError(f"{path_text}: is a directory; expected an image file")
         raise DreamlineError(f"{path_text}: no such file (looked here and in "
                              f"{self.settings.outdir})")
+
+    def refresh_defaults(self) -> None:
+        """Set the default -C for the current model (at start and after !switch).
+
+        A line's own -C beats everything (parse_line); then a launch -C; then the model's
+        registry cfg_scale; then the launch defaults' built-in 7.5.  One line says so whenever
+        the model's value applies, and when switching away from it restores 7.5.
+        """
+        before = self.model_default
+        found = None if self.settings.launch_cfg_scale else self.runner.model_default()
+        scale = self.settings.defaults.cfg_scale if found is None else found.cfg_scale
+        self.defaults = self.defaults.with_changes(cfg_scale=scale)
+        self.model_default = found
+        if found is not None:
+            self.say(f">> guidance scale -C {format_number(found.cfg_scale)} by default for "
+                     f"model {found.model!r} ({found.where})")
+        elif before is not None:
+            self.say(f">> guidance scale -C {format_number(scale)} by default again (the model "
+                     f"sets no cfg_scale of its own)")
 
     def toolbar_state(self) -> tuple[str, str, Request]:
         return self.runner.model_label, self.runner.device_label, self.defaults

@@ -12,18 +12,35 @@ HISTORY_NAME = ".invoke_history"
 ERROR_LOG_NAME = "dreamline-errors.log"
 
 
+@dataclass(frozen=True)
+class ModelDefault:
+    """A default guidance scale that the current model's registry entry sets."""
+
+    model: str  # the entry's name
+    cfg_scale: float
+    where: str  # for the message, e.g. "its models.yaml entry"
+
+
 @dataclass
 class Settings:
     """What the session was started with; the per-line defaults live in ``defaults``."""
 
     outdir: Path = DEFAULT_OUTDIR
     defaults: Request = field(default_factory=Request)
+    # Request fields given as launch options: a launch -C must beat a model's own cfg_scale,
+    # and defaults.cfg_scale alone cannot tell a typed 7.5 from the built-in one.
+    launch_given: frozenset[str] = frozenset()
     model: str | None = None  # registry name or path; None: the registry's default
     config: Path | None = None  # the models.yaml file
     device: str | None = None  # None: the best one available
     precision: str = "auto"
     prompt_as_dir: bool = False
     log_file: Path | None = None  # where tracebacks go; None: <outdir>/dreamline-errors.log
+
+    @property
+    def launch_cfg_scale(self) -> bool:
+        """True when -C/--cfg_scale was given at launch (it then beats the model's default)."""
+        return "cfg_scale" in self.launch_given
 
     @property
     def history_path(self) -> Path:
