@@ -184,3 +184,12 @@ def test_demo_model_defaults_to_guidance_4_with_or_without_a_models_file(tmp_pat
     assert runner.model_default() == ModelDefault("demo", 4.0, "its models.yaml entry")
     builtin = demo_registry().entry()
     assert (builtin.name, builtin.cfg_scale) == ("demo", 4.0)
+
+
+def test_builtin_demo_entry_matches_the_shipped_one() -> None:
+    from dreamline.models.registry import ModelRegistry
+
+    shipped = ModelRegistry.load(REPO / "configs" / "models.yaml").entry("demo")
+    builtin = demo_registry().entry("demo")
+    assert (builtin.path, builtin.width, builtin.height, builtin.cfg_scale) == \
+        (shipped.path, shipped.width, shipped.height, shipped.cfg_scale)
