@@ -1,18 +1,19 @@
 """Measure the shipped demo model and write the numbers into its MODEL_CARD.md.
 
-    python scripts/demo_model/evaluate.py          # after train.py; about a minute on a CPU
+    python scripts/demo_model/evaluate.py          # after train.py; about 7 minutes on a CPU
 
 (a) Prompt adherence: txt2img for 200 training captions (20 k_lms steps), then every canonical
     training glyph is ranked by the Lab distance of its 16x16 thumbnail to the generated image;
     how often is the caption's own glyph among the 5 nearest (chance: 5/N)?
-(b) img2img (k_euler): sketches (colour blobs, blurred, posterised; data.make_sketch) of glyphs, with the
-    glyph's own caption and with another glyph's caption, at strengths 0.3, 0.6 and 0.9: the
-    distance to the sketch should grow with strength and the distance to the prompt's own
-    glyph should shrink.
+(b) img2img (k_lms, 20 steps): sketches (colour blobs, blurred, posterised; data.make_sketch) of
+    glyphs, with the glyph's own caption and with another glyph's caption, at strengths 0.3, 0.6
+    and 0.9: the distance to the sketch should grow with strength and the distance to the
+    prompt's own glyph should shrink.
 
-It uses diffusers' own pipelines on the exported folder, so the numbers describe the weights, not
-dreamline's generator.  Only the Lab-thumbnail maths and the reference glyphs come from here
-(data.py, reference.npz); the font is not needed.
+It measures the product: the model is loaded by dreamline's own loader (through the models
+registry, configs/models.yaml) and every image is made by dreamline's Generator from a Request,
+as at the invoke> prompt (sketches go in as PNG init files, like -I).  Only the Lab-thumbnail
+maths and the reference glyphs come from here (data.py, reference.npz); the font is not needed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,26 +36,26 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data  # noqa: E402
 
-from diffusers import (  # noqa: E402
-    EulerDiscreteScheduler,
-    LMSDiscreteScheduler,
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionPipeline,
-)
+from dreamline.core import Generator  # noqa: E402
+from dreamline.models.loader import load_model  # noqa: E402
+from dreamline.models.registry import ModelRegistry  # noqa: E402
+from dreamline.request import Request  # noqa: E402
 
 MODEL_DIR = data.REPO / "src" / "dreamline" / "data" / "demo"
+REGISTRY = data.REPO / "configs" / "models.yaml"
+SAMPLER = "k_lms"
 STRENGTHS = (0.3, 0.6, 0.9)
 
 
-def load_pipeline(model_dir: Path = MODEL_DIR) -> StableDiffusionPipeline:
-    """The exported folder as a float32 diffusers pipeline with the k_lms sampler."""
-    pipe = StableDiffusionPipeline.from_pretrained(
-        str(model_dir), dtype=torch.float32, safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False, local_files_only=True,
-    )
-    pipe.scheduler = LMSDiscreteScheduler.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+def load_generator(model: str | Path = MODEL_DIR, registry: Path = REGISTRY) -> Generator:
+    """The model as dreamline loads it (float32, CPU), behind a quiet Generator.
+
+    ``model`` is a registry name or a path; the shipped folder's path resolves to the registry's
+    ``demo`` entry (and its 32 x 32 default size)."""
+    quiet = lambda line: None  # noqa: E731  (a report that says nothing)
+    loaded = load_model(model, registry=ModelRegistry.load(registry), device="cpu",
+                        dtype=torch.float32, report=quiet)
+    return Generator(loaded, report=quiet)
 
 
 def load_reference(model_dir: Path = MODEL_DIR) -> tuple[np.ndarray, list[str]]:
@@ -62,29 +64,25 @@ def load_reference(model_dir: Path = MODEL_DIR) -> tuple[np.ndarray, list[str]]:
         return ref["canonical"], [str(name) for name in ref["names"]]
 
 
-def text_to_images(pipe: StableDiffusionPipeline, prompts: list[str], seeds: list[int], steps: int,
-                   guidance: float, side: int, batch: int = 50) -> list[Image.Image]:
-    images: list[Image.Image] = []
-    for start in range(0, len(prompts), batch):
-        chunk = prompts[start : start + batch]
-        generators = [torch.Generator().manual_seed(s) for s in seeds[start : start + batch]]
-        out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, width=side,
-                   height=side, generator=generators)
-        images.extend(out.images)
-    return images
+def generate(generator: Generator, request: Request) -> Image.Image:
+    """The one image of a single-image request."""
+    (result,) = generator.generate(request)
+    return result.image
 
 
-def image_to_images(pipe: StableDiffusionImg2ImgPipeline, prompts: list[str], inits: list[Image.Image],
-                    seeds: list[int], strength: float, steps: int, guidance: float,
-                    batch: int = 50) -> list[Image.Image]:
-    images: list[Image.Image] = []
-    for start in range(0, len(prompts), batch):
-        generators = [torch.Generator().manual_seed(s) for s in seeds[start : start + batch]]
-        out = pipe(prompts[start : start + batch], image=inits[start : start + batch],
-                   strength=strength, num_inference_steps=steps, guidance_scale=guidance,
-                   generator=generators)
-        images.extend(out.images)
-    return images
+def text_to_images(generator: Generator, prompts: list[str], seeds: list[int], steps: int,
+                   guidance: float, side: int) -> list[Image.Image]:
+    return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
+                                        sampler=SAMPLER, width=side, height=side))
+            for prompt, seed in zip(prompts, seeds)]
+
+
+def image_to_images(generator: Generator, prompts: list[str], init_paths: list[str],
+                    seeds: list[int], strength: float, steps: int,
+                    guidance: float) -> list[Image.Image]:
+    return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
+                                        sampler=SAMPLER, init_img=path, strength=strength))
+            for prompt, path, seed in zip(prompts, init_paths, seeds)]
 
 
 @dataclass
@@ -96,13 +94,13 @@ class Adherence:
     median_rank: float
 
 
-def prompt_adherence(pipe: StableDiffusionPipeline, canonical: np.ndarray, names: list[str],
+def prompt_adherence(generator: Generator, canonical: np.ndarray, names: list[str],
                      indices: list[int], steps: int, guidance: float, seed: int) -> tuple[Adherence, list[Image.Image]]:
     """Rank of each caption's own glyph among all N, by Lab distance to the generated image."""
     side = canonical.shape[1]
     references = np.stack([data.lab_thumbnail(image) for image in canonical])
     prompts = [names[i] for i in indices]
-    images = text_to_images(pipe, prompts, [seed + k for k in range(len(indices))], steps, guidance, side)
+    images = text_to_images(generator, prompts, [seed + k for k in range(len(indices))], steps, guidance, side)
     ranks = []
     for image, own in zip(images, indices):
         distances = data.lab_distances(data.lab_thumbnail(image), references)
@@ -113,19 +111,26 @@ def prompt_adherence(pipe: StableDiffusionPipeline, canonical: np.ndarray, names
     return result, images
 
 
-def img2img_trend(pipe: StableDiffusionImg2ImgPipeline, canonical: np.ndarray, names: list[str],
+def img2img_trend(generator: Generator, canonical: np.ndarray, names: list[str],
                   sketch_ids: list[int], prompt_ids: list[int], steps: int, guidance: float,
-                  seed: int) -> dict[str, dict[str, float]]:
-    """Mean Lab distance of the outputs to the sketch and to the prompt's glyph, per strength."""
+                  seed: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Mean Lab distance of the outputs to the sketch and to the prompt's glyph, per strength.
+
+    The sketches are written to ``workdir`` as PNGs (lossless) and given as init files."""
     sketches = [data.make_sketch(canonical[i]) for i in sketch_ids]
-    inits = [Image.fromarray(sketch) for sketch in sketches]
+    init_paths = []
+    for index, sketch in zip(sketch_ids, sketches):
+        path = workdir / f"sketch_{index:03d}.png"
+        Image.fromarray(sketch).save(path)
+        init_paths.append(str(path))
     sketch_thumbs = [data.lab_thumbnail(sketch) for sketch in sketches]
     target_thumbs = [data.lab_thumbnail(canonical[i]) for i in prompt_ids]
     prompts = [names[i] for i in prompt_ids]
     seeds = [seed + k for k in range(len(prompts))]
     table: dict[str, dict[str, float]] = {}
     for strength in STRENGTHS:
-        outputs = image_to_images(pipe, prompts, inits, seeds, strength, steps, guidance)
+        outputs = image_to_images(generator, prompts, init_paths, seeds, strength, steps,
+                                  guidance)
         to_init, to_prompt = [], []
         for out, init_thumb, target_thumb in zip(outputs, sketch_thumbs, target_thumbs):
             thumb = data.lab_thumbnail(out)
@@ -153,7 +158,10 @@ def decreasing(values: list[float]) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
+    parser.add_argument("--model", type=Path, default=MODEL_DIR,
+                        help="the exported model folder (also read: reference.npz, MODEL_CARD.md)")
+    parser.add_argument("--registry", type=Path, default=REGISTRY,
+                        help="the models.yaml that dreamline's loader resolves the model through")
     parser.add_argument("--count", type=int, default=200, help="captions for prompt adherence")
     parser.add_argument("--pairs", type=int, default=50, help="sketch/prompt pairs for img2img")
     parser.add_argument("--steps", type=int, default=20)
@@ -165,13 +173,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    pipe = load_pipeline(args.model)
-    img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
-    # k_euler for img2img: diffusers' LMSDiscreteScheduler, started part-way by the img2img
-    # pipeline, returned smeared images at strength 0.3 with these weights (dreamline's own k_lms
-    # img2img did not), which would measure the pipeline rather than the model.
-    img2img.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
-    img2img.set_progress_bar_config(disable=True)
+    generator = load_generator(args.model, args.registry)
     canonical, names = load_reference(args.model)
     rng = np.random.default_rng(args.seed)
     count = min(args.count, len(names))
@@ -181,24 +183,26 @@ def main() -> None:
     other_ids = [(i + int(s)) % len(names) for i, s in zip(sketch_ids, shift)]
 
     all_results = []
-    for guidance in args.guidance:
-        started = time.monotonic()
-        adherence, images = prompt_adherence(pipe, canonical, names, indices, args.steps,
-                                             guidance, args.seed)
-        same = img2img_trend(img2img, canonical, names, sketch_ids, sketch_ids, args.steps,
-                             guidance, args.seed)
-        other = img2img_trend(img2img, canonical, names, sketch_ids, other_ids, args.steps,
-                              guidance, args.seed)
-        results = {
-            "adherence": adherence.__dict__, "img2img_same_prompt": same,
-            "img2img_other_prompt": other, "steps": args.steps, "guidance": guidance,
-            "pairs": args.pairs, "sampler": "txt2img k_lms (LMSDiscreteScheduler), img2img k_euler (EulerDiscreteScheduler)",
-            "seconds": round(time.monotonic() - started, 1),
-        }
-        print(json.dumps(results, indent=2), flush=True)
-        sheet = sample_sheet(images[:40], columns=10, zoom=2)
-        sheet.save(data.TRAIN_DIR / f"eval_samples_cfg{guidance:g}.png")
-        all_results.append(results)
+    with tempfile.TemporaryDirectory(prefix="dreamline-eval-") as workdir:
+        for guidance in args.guidance:
+            started = time.monotonic()
+            adherence, images = prompt_adherence(generator, canonical, names, indices, args.steps,
+                                                 guidance, args.seed)
+            same = img2img_trend(generator, canonical, names, sketch_ids, sketch_ids, args.steps,
+                                 guidance, args.seed, Path(workdir))
+            other = img2img_trend(generator, canonical, names, sketch_ids, other_ids, args.steps,
+                                  guidance, args.seed, Path(workdir))
+            results = {
+                "adherence": adherence.__dict__, "img2img_same_prompt": same,
+                "img2img_other_prompt": other, "steps": args.steps, "guidance": guidance,
+                "pairs": args.pairs,
+                "sampler": f"dreamline Generator, {SAMPLER} for txt2img and img2img",
+                "seconds": round(time.monotonic() - started, 1),
+            }
+            print(json.dumps(results, indent=2), flush=True)
+            sheet = sample_sheet(images[:40], columns=10, zoom=2)
+            sheet.save(data.TRAIN_DIR / f"eval_samples_cfg{guidance:g}.png")
+            all_results.append(results)
     (data.TRAIN_DIR / "eval_results.json").write_text(json.dumps(all_results, indent=2) + "\n")
     if not args.no_card:
         write_card(args.model, all_results)
@@ -224,7 +228,7 @@ def card_section(results: dict) -> str:
     adherence = results["adherence"]
     same, other = results["img2img_same_prompt"], results["img2img_other_prompt"]
     glyphs = adherence["glyphs"]
-    return f"""### Guidance {results['guidance']:g} ({results['steps']} k_lms steps; {results['seconds']} s on the CPU)
+    return f"""### Guidance {results['guidance']:g} ({results['steps']} {SAMPLER} steps; {results['seconds']} s on the CPU)
 
 **Prompt adherence (txt2img).** {adherence['count']} training captions (plain names, one per
 glyph); each image ranked against all {glyphs} canonical glyphs by mean Lab distance (Delta E 76)
@@ -236,8 +240,8 @@ on 16x16 thumbnails.
 | own glyph among the 5 nearest (top-5) | {adherence['top5']:.1%} | {5 / glyphs:.1%} |
 | median rank of the own glyph | {adherence['median_rank']:.0f} of {glyphs} | {(glyphs + 1) / 2:.0f} |
 
-**img2img** (k_euler, {results['steps']} steps), {results['pairs']} sketches; mean Lab distance of the output to the sketch and to the
-canonical render of the prompt's glyph (lower = more alike).
+**img2img** ({SAMPLER}, {results['steps']}-step schedule), {results['pairs']} sketches; mean Lab distance of
+the output to the sketch and to the canonical render of the prompt's glyph (lower = more alike).
 
 Prompt = another glyph's caption ({trend_check(other)}):
 
@@ -262,9 +266,11 @@ def write_card(model_dir: Path, all_results: list[dict]) -> None:
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     sections = "\n".join(card_section(results) for results in all_results)
     body = f"""{begin}
-Measured by `python scripts/demo_model/evaluate.py`: diffusers' `StableDiffusionPipeline` and
-`StableDiffusionImg2ImgPipeline` on these weights, float32, CPU, fixed seeds.  Sketches are
-glyphs reduced to 6x6 colour blobs, blurred and posterised to 4 levels (`data.make_sketch`).
+Measured by `python scripts/demo_model/evaluate.py` through dreamline itself: the model loaded
+by dreamline's loader (the `demo` entry of `configs/models.yaml`) and every image made by
+dreamline's `Generator` from a `Request`, with `{SAMPLER}` for both txt2img and img2img (sketches
+given as PNG init files, as `-I`); float32, CPU, fixed seeds.  Sketches are glyphs reduced to
+6x6 colour blobs, blurred and posterised to 4 levels (`data.make_sketch`).
 
 Training run: {stats.get('glyphs', '?')} glyphs, {stats.get('images', '?')} images; VAE latent std
 {stats.get('latent_std', float('nan')):.4f} (so `scaling_factor` = 1/std), VAE mean reconstruction
