@@ -318,3 +318,19 @@ def test_damaged_diffusers_folder(tmp_path: Path, model_files: ModelFiles,  # no
     shutil.copytree(model_files.diffusers, folder)
     (folder / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x89PNG nonsense")
     expect_error(str(folder), empty_registry, str(folder), "cannot load vae/")
+
+
+def test_shipped_sd15_schedule_leaves_each_sampler_its_own_spacing() -> None:
+    """SD 1.5's released scheduler config names no timestep_spacing, so a diffusers folder gives
+    LMS/Euler 'linspace' and PNDM/DDIM 'leading'; the config shipped for single files must do the
+    same, or one model would sample differently depending on its file layout."""
+    import json
+
+    from diffusers import DDIMScheduler, LMSDiscreteScheduler
+
+    from dreamline.models.registry import DATA_DIR
+
+    config = json.loads((DATA_DIR / "sd15" / "scheduler" / "scheduler_config.json").read_text())
+    assert "timestep_spacing" not in config
+    assert LMSDiscreteScheduler.from_config(config).config.timestep_spacing == "linspace"
+    assert DDIMScheduler.from_config(config).config.timestep_spacing == "leading"

@@ -6,6 +6,7 @@ Same block types, attention layout, tokenizer and schedule as SD 1.5; only the w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,11 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 TOKENIZER_DIR = Path(__file__).resolve().parents[1] / "src" / "dreamline" / "data" / "tokenizer"
 
+# SD 1.x's noise schedule, read from the config dreamline ships for single-file checkpoints.
+SD15_SCHEDULER = TOKENIZER_DIR.parent / "sd15" / "scheduler" / "scheduler_config.json"
 SCHEDULER_CONFIG: dict[str, Any] = {
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "num_train_timesteps": 1000,
-    "steps_offset": 1,
-    "set_alpha_to_one": False,
-    "clip_sample": False,
-    "skip_prk_steps": True,
+    key: value for key, value in json.loads(SD15_SCHEDULER.read_text()).items()
+    if not key.startswith("_")
 }
 
 

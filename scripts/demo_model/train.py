@@ -49,18 +49,12 @@ LATENT_SIDE = 8  # VAE factor 4
 CAPTION_DROP = 0.1  # share of empty captions, for classifier-free guidance
 MIN_SNR_GAMMA = 5.0
 
+# SD 1.x's noise schedule: the config dreamline ships for single-file checkpoints.
 SCHEDULER_CONFIG: dict[str, Any] = {
-    "_class_name": "PNDMScheduler",
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "num_train_timesteps": 1000,
-    "prediction_type": "epsilon",
-    "steps_offset": 1,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "clip_sample": False,
-    "trained_betas": None,
+    key: value for key, value in json.loads(
+        (REPO / "src" / "dreamline" / "data" / "sd15" / "scheduler" / "scheduler_config.json")
+        .read_text()).items()
+    if key != "_diffusers_version"
 }
 
 
