@@ -116,12 +116,7 @@ def compare(mode: str, model: LoadedModel, args: argparse.Namespace, init_path: 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device, dtype = benchlib.pick_device_dtype(args.device, args.precision)
-    for line in benchlib.machine_lines(device, dtype):
-        print(line)
-    print(benchlib.load_line("load before"), flush=True)
+    device, dtype = benchlib.start(args.device, args.precision, args.threads)
     started = benchlib.time.perf_counter()
     try:
         model = benchlib.build_model(args.model, device, dtype)

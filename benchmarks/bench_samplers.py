@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import benchlib
-import torch
 
 from dreamline.core import SCHEDULERS, Generator, steps_to_run
 from dreamline.request import Request
@@ -34,22 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samplers", nargs="+", default=list(SCHEDULERS),
                         help=f"default: all ({' '.join(SCHEDULERS)})")
     parser.add_argument("--mode", choices=("img2img", "txt2img"), default="img2img")
-    parser.add_argument("--size", type=int, help="image side (default: the model's own)")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--strength", type=float, default=0.75)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    benchlib.add_run_options(parser, repeats=3)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device, dtype = benchlib.pick_device_dtype(args.device, args.precision)
-    for line in benchlib.machine_lines(device, dtype):
-        print(line)
-    print(benchlib.load_line("load before"), flush=True)
+    device, dtype = benchlib.start(args.device, args.precision, args.threads)
     model = benchlib.build_model(args.model, device, dtype)
     size = args.size or model.default_width
     timer = benchlib.attach_timer(model.unet, device)

@@ -29,11 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tiny | sd15-random | a models.yaml name | a path (default tiny)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts to compare (default 1 2)")
-    parser.add_argument("--size", type=int, help="image side (default: the model's own)")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--strength", type=float, default=0.75)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    benchlib.add_run_options(parser, repeats=5)
     return parser.parse_args(argv)
 
 

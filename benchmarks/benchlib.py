@@ -183,6 +183,27 @@ def pick_device_dtype(device: str, precision: str) -> tuple[torch.device, torch.
     return chosen, choose_dtype(chosen, precision)
 
 
+def start(device: str, precision: str, threads: int | None) -> tuple[torch.device, torch.dtype]:
+    """Common start of a benchmark: threads, device and dtype, then the machine and the load it
+    runs beside, printed first so every figure that follows can be read against them."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    chosen_device, dtype = pick_device_dtype(device, precision)
+    for line in machine_lines(chosen_device, dtype):
+        print(line)
+    print(load_line("load before"), flush=True)
+    return chosen_device, dtype
+
+
+def add_run_options(parser: Any, *, repeats: int) -> None:
+    """The request and timing options shared by the per-model comparisons."""
+    parser.add_argument("--size", type=int, help="image side (default: the model's own)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--strength", type=float, default=0.75)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--warmup", type=int, default=1)
+
+
 def init_image_file(directory: Path, size: int) -> Path:
     """A deterministic gradient picture of ``size`` x ``size`` (the tests' picture 0)."""
     from core_fixtures import gradient_image
