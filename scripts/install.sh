@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Set up (or refresh) dreamline's virtual environment in .venv; safe to run again.
 #
-# The venv sees the system's site-packages, so a torch that is already installed (a CPU build,
-# say) is used as it is and never replaced by a multi-GB CUDA build.  Only when no torch is
-# importable at all is one installed: TORCH_SPEC (default torch==2.13.0) from PIP's indexes, or
-# from TORCH_INDEX_URL if set (e.g. https://download.pytorch.org/whl/cpu for a CPU-only build).
+# The venv is isolated (no system site-packages), so a dependency that pyproject.toml forgets to
+# declare fails here, not on a user's machine.  torch is installed first, on its own, so that you
+# choose the build: TORCH_SPEC (default torch==2.13.0) from pip's indexes, or from TORCH_INDEX_URL
+# if set (https://download.pytorch.org/whl/cpu for a CPU-only build on Linux, .../whl/cu124 for a
+# CUDA one).  A torch already in .venv is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 extras=${1:-}
 
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv --system-site-packages .venv
+if [ -x .venv/bin/python ] && .venv/bin/python -c \
+    "import sys; sys.exit(sys.prefix != sys.base_prefix and 'system-site-packages = true' in open(sys.prefix + '/pyvenv.cfg').read())"; then
+  :
+else
+  # A .venv from an older dreamline saw the system's packages: make it anew, isolated.
+  rm -rf .venv
+  "$PYTHON" -m venv .venv
 fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   torch_spec=${TORCH_SPEC:-torch==2.13.0}
