@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from PIL import Image, UnidentifiedImageError
 
 from dreamline import APP_ID, __version__
+from dreamline import samplers as sampler_table
 from dreamline.errors import DreamlineError
 from dreamline.format import format_command
 from dreamline.prompts import escape_weights, split_prompt
@@ -46,12 +47,6 @@ DREAM_KEY = "Dream"
 SD_METADATA_KEY = "sd-metadata"
 PARAMETERS_KEY = "parameters"
 
-# Our sampler -> A1111's display name.  Karras sigmas add " Karras" (A1111's "LMS Karras").
-A1111_SAMPLER_NAMES: dict[str, str] = {
-    "k_euler_a": "Euler a", "k_euler": "Euler", "k_lms": "LMS", "k_heun": "Heun",
-    "k_dpm_2": "DPM2", "k_dpm_2_a": "DPM2 a", "ddim": "DDIM", "plms": "PLMS",
-}
-_FROM_A1111 = {name.lower(): ours for ours, name in A1111_SAMPLER_NAMES.items()}
 
 # A1111's own field pattern (modules/generation_parameters_copypaste.py): name: value, where a
 # value holding ',' ':' or a newline is JSON-quoted.
@@ -175,8 +170,7 @@ def _a1111_value(text: str) -> str:
 
 def a1111_sampler(sampler: str, schedule: str) -> str:
     """A1111's name for one of our samplers: 'Euler a', 'LMS Karras', ..."""
-    name = A1111_SAMPLER_NAMES.get(sampler, sampler)
-    return f"{name} Karras" if schedule == "karras" else name
+    return sampler_table.a1111_name(sampler, schedule)
 
 
 def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
@@ -331,15 +325,13 @@ def a1111_prompt(parameters: A1111Parameters) -> str:
 
 
 def _sampler_from_a1111(name: str, value: str, fields: Mapping[str, str]) -> tuple[str, bool]:
-    text = " ".join(value.split())
-    karras = fields.get("Schedule type", "").strip().lower() == "karras"
-    if text.lower().endswith(" karras"):
-        text, karras = text[: -len(" karras")], True
-    ours = _FROM_A1111.get(text.lower())
-    if ours is None:
+    found = sampler_table.resolve(value)
+    if found is None:
+        known = ", ".join(spec.a1111 for spec in sampler_table.TABLE)
         raise MetadataError(f"{name}: A1111 sampler {value!r} has no dreamline equivalent; "
-                            f"expected one of {', '.join(A1111_SAMPLER_NAMES.values())} "
-                            "(optionally with ' Karras')")
+                            f"expected one of {known} (optionally with ' Karras')")
+    ours, schedule = found
+    karras = schedule == "karras" or fields.get("Schedule type", "").strip().lower() == "karras"
     return ours, karras
 
 

@@ -11,11 +11,10 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dreamline import samplers as sampler_table
 from dreamline.errors import DreamlineError
 
-SAMPLERS: tuple[str, ...] = (
-    "ddim", "plms", "k_lms", "k_euler", "k_euler_a", "k_heun", "k_dpm_2", "k_dpm_2_a",
-)
+SAMPLERS: tuple[str, ...] = sampler_table.NAMES
 SEED_MAX = 2**32 - 1
 MAX_STEPS = 1000
 MAX_SIDE = 8192
@@ -103,10 +102,10 @@ def validate(request: Request) -> Request:
     if r.sampler not in SAMPLERS:
         raise RequestError(f"-A/--sampler: {r.sampler!r} is not a sampler; expected one of "
                            f"{', '.join(SAMPLERS)}")
-    if r.karras and not r.sampler.startswith("k_"):
-        raise RequestError(f"--karras: the Karras sigma schedule is for the k_* samplers, not "
-                           f"{r.sampler!r}; expected one of "
-                           f"{', '.join(s for s in SAMPLERS if s.startswith('k_'))}")
+    if r.karras and r.sampler not in sampler_table.SIGMA_NAMES:
+        raise RequestError(f"--karras: the Karras sigma schedule is for the samplers that walk "
+                           f"sigmas, not {r.sampler!r}; expected one of "
+                           f"{', '.join(sampler_table.SIGMA_NAMES)}")
     _number("-f/--strength", r.strength, float)
     _in_range("-f/--strength", r.strength, 0.0, 1.0, low_open=True)
     _number("-v/--variation_amount", r.variation_amount, float)

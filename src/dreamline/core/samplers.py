@@ -26,21 +26,16 @@ from diffusers import (
     PNDMScheduler,
 )
 
+from dreamline import samplers as sampler_table
 from dreamline.core.types import StepInfo
 from dreamline.request import RequestError
 
-SCHEDULERS: dict[str, type] = {
-    "k_lms": LMSDiscreteScheduler,
-    "k_euler": EulerDiscreteScheduler,
-    "k_euler_a": EulerAncestralDiscreteScheduler,
-    "k_heun": HeunDiscreteScheduler,
-    "k_dpm_2": KDPM2DiscreteScheduler,
-    "k_dpm_2_a": KDPM2AncestralDiscreteScheduler,
-    "ddim": DDIMScheduler,
-    "plms": PNDMScheduler,
-}
+_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
+    DDIMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
+    KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)}
+SCHEDULERS: dict[str, type] = {spec.name: _CLASSES[spec.scheduler] for spec in sampler_table.TABLE}
 # Samplers whose scheduler walks a sigma schedule (img2img starts at z0 + noise * sigma).
-SIGMA_SAMPLERS = frozenset(name for name in SCHEDULERS if name.startswith("k_"))
+SIGMA_SAMPLERS = frozenset(sampler_table.SIGMA_NAMES)
 
 # (x_scaled, timestep) -> model output (epsilon); guidance and the UNet are inside.
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
