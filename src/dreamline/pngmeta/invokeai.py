@@ -1,0 +1,183 @@
+"""InvokeAI's two chunks, both ways: the ``Dream`` command and the ``sd-metadata`` JSON.
+
+* ``Dream``: the normalised command (format.format_command); read back exactly, so ``!fetch``
+  round-trips.  The reference's grid images end it with a comment ``# [seeds]``, dropped on
+  reading.  A grid's ``Dream`` is the command of the whole command (``-S base -n N -g``, see
+  ``grid_command``): ``-n`` derives every image's seed reproducibly from ``-S``.
+* ``sd-metadata``: InvokeAI 2.0's JSON (model, model_id, model_hash, app_id, app_version, then
+  ``image``).  Unlike the reference it records what ran: the real size, the sampler that ran
+  (the reference wrote ``ddim`` for every img2img image) and the sigma ``schedule``
+  (model|karras).  A grid carries ``images``, one entry per seed, as the reference did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dreamline import APP_ID, __version__
+from dreamline.format import format_command
+from dreamline.pngmeta.chunks import (
+    DREAM_KEY, SD_METADATA_KEY, MetadataError, load_json,
+)
+from dreamline.pngmeta.fields import as_dict, number_text, ran, request_and_info
+from dreamline.prompts import escape_weights, split_prompt
+from dreamline.request import SAMPLERS, Request, RequestError, validate
+
+_REFERENCE_GRID_COMMENT = re.compile(r"\s+#\s*\[[\d,\s]*\]\s*$")
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """The ``image`` object of sd-metadata for one image (RFC 266 names, plus what ran)."""
+    info = as_dict(run_info)
+    parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
+    fields: dict[str, Any] = {
+        "type": "img2img" if request.is_img2img else "txt2img",
+        "prompt": [{"prompt": text, "weight": weight} for text, weight in parts.positive],
+        "negative_prompt": parts.negative,
+        "seed": request.seed,
+        "variations": [{"seed": seed, "weight": weight}
+                       for seed, weight in request.with_variations],
+        "steps": request.steps,
+        "cfg_scale": request.cfg_scale,
+        "width": ran(info, "width", request.width),
+        "height": ran(info, "height", request.height),
+        "sampler": ran(info, "sampler", request.sampler),
+        "schedule": ran(info, "schedule", "karras" if request.karras else "model"),
+        "seamless": request.seamless,
+    }
+    if request.is_img2img:
+        fields.update({
+            "strength": ran(info, "strength", request.strength),
+            "init_image": request.init_img,
+            "init_image_hash": info.get("init_hash"),
+            "fit": request.fit,
+            "mask": request.init_mask,
+            "invert_mask": request.invert_mask,
+        })
+    for key in ("steps_run", "start_step"):
+        if info.get(key) is not None:
+            fields[key] = info[key]
+    return fields
+
+
+def sd_metadata(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
+                model_name: str | None = None, model_hash: str | None = None) -> dict[str, Any]:
+    """InvokeAI 2.0-style metadata for one image.  ``request`` is the one that reproduces
+    exactly this image; ``run_info`` (RunInfo or dict) says what ran; or pass one
+    GeneratedImage.  Model name and hash default to run_info's ``model_name`` / ``model_hash``."""
+    request, info = request_and_info(request, run_info)
+    return {
+        "model": "stable diffusion",
+        "model_id": model_name if model_name is not None else info.get("model_name"),
+        "model_hash": model_hash if model_hash is not None else info.get("model_hash"),
+        "app_id": APP_ID,
+        "app_version": __version__,
+        "image": image_fields(request, info),
+    }
+
+
+def grid_metadata(per_image: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A grid's sd-metadata: the first image's top level, and ``images`` listing every image.
+
+    Raises ValueError for an empty sequence (a programming error, not a user's).
+    """
+    if not per_image:
+        raise ValueError("a grid needs the metadata of at least one image")
+    top = {key: value for key, value in per_image[0].items() if key != "image"}
+    top["images"] = [dict(entry["image"]) for entry in per_image]
+    return top
+
+
+def grid_command(request: Request, base_seed: int, count: int) -> str:
+    """The command that rebuilds a whole grid: the command's own request with its base seed,
+    ``-n count -g`` (every image's seed derives from -S, see dream-cli.md section 1)."""
+    return format_command(validate(dataclasses.replace(
+        request, seed=base_seed, iterations=count, grid=True)))
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+def is_ours(name: str, chunks: Mapping[str, str]) -> bool:
+    """Whether the image's sd-metadata says dreamline wrote it."""
+    if SD_METADATA_KEY not in chunks:
+        return False
+    try:
+        return load_json(name, chunks[SD_METADATA_KEY]).get("app_id") == APP_ID
+    except MetadataError:
+        return False
+
+
+def dream_command(name: str, chunks: Mapping[str, str]) -> str | None:
+    """The ``Dream`` chunk's command (ours exactly; the reference's without its grid comment),
+    or None when there is no non-empty ``Dream`` chunk."""
+    command = chunks.get(DREAM_KEY, "").strip()
+    if not command:
+        return None
+    if is_ours(name, chunks):
+        return chunks[DREAM_KEY]
+    return _REFERENCE_GRID_COMMENT.sub("", command)
+
+
+def _sd_prompt(image: Mapping[str, Any]) -> str:
+    """Rebuild a dream prompt from sd-metadata's ``prompt`` list (a string in some versions)."""
+    prompt = image.get("prompt", "")
+    if isinstance(prompt, str):
+        text = prompt
+    else:
+        parts = [(str(part.get("prompt", "")), float(part.get("weight", 1.0))) for part in prompt]
+        if len(parts) == 1:
+            text = escape_weights(parts[0][0])
+        else:
+            text = " ".join(f"{escape_weights(t)}:{number_text(w)}" for t, w in parts)
+    negative = image.get("negative_prompt") or ""
+    return f"{text} [{negative}]" if negative else text
+
+
+def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
+    """The Request an sd-metadata dict describes; a grid (``images``) gives ``-n N -g``.
+
+    Raises MetadataError (naming the file ``name``) when it describes no valid command.
+    """
+    images = metadata.get("images")
+    if isinstance(images, list) and images:
+        image, grid = images[0], True
+    else:
+        image, grid = metadata.get("image"), False
+    if not isinstance(image, Mapping):
+        raise MetadataError(f"{name}: its sd-metadata has no 'image' entry")
+    changes: dict[str, Any] = {"prompt": _sd_prompt(image)}
+    for key in ("steps", "seed", "width", "height", "cfg_scale"):
+        if image.get(key) is not None:
+            changes[key] = image[key]
+    sampler = image.get("sampler")
+    if sampler in SAMPLERS:
+        changes["sampler"] = sampler
+    if image.get("schedule") == "karras":
+        changes["karras"] = True
+    try:
+        variations = image.get("variations") or []
+        changes["with_variations"] = tuple((int(v["seed"]), float(v["weight"]))
+                                           for v in variations)
+        init = image.get("init_image")
+        if init:
+            changes["init_img"] = str(init)
+            strength = image.get("strength", image.get("strength_steps"))
+            if strength is not None:
+                changes["strength"] = strength
+            changes["fit"] = bool(image.get("fit", False))
+            if image.get("mask"):
+                changes["init_mask"] = str(image["mask"])
+            changes["invert_mask"] = bool(image.get("invert_mask", False))
+        if image.get("seamless"):
+            changes["seamless"] = True
+        if grid:
+            changes["iterations"], changes["grid"] = len(images), True
+        return validate(Request(**changes))
+    except (RequestError, TypeError, ValueError, KeyError) as error:
+        raise MetadataError(f"{name}: its sd-metadata does not describe a valid command "
+                            f"({error})") from error
