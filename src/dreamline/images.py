@@ -22,6 +22,7 @@ pixel it blends was kept, so a kept pixel never mixes in colour from the repaint
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from dreamline.errors import ImageError
+from dreamline.request import MAX_SIDE
 
 DEFAULT_SMALL_SIDE = 512
 DEFAULT_LARGE_AREA = 512 * 512
@@ -65,8 +67,19 @@ def _open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, i
     shown = str(path)
     file_path = Path(path).expanduser()
     prefix = f"cannot read {what} '{shown}'"
-    if file_path.is_dir():
+    try:
+        mode = os.stat(file_path).st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{prefix}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{prefix}: permission denied") from None
+    except OSError as error:
+        raise ImageError(f"{prefix}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
         raise ImageError(f"{prefix}: it is a directory ({EXPECTED_FORMATS} file)")
+    if not stat.S_ISREG(mode):  # a FIFO would block forever, /dev/zero never ends
+        raise ImageError(f"{prefix}: not a regular file (a device, pipe or socket; "
+                         f"{EXPECTED_FORMATS} file)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -109,6 +122,24 @@ def _exif_upright(image: Image.Image, notes: list[str], shown: str) -> Image.Ima
         return image
     notes.append(f"'{shown}' turned upright (EXIF orientation {orientation})")
     return upright
+
+
+def _read_upright(
+    path: str | os.PathLike[str], what: str, notes: list[str]
+) -> tuple[Image.Image, int]:
+    """Open a file and turn it upright, with Pillow's own warnings (damaged EXIF, ...) turned
+    into one note instead of raw library lines; returns the image and its frame count."""
+    shown = str(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opened, frames = _open_image(path, what)
+        upright = _exif_upright(opened, notes, shown)
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    if messages:
+        detail = "; ".join(message.rstrip(". ") for message in messages[:2])
+        notes.append(f"warning: {what} '{shown}' has damaged metadata ({detail}); "
+                     "its pixels are used as read")
+    return upright, frames
 
 
 def _alpha_of(image: Image.Image) -> np.ndarray | None:
@@ -214,15 +245,23 @@ def _target_size(
     if 0 in target:
         if fit_box is None:
             what = f"init image '{shown}' is {_size_text(original)}"
+            hint = "; add --fit to scale it into the -W x -H box"
         else:
             fitted = fit_size(original, fit_box, 1)
             what = (
                 f"init image '{shown}' ({_size_text(original)}) fitted into "
                 f"{_size_text(fit_box)} is {_size_text(fitted)}"
             )
+            hint = ""
         raise ImageError(
             f"{what}: too small; both sides must be at least {multiple} pixels "
-            f"(the model works in multiples of {multiple})"
+            f"(the model works in multiples of {multiple}){hint}"
+        )
+    if max(target) > MAX_SIDE:  # only without --fit: a -W/-H box is at most MAX_SIDE
+        raise ImageError(
+            f"init image '{shown}' is {_size_text(original)} (it would run at "
+            f"{_size_text(target)}): larger than {MAX_SIDE} pixels on a side, the most "
+            f"-W/-H accept; add --fit to scale it into the -W x -H box"
         )
     return target
 
@@ -266,8 +305,7 @@ def _mask_from_file(
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A ``-M`` file as a binary keep mask at its own (upright) size, and that size."""
     shown = str(mask_path)
-    opened, _frames = _open_image(mask_path, "mask")
-    raw = _exif_upright(opened, notes, shown)
+    raw, _frames = _read_upright(mask_path, "mask", notes)
     alpha = _alpha_of(raw)
     if alpha is not None and bool((alpha < 255).any()):
         notes.append(f"mask from the transparency of '{shown}'")
@@ -348,8 +386,7 @@ def load_init_image(
         raise ValueError(f"multiple must be >= 1, got {multiple}")
     shown = str(path)
     notes: list[str] = []
-    opened, frames = _open_image(path, "init image")
-    raw = _exif_upright(opened, notes, shown)
+    raw, frames = _read_upright(path, "init image", notes)
     if frames > 1:
         notes.append(f"'{shown}' has {frames} frames; using the first")
     original = raw.size
