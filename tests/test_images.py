@@ -475,3 +475,80 @@ def test_test_pictures_are_what_the_script_draws(tmp_path):
         with Image.open(drawn) as fresh, Image.open(PICTURES / drawn.name) as committed:
             assert fresh.mode == committed.mode and fresh.size == committed.size, drawn.name
             assert fresh.tobytes() == committed.tobytes(), drawn.name
+
+
+# ------------------------------------------------- limits that agree with the prompt line
+
+
+def test_too_small_without_fit_suggests_fit(tmp_path):
+    path = save(solid((40, 300)), tmp_path / "thin.png")
+    with pytest.raises(ImageError) as error:
+        load(path, multiple=64)
+    assert "--fit" in one_line_naming(error, str(path))
+
+
+def test_larger_than_the_prompt_line_accepts_is_refused_with_a_fit_hint(tmp_path):
+    from dreamline.request import MAX_SIDE
+
+    path = save(solid((9000, 64)), tmp_path / "wide.png")
+    with pytest.raises(ImageError) as error:
+        load(path, multiple=64)
+    message = one_line_naming(error, str(path))
+    assert "9000x64" in message and "8960x64" in message and str(MAX_SIDE) in message
+    assert "--fit" in message
+    assert load(path, fit_box=(4096, 512), multiple=8).image.size == (4096, 24)  # --fit runs
+
+
+def test_the_largest_size_the_prompt_line_accepts_still_loads(tmp_path):
+    from dreamline.request import MAX_SIDE
+
+    path = save(solid((MAX_SIDE + 63, 64)), tmp_path / "edge.png")
+    assert load(path, multiple=64).image.size == (MAX_SIDE, 64)
+
+
+# --------------------------------------------------------------- devices, pipes, bad EXIF
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+def test_dev_null_is_not_a_regular_file():
+    with pytest.raises(ImageError) as error:
+        load("/dev/null")
+    assert "not a regular file" in one_line_naming(error, "/dev/null")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_without_opening_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError) as error:
+        load(fifo)  # opening a FIFO would block here forever
+    assert "not a regular file" in one_line_naming(error, str(fifo))
+
+
+def corrupt_exif_jpeg(path: Path) -> Path:
+    """A JPEG whose EXIF directory claims more entries than it holds (orientation 6 first)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save(solid((16, 8)), path, format="JPEG", exif=exif.tobytes())
+    data = bytearray(path.read_bytes())
+    tiff = data.index(b"Exif\x00\x00") + 6
+    assert data[tiff:tiff + 2] == b"MM"
+    data[tiff + 8:tiff + 10] = b"\x00\x40"  # 64 entries; there is one
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_corrupt_exif_gives_one_note_and_no_library_warnings(tmp_path):
+    import warnings
+
+    path = corrupt_exif_jpeg(tmp_path / "phone.jpg")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load(path)
+    assert [str(w.message) for w in caught] == []
+    damaged = [n for n in result.notes if "damaged" in n]
+    assert len(damaged) == 1 and f"'{path}'" in damaged[0]
+    assert "site-packages" not in damaged[0] and "\n" not in damaged[0]
+    assert result.image.size == (8, 16)  # still turned upright
