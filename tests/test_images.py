@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dreamline.errors import ImageError
+from dreamline.image_sizes import fit_size
 from dreamline.images import (
     InitImage,
-    fit_size,
     load_init_image,
     mask_to_latent,
     paste_kept,

@@ -22,22 +22,18 @@ pixel it blends was kept, so a kept pixel never mixes in colour from the repaint
 from __future__ import annotations
 
 import os
-import stat
-import struct
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from dreamline.errors import ImageError
-from dreamline.request import MAX_SIDE
+from dreamline.image_files import alpha_of, gray_of, read_upright, to_rgb
+from dreamline.image_sizes import size_text, size_warnings, target_size
 
 DEFAULT_SMALL_SIDE = 512
 DEFAULT_LARGE_AREA = 512 * 512
 GRAY_KEEP_THRESHOLD = 128  # L/RGB masks: gray >= this keeps the pixel
-EXPECTED_FORMATS = "expected PNG, JPEG, WebP, BMP, GIF or TIFF"
 
 
 @dataclass(frozen=True)
@@ -53,238 +49,6 @@ class InitImage:
     def size(self) -> tuple[int, int]:
         """(width, height) the generator must use."""
         return self.image.size
-
-
-# --------------------------------------------------------------------------------------------
-# reading files
-
-
-def _open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, int]:
-    """Open and fully decode an image file (first frame), and its frame count.
-
-    Every way a file can fail becomes one ImageError line naming it.
-    """
-    shown = str(path)
-    file_path = Path(path).expanduser()
-    prefix = f"cannot read {what} '{shown}'"
-    try:
-        mode = os.stat(file_path).st_mode
-    except FileNotFoundError:
-        raise ImageError(f"{prefix}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{prefix}: permission denied") from None
-    except OSError as error:
-        raise ImageError(f"{prefix}: {error.strerror or error}") from None
-    if stat.S_ISDIR(mode):
-        raise ImageError(f"{prefix}: it is a directory ({EXPECTED_FORMATS} file)")
-    if not stat.S_ISREG(mode):  # a FIFO would block forever, /dev/zero never ends
-        raise ImageError(f"{prefix}: not a regular file (a device, pipe or socket; "
-                         f"{EXPECTED_FORMATS} file)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(file_path) as opened:
-                opened.load()
-                image = opened.copy()
-                frames = int(getattr(opened, "n_frames", 1))
-    except FileNotFoundError:
-        raise ImageError(f"{prefix}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{prefix}: permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{prefix}: the image is too large to load safely") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{prefix}: not an image file ({EXPECTED_FORMATS})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ImageError(f"{prefix}: damaged or unsupported image ({detail})") from None
-    return image, frames
-
-
-EXIF_ORIENTATION = 0x0112
-
-
-def _exif_upright(image: Image.Image, notes: list[str], shown: str) -> Image.Image:
-    """Apply the EXIF orientation, so the picture is upright the way viewers show it.
-
-    Phones store portraits sideways with an orientation tag; ignoring it would feed the model a
-    picture lying on its side.
-    """
-    try:
-        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-        if orientation in (1, None):
-            return image
-        upright = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
-        notes.append(f"warning: could not read the EXIF orientation of '{shown}'; used as stored")
-        return image
-    if upright is None or orientation not in range(2, 9):
-        return image
-    notes.append(f"'{shown}' turned upright (EXIF orientation {orientation})")
-    return upright
-
-
-def _read_upright(
-    path: str | os.PathLike[str], what: str, notes: list[str]
-) -> tuple[Image.Image, int]:
-    """Open a file and turn it upright, with Pillow's own warnings (damaged EXIF, ...) turned
-    into one note instead of raw library lines; returns the image and its frame count."""
-    shown = str(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        opened, frames = _open_image(path, what)
-        upright = _exif_upright(opened, notes, shown)
-    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
-    if messages:
-        detail = "; ".join(message.rstrip(". ") for message in messages[:2])
-        notes.append(f"warning: {what} '{shown}' has damaged metadata ({detail}); "
-                     "its pixels are used as read")
-    return upright, frames
-
-
-def _alpha_of(image: Image.Image) -> np.ndarray | None:
-    """The alpha channel as uint8 H x W (alpha, palette or PNG tRNS), or None if there is none.
-
-    An alpha channel that is 255 everywhere (a screenshot saved as RGBA) is no transparency: the
-    caller checks for alpha < 255.
-    """
-    if image.mode in ("RGBA", "LA", "PA"):
-        return np.asarray(image.getchannel("A"))
-    if "transparency" in image.info or image.mode in ("La", "RGBa"):
-        return np.asarray(image.convert("RGBA").getchannel("A"))
-    return None
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB pixels, keeping the colour stored under transparent pixels (never composited)."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        values = np.asarray(image).astype(np.float64)
-        if image.mode != "I" or values.max(initial=0) > 255:
-            values = values / 257.0  # 16-bit samples
-        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
-    if image.mode == "F":
-        values = np.asarray(image).astype(np.float64)
-        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
-        gray = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
-    if image.mode in ("P", "PA") or "transparency" in image.info:
-        # Through RGBA so a palette's transparent entry keeps its own RGB colour.
-        return image.convert("RGBA").convert("RGB")
-    if image.mode in ("La", "RGBa"):
-        return image.convert("RGBA").convert("RGB")
-    return image.convert("RGB")
-
-
-def _gray_of(image: Image.Image) -> np.ndarray:
-    """A mask file's grayscale as uint8 H x W (used when it has no alpha)."""
-    return np.asarray(_to_rgb(image).convert("L"))
-
-
-# --------------------------------------------------------------------------------------------
-# sizes
-
-
-def floor_size(width: int, height: int, multiple: int) -> tuple[int, int]:
-    """Both sides floored to a multiple of ``multiple`` (may give 0: the caller decides)."""
-    return width - width % multiple, height - height % multiple
-
-
-def fit_size(size: tuple[int, int], box: tuple[int, int], multiple: int) -> tuple[int, int]:
-    """The largest size with ``size``'s aspect ratio inside ``box``, floored to ``multiple``.
-
-    Integer arithmetic, so an exact fit (900x600 in 600x400) never loses a pixel to rounding.
-    Images smaller than the box are scaled up to touch it; that is what a bounding box means.
-    """
-    width, height = size
-    box_w, box_h = box
-    if box_w * height <= box_h * width:  # width is the binding side
-        fitted = (box_w, height * box_w // width)
-    else:
-        fitted = (width * box_h // height, box_h)
-    return floor_size(fitted[0], fitted[1], multiple)
-
-
-def _describe_change(before: tuple[int, int], after: tuple[int, int]) -> str:
-    """'scaled up', 'scaled down' or 'unchanged', by area."""
-    if before == after:
-        return "unchanged"
-    return "scaled up" if after[0] * after[1] > before[0] * before[1] else "scaled down"
-
-
-def _size_text(size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]}"
-
-
-def _target_size(
-    original: tuple[int, int],
-    fit_box: tuple[int, int] | None,
-    multiple: int,
-    shown: str,
-    notes: list[str],
-) -> tuple[int, int]:
-    """The size the generator will use, with a note saying how it was reached."""
-    if fit_box is None:
-        target = floor_size(original[0], original[1], multiple)
-        if target != original and 0 not in target:
-            notes.append(
-                f"size {_size_text(original)} floored to {_size_text(target)} "
-                f"(multiples of {multiple})"
-            )
-    else:
-        if fit_box[0] < 1 or fit_box[1] < 1:
-            raise ImageError(
-                f"--fit box {_size_text(fit_box)}: width and height must be at least 1"
-            )
-        target = fit_size(original, fit_box, multiple)
-        if 0 not in target:
-            notes.append(
-                f"fit {_size_text(original)} -> {_size_text(target)} "
-                f"(box {_size_text(fit_box)}), {_describe_change(original, target)}"
-            )
-    if 0 in target:
-        if fit_box is None:
-            what = f"init image '{shown}' is {_size_text(original)}"
-            hint = "; add --fit to scale it into the -W x -H box"
-        else:
-            fitted = fit_size(original, fit_box, 1)
-            what = (
-                f"init image '{shown}' ({_size_text(original)}) fitted into "
-                f"{_size_text(fit_box)} is {_size_text(fitted)}"
-            )
-            hint = ""
-        raise ImageError(
-            f"{what}: too small; both sides must be at least {multiple} pixels "
-            f"(the model works in multiples of {multiple}){hint}"
-        )
-    if max(target) > MAX_SIDE:  # only without --fit: a -W/-H box is at most MAX_SIDE
-        raise ImageError(
-            f"init image '{shown}' is {_size_text(original)} (it would run at "
-            f"{_size_text(target)}): larger than {MAX_SIDE} pixels on a side, the most "
-            f"-W/-H accept; add --fit to scale it into the -W x -H box"
-        )
-    return target
-
-
-def _size_warnings(
-    size: tuple[int, int], small_side: int, large_area: int, fitted: bool
-) -> list[str]:
-    """The reference's two size warnings, for the size actually used."""
-    width, height = size
-    found = []
-    if width < small_side and height < small_side:
-        advice = "use a larger -W/-H" if fitted else "try --fit with -W/-H"
-        found.append(
-            f"warning: {_size_text(size)} is small: img2img works poorly below "
-            f"{small_side}x{small_side}; {advice}"
-        )
-    if width * height > large_area:
-        advice = "a smaller -W/-H" if fitted else "--fit with -W/-H"
-        found.append(
-            f"warning: {_size_text(size)} is larger than the model's default area "
-            f"({large_area} pixels); if you run out of memory, use {advice}"
-        )
-    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,13 +69,13 @@ def _mask_from_file(
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A ``-M`` file as a binary keep mask at its own (upright) size, and that size."""
     shown = str(mask_path)
-    raw, _frames = _read_upright(mask_path, "mask", notes)
-    alpha = _alpha_of(raw)
+    raw, _frames = read_upright(mask_path, "mask", notes)
+    alpha = alpha_of(raw)
     if alpha is not None and bool((alpha < 255).any()):
         notes.append(f"mask from the transparency of '{shown}'")
         return alpha == 255, raw.size
     try:
-        gray = _gray_of(raw)
+        gray = gray_of(raw)
     except ValueError:
         raise ImageError(
             f"cannot read mask '{shown}': its colour mode {raw.mode} cannot be converted to "
@@ -323,13 +87,13 @@ def _mask_from_file(
 
 def _erased_colour_warning(image: Image.Image, shown: str) -> str | None:
     """Warn when every fully transparent pixel is pure black or white: the colours were erased."""
-    alpha = _alpha_of(image)
+    alpha = alpha_of(image)
     if alpha is None:
         return None
     hidden = alpha == 0
     if not hidden.any():
         return None
-    rgb = np.asarray(_to_rgb(image))[hidden]
+    rgb = np.asarray(to_rgb(image))[hidden]
     black = (rgb == 0).all(axis=1)
     white = (rgb == 255).all(axis=1)
     if not (black | white).all():
@@ -386,20 +150,20 @@ def load_init_image(
         raise ValueError(f"multiple must be >= 1, got {multiple}")
     shown = str(path)
     notes: list[str] = []
-    raw, frames = _read_upright(path, "init image", notes)
+    raw, frames = read_upright(path, "init image", notes)
     if frames > 1:
         notes.append(f"'{shown}' has {frames} frames; using the first")
     original = raw.size
-    target = _target_size(original, fit_box, multiple, shown, notes)
+    target = target_size(original, fit_box, multiple, shown, notes)
 
     try:
-        rgb = _to_rgb(raw)
+        rgb = to_rgb(raw)
     except ValueError:
         raise ImageError(
             f"cannot read init image '{shown}': its colour mode {raw.mode} cannot be converted "
             "to RGB (save it as an RGB or RGBA PNG)"
         ) from None
-    alpha = _alpha_of(raw)
+    alpha = alpha_of(raw)
     transparent = alpha is not None and bool((alpha < 255).any())
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
@@ -417,12 +181,12 @@ def load_init_image(
         if mask_size != original:
             if mask_size[0] * original[1] != mask_size[1] * original[0]:
                 notes.append(
-                    f"warning: mask '{mask_path}' is {_size_text(mask_size)} but the image is "
-                    f"{_size_text(original)}; the mask is stretched to the image"
+                    f"warning: mask '{mask_path}' is {size_text(mask_size)} but the image is "
+                    f"{size_text(original)}; the mask is stretched to the image"
                 )
             else:
                 notes.append(
-                    f"mask '{mask_path}' {_size_text(mask_size)} resized with the image"
+                    f"mask '{mask_path}' {size_text(mask_size)} resized with the image"
                 )
         keep = _resize_mask(keep_file, target)
         source = f"mask '{mask_path}'"
@@ -440,7 +204,7 @@ def load_init_image(
     if mask is not None:
         mask = np.ascontiguousarray(mask, dtype=np.float32)
 
-    notes.extend(_size_warnings(target, small_side, large_area, fitted=fit_box is not None))
+    notes.extend(size_warnings(target, small_side, large_area, fitted=fit_box is not None))
     return InitImage(image=rgb, mask=mask, original_size=original, notes=notes)
 
 
@@ -451,8 +215,8 @@ def paste_kept(result: Image.Image, init: InitImage) -> Image.Image:
     """
     if result.size != init.image.size:
         raise ValueError(
-            f"result is {_size_text(result.size)} but the init image is "
-            f"{_size_text(init.image.size)}"
+            f"result is {size_text(result.size)} but the init image is "
+            f"{size_text(init.image.size)}"
         )
     result_rgb = result.convert("RGB")
     if init.mask is None:

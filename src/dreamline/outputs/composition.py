@@ -58,7 +58,7 @@ def make_strip(images: Sequence[Image.Image], labels: Sequence[str] | None = Non
     zoom = strip_zoom(cell_height)
     width, height = cell_width * zoom, cell_height * zoom
     font = ImageFont.load_default(size=max(10, min(height // 10, 18)))
-    band = 0 if labels is None else font.getbbox("Ag")[3] + 6
+    band = 0 if labels is None else int(font.getbbox("Ag")[3]) + 6
     strip = Image.new("RGB", (width * len(images), height + band), (255, 255, 255))
     draw = ImageDraw.Draw(strip)
     for index, image in enumerate(images):

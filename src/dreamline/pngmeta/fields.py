@@ -14,7 +14,7 @@ def as_dict(run_info: Mapping[str, Any] | Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(run_info) and not isinstance(run_info, type):
         return {field.name: getattr(run_info, field.name)
                 for field in dataclasses.fields(run_info)}
-    return dict(run_info)
+    return dict(run_info)  # type: ignore[arg-type]  # a Mapping here
 
 
 def ran(info: Mapping[str, Any], key: str, requested: Any) -> Any:

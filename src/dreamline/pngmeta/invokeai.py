@@ -144,8 +144,9 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
     Raises MetadataError (naming the file ``name``) when it describes no valid command.
     """
     images = metadata.get("images")
+    count = 1  # a grid's -n
     if isinstance(images, list) and images:
-        image, grid = images[0], True
+        image, grid, count = images[0], True, len(images)
     else:
         image, grid = metadata.get("image"), False
     if not isinstance(image, Mapping):
@@ -176,7 +177,7 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
         if image.get("seamless"):
             changes["seamless"] = True
         if grid:
-            changes["iterations"], changes["grid"] = len(images), True
+            changes["iterations"], changes["grid"] = count, True
         return validate(Request(**changes))
     except (RequestError, TypeError, ValueError, KeyError) as error:
         raise MetadataError(f"{name}: its sd-metadata does not describe a valid command "

@@ -1,0 +1,142 @@
+"""Reading init image and mask files: regular files only, fully decoded, EXIF-upright, RGB.
+
+Files are EXIF-rotated because phones store portraits sideways; transparent pixels keep their
+colour because inpainting starts from it.  Every way a file can fail becomes one ImageError line
+naming it; Pillow's own warnings (damaged EXIF, ...) become one note.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from dreamline.errors import ImageError
+
+EXPECTED_FORMATS = "expected PNG, JPEG, WebP, BMP, GIF or TIFF"
+
+def open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, int]:
+    """Open and fully decode an image file (first frame), and its frame count.
+
+    Every way a file can fail becomes one ImageError line naming it.
+    """
+    shown = str(path)
+    file_path = Path(path).expanduser()
+    prefix = f"cannot read {what} '{shown}'"
+    try:
+        mode = os.stat(file_path).st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{prefix}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{prefix}: permission denied") from None
+    except OSError as error:
+        raise ImageError(f"{prefix}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"{prefix}: it is a directory ({EXPECTED_FORMATS} file)")
+    if not stat.S_ISREG(mode):  # a FIFO would block forever, /dev/zero never ends
+        raise ImageError(f"{prefix}: not a regular file (a device, pipe or socket; "
+                         f"{EXPECTED_FORMATS} file)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file_path) as opened:
+                opened.load()
+                image = opened.copy()
+                frames = int(getattr(opened, "n_frames", 1))
+    except FileNotFoundError:
+        raise ImageError(f"{prefix}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{prefix}: permission denied") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{prefix}: the image is too large to load safely") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{prefix}: not an image file ({EXPECTED_FORMATS})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ImageError(f"{prefix}: damaged or unsupported image ({detail})") from None
+    return image, frames
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def exif_upright(image: Image.Image, notes: list[str], shown: str) -> Image.Image:
+    """Apply the EXIF orientation, so the picture is upright the way viewers show it.
+
+    Phones store portraits sideways with an orientation tag; ignoring it would feed the model a
+    picture lying on its side.
+    """
+    try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        if orientation in (1, None):
+            return image
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+        notes.append(f"warning: could not read the EXIF orientation of '{shown}'; used as stored")
+        return image
+    if upright is None or orientation not in range(2, 9):
+        return image
+    notes.append(f"'{shown}' turned upright (EXIF orientation {orientation})")
+    return upright
+
+
+def read_upright(
+    path: str | os.PathLike[str], what: str, notes: list[str]
+) -> tuple[Image.Image, int]:
+    """Open a file and turn it upright, with Pillow's own warnings (damaged EXIF, ...) turned
+    into one note instead of raw library lines; returns the image and its frame count."""
+    shown = str(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opened, frames = open_image(path, what)
+        upright = exif_upright(opened, notes, shown)
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    if messages:
+        detail = "; ".join(message.rstrip(". ") for message in messages[:2])
+        notes.append(f"warning: {what} '{shown}' has damaged metadata ({detail}); "
+                     "its pixels are used as read")
+    return upright, frames
+
+
+def alpha_of(image: Image.Image) -> np.ndarray | None:
+    """The alpha channel as uint8 H x W (alpha, palette or PNG tRNS), or None if there is none.
+
+    An alpha channel that is 255 everywhere (a screenshot saved as RGBA) is no transparency: the
+    caller checks for alpha < 255.
+    """
+    if image.mode in ("RGBA", "LA", "PA"):
+        return np.asarray(image.getchannel("A"))
+    if "transparency" in image.info or image.mode in ("La", "RGBa"):
+        return np.asarray(image.convert("RGBA").getchannel("A"))
+    return None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels, keeping the colour stored under transparent pixels (never composited)."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image).astype(np.float64)
+        if image.mode != "I" or values.max(initial=0) > 255:
+            values = values / 257.0  # 16-bit samples
+        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if image.mode == "F":
+        values = np.asarray(image).astype(np.float64)
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        gray = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if image.mode in ("P", "PA") or "transparency" in image.info:
+        # Through RGBA so a palette's transparent entry keeps its own RGB colour.
+        return image.convert("RGBA").convert("RGB")
+    if image.mode in ("La", "RGBa"):
+        return image.convert("RGBA").convert("RGB")
+    return image.convert("RGB")
+
+
+def gray_of(image: Image.Image) -> np.ndarray:
+    """A mask file's grayscale as uint8 H x W (used when it has no alpha)."""
+    return np.asarray(to_rgb(image).convert("L"))
