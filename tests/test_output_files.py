@@ -157,3 +157,27 @@ def test_the_writing_side_does_not_import_the_parser() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_without_hard_links_the_image_is_still_published_with_the_umask(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: None) -> None:
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", unsupported)
+    path = save_image(tmp_path, 1, 42, Image.new("RGB", (8, 8), "red"), "cmd")
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [path.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".partial-")]
+    assert mode(path) == 0o664 and read_text_chunks(path)["Dream"] == "cmd"
+    with pytest.raises(OutputError, match="already exists"):
+        save_image(tmp_path, 1, 42, Image.new("RGB", (8, 8), "blue"), "cmd")
+
+
+def test_read_request_parses_the_stored_command(tmp_path: Path) -> None:
+    from dreamline.repl.fetch import read_prompt, read_request
+
+    path = save_image(tmp_path, 1, 42, Image.new("RGB", (8, 8)), '"a red fox" -s 12 -S 42')
+    request = read_request(path)
+    assert (request.prompt, request.steps, request.seed) == ("a red fox", 12, 42)
+    assert read_prompt(path) == "a red fox"

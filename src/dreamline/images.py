@@ -1,11 +1,11 @@
 """Init images and masks: everything between a file on disk and the pixels the generator sees.
 
 Why a module of its own: every rule here is a user-visible decision (dream-cli.md sections 3 and 4)
-and each one has bitten someone.  Files are EXIF-rotated because phones store portraits sideways;
-transparent pixels keep their colour because inpainting starts from it; sizes are floored to the
-model's multiple because the VAE and UNet need it; ``--fit`` is a true bounding box so the result
-never exceeds ``-W`` x ``-H``.  Nothing here imports torch: the result is a PIL image and a numpy
-mask, and the generator converts them.
+and each one has bitten someone.  Reading files (regular files only, EXIF-upright, RGB with the
+colour under transparency kept) is ``image_files``; sizes (flooring to the model's multiple, the
+``--fit`` bounding box, the -W/-H limit) are ``image_sizes``; this module holds the masks and the
+public API.  Nothing here imports torch: the result is a PIL image and a numpy mask, and the
+generator converts them.
 
 Mask convention everywhere: a float32 H x W array, 1.0 = keep the init pixel, 0.0 = repaint.
 Masks are binary.  A pixel is repainted when
