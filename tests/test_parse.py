@@ -229,7 +229,7 @@ def test_bad_lines(line: str, message: str) -> None:
 
 def test_every_switch_parses_by_every_name() -> None:
     samples = {Kind.INT: "60", Kind.FLOAT: "0.5", Kind.PATH: "x.png", Kind.CHOICE: "ddim",
-               Kind.VARIATIONS: "3:0.5"}
+               Kind.VARIATIONS: "3:0.5", Kind.NEGATIVE: "blurry"}
     for switch in SWITCHES:
         for name in switch.names:
             line = f"a -S 1 -I i.png {name}"
@@ -241,6 +241,9 @@ def test_every_switch_parses_by_every_name() -> None:
             if switch.kind.takes_value:
                 line += f" {samples[switch.kind]}"
             parsed = parse(line)
+            if switch.kind is Kind.NEGATIVE:
+                assert parsed.request.prompt == "a [blurry]", name
+                continue
             assert switch.field in parsed.given, name
             if switch.field not in ("seed", "init_img"):
                 assert getattr(parsed.request, switch.field) != getattr(Request(), switch.field)

@@ -9,8 +9,8 @@ import pytest
 
 from dreamline.helptext import format_help
 from dreamline.request import Request, RequestError
-from dreamline.switches import (BY_FIELD, BY_NAME, SWITCHES, UNSUPPORTED, Complete, Kind,
-                                launch_defaults, launch_switches)
+from dreamline.switches import (BY_FIELD, BY_NAME, HELP_TOPICS, SWITCHES, UNSUPPORTED, Complete,
+                                Kind, launch_defaults, launch_switches)
 
 # dream-cli.md section 1, plus --karras: (names, field)
 REFERENCE = [
@@ -107,8 +107,8 @@ def test_unsupported_messages() -> None:
     assert not supported & {name for u in UNSUPPORTED for name in u.names}
 
 
-def test_help_lists_every_switch_and_field() -> None:
-    text = format_help()
+def test_help_all_lists_every_switch_and_field() -> None:
+    text = format_help("all")
     for switch in SWITCHES:
         for name in switch.names:
             assert re.search(rf"(^|[ ,]){re.escape(name)}\b", text, re.M), name
@@ -120,14 +120,15 @@ def test_help_lists_every_switch_and_field() -> None:
 
 
 def test_help_shows_ranges_and_defaults() -> None:
-    text = " ".join(format_help().split())
+    text = " ".join(format_help("all").split())
     assert "a whole number from 1 to 1000 (default 50)" in text
     assert "(default k_lms)" in text and "k_dpm_2_a" in text
     assert "a value in (0, 1] (default 0.75)" in text
 
 
 def test_help_fits_the_terminal() -> None:
-    assert max(len(line) for line in format_help().splitlines()) <= 100
+    for topic in ("", *HELP_TOPICS):
+        assert max(len(line) for line in format_help(topic).splitlines()) <= 100, topic
 
 
 def test_value_kinds() -> None:
