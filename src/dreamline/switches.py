@@ -332,11 +332,13 @@ def launch_defaults(values: Mapping[str, Any], base: Request | None = None) -> R
 
 
 def _check_table() -> None:
-    """Every Request field except the prompt has exactly one switch."""
+    """Every Request field except the prompt has exactly one switch, and every switch's field
+    is a Request field (checked at import, so a drifted table cannot be used at all)."""
     settable = {f.name for f in fields(Request)} - {"prompt"}
-    missing = settable - set(BY_FIELD)
-    if missing:
-        raise RuntimeError(f"switch table: no switch for Request fields {sorted(missing)}")
+    named = [s.field for s in SWITCHES if s.field is not None]
+    if set(named) != settable or len(named) != len(settable):
+        raise RuntimeError(f"switch table: fields {sorted(named)} do not match Request's "
+                           f"settable fields {sorted(settable)} one to one")
 
 
 _check_table()
