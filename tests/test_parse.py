@@ -325,6 +325,16 @@ def test_help_topic(line: str, topic: str) -> None:
     assert parsed.wants_help and parsed.help_topic == topic
 
 
+def test_escaped_space_before_a_switch_is_noted() -> None:
+    """'a cat\\ -s2' is a shell escape (kept), but the swallowed switch is pointed out."""
+    parsed = parse(r"a cat\ -s2 -S1")
+    assert (parsed.request.prompt, parsed.request.steps) == ("a cat -s2", 50)
+    assert parsed.notes == ("note: '\\ -s2' went into the prompt as text (the backslash escapes "
+                            "the space); drop the backslash to use -s2 as a switch",)
+    for line in (r"a\ b", r"my\ -x.png", r"a \ -s2", '"a \\ -s2"', "a cat -s2"):
+        assert parse(line).notes == (), line
+
+
 def test_negative_prompt_formats_as_brackets() -> None:
     """The Request holds one form of the negative prompt, so its command is the [ ] form."""
     from dreamline.format import format_command

@@ -23,6 +23,7 @@ from dreamline.words import Token, check_characters, tokenize
 __all__ = ["ParsedLine", "Recall", "Token", "is_comment", "parse_line", "tokenize"]
 
 _RECALL = re.compile(r"-\d+")
+_ESCAPED_DASH = re.compile(r"\\\s(-\S+)")
 _QUOTE_HINT = "quote the prompt if it has words that start with '-'"
 
 
@@ -44,6 +45,7 @@ class ParsedLine:
     given: frozenset[str]
     wants_help: bool = False
     help_topic: str = ""
+    notes: tuple[str, ...] = ()  # one line each, for the REPL to show before running
 
 
 def is_comment(line: str) -> bool:
@@ -146,6 +148,29 @@ def _help(switch: Switch, joined: str | None, tokens: list[Token], index: int,
                       help_topic=switch.convert(topic) if topic is not None else "")
 
 
+def _looks_like_switch(text: str) -> bool:
+    try:
+        _resolve(text)
+    except RequestError:
+        return False
+    return True
+
+
+def _escaped_switch_notes(line: str, prompt_tokens: list[Token]) -> tuple[str, ...]:
+    """A backslash-escaped space before a switch ('a cat\\ -s2') joins the switch to the prompt,
+    as in a shell: say so, since it is more often a slip than meant."""
+    notes = []
+    for token in prompt_tokens:
+        if token.quoted:  # inside quotes a backslash is kept as it is
+            continue
+        for found in _ESCAPED_DASH.finditer(line[token.start:token.end]):
+            if _looks_like_switch(found.group(1)):
+                notes.append(f"note: '{found.group(0)}' went into the prompt as text (the "
+                             f"backslash escapes the space); drop the backslash to use "
+                             f"{found.group(1)} as a switch")
+    return tuple(notes)
+
+
 def _with_negative(prompt: str, negatives: list[str]) -> str:
     """--negative_prompt TEXT is written into the prompt as [TEXT], so that the Request and its
     formatted command keep one form of the negative prompt."""
@@ -162,7 +187,8 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
     value, out-of-range value, unbalanced quote, bad sub-prompt weights) raises a one-line
     RequestError.
     """
-    tokens = tokenize(check_characters(line))
+    line = check_characters(line)
+    tokens = tokenize(line)
     index = 0
     prompt_words: list[str] = []
     while index < len(tokens) and not tokens[index].is_switch:
@@ -201,4 +227,5 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
         given.add("prompt")
     request = validate(replace(defaults, prompt=prompt, **values))
     split_prompt(request.prompt, normalize=not request.skip_normalize)
-    return ParsedLine(request, frozenset(given))
+    notes = _escaped_switch_notes(line, tokens[:len(prompt_words)])
+    return ParsedLine(request, frozenset(given), notes=notes)
