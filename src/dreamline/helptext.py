@@ -77,16 +77,17 @@ def _group(group: Group, defaults: Request, model_fields: Collection[str]) -> li
 
 def _short_screen(defaults: Request, model_fields: Collection[str]) -> list[str]:
     lines = [_SHORT_USAGE, "", "Common switches:"]
-    for switch in SWITCHES:
-        if not switch.common:
-            continue
-        name = (switch.shorts or (switch.long,))[0]
-        names = f"{name} {switch.metavar}" if switch.metavar else name
+    common = [switch for switch in SWITCHES if switch.common]
+    names = {switch: " ".join(filter(None, ((switch.shorts or (switch.long,))[0],
+                                            switch.metavar)))
+             for switch in common}
+    width = max(len(text) for text in names.values())
+    room = _WIDTH - width - 4
+    for switch in common:
         text = switch.brief + _default(switch, defaults, model_fields)
-        room = _WIDTH - 16
         if len(text) > room:
             text = text[:room - 3].rstrip() + "..."
-        lines.append(f"  {names:<12}  {text}")
+        lines.append(f"  {names[switch]:<{width}}  {text}")
     lines += ["", "More: -h <group> shows one group, -h all every switch:"]
     for group in Group:
         count = sum(1 for switch in SWITCHES if switch.group is group)
