@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dreamline.format import format_command, format_number, quote_path
+from dreamline.format import format_command, format_number, quote, quote_path
 from dreamline.parse import parse_line
 from dreamline.prompts import split_prompt
 from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE, SAMPLERS, SEED_MAX, Request, RequestError
@@ -162,6 +162,28 @@ def test_format_parse_round_trip(request: Request) -> None:
     parsed = parse_line(command, Request())
     assert parsed.request == request, command
     assert format_command(parsed.request) == command
+
+
+_NEGATIVE_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"),
+                                       blacklist_characters="[]"), max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_PROMPTS, _NEGATIVE_TEXT)
+def test_negative_prompt_switch_is_the_bracket_form(prompt: str, negative: str) -> None:
+    """--negative_prompt TEXT gives the same request as the prompt with [TEXT] in it."""
+    line = f"{quote(prompt)} --negative_prompt {quote(negative)} -S 1 -x"
+    try:
+        by_switch = parse_line(line, Request()).request
+    except RequestError:  # e.g. a prompt whose own brackets are unbalanced around the new ones
+        assume(False)
+    if not negative.strip():
+        expected = prompt
+    else:
+        expected = f"{prompt} [{negative}]" if prompt else f"[{negative}]"
+    by_brackets = Request(prompt=expected, seed=1, skip_normalize=True)
+    assert by_switch == by_brackets
+    assert parse_line(format_command(by_switch), Request()).request == by_switch
 
 
 def test_every_field_is_written() -> None:
