@@ -159,7 +159,7 @@ def _looks_like_switch(text: str) -> bool:
 def _escaped_switch_notes(line: str, prompt_tokens: list[Token]) -> tuple[str, ...]:
     """A backslash-escaped space before a switch ('a cat\\ -s2') joins the switch to the prompt,
     as in a shell: say so, since it is more often a slip than meant."""
-    notes = []
+    notes: list[str] = []
     for token in prompt_tokens:
         if token.quoted:  # inside quotes a backslash is kept as it is
             continue
