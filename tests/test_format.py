@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import fields
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dreamline.format import format_command, format_number, quote_path
+from dreamline.format import format_command, format_number, quote, quote_path
 from dreamline.parse import parse_line
-from dreamline.request import MAX_SIDE, SAMPLERS, SEED_MAX, Request
+from dreamline.prompts import split_prompt
+from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE, SAMPLERS, SEED_MAX, Request, RequestError
+from dreamline.samplers import SIGMA_NAMES
 
 
 def test_txt2img_order() -> None:
@@ -76,45 +78,74 @@ def test_prompt_round_trip(prompt: str) -> None:
     assert parse_line(format_command(request), Request()).request == request
 
 
-# A broad alphabet: letters, digits, spaces, quotes, apostrophes, backslashes, dashes, brackets,
-# '=' and '#', non-ASCII; colons only escaped (an unescaped 'a:0' could be a zero weight).
-_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters=":")
+# A broad alphabet: letters, digits, spaces (unicode ones too), quotes, apostrophes, backslashes,
+# dashes, brackets, colons, '=' and '#', non-ASCII; no control characters (a line refuses them,
+# and so does validate).
+_CHARS = st.characters(blacklist_categories=("Cs", "Cc"))
 _WORD = st.one_of(st.text(_CHARS, min_size=1, max_size=8),
-                  st.sampled_from(["-", "--", "-s", "-S", "-1", "'", '"', "\\", "\\:", "'s",
-                                   "there's", "[neg]", "#", "//", "a=b", "--steps=5"]))
+                  st.sampled_from(["-", "--", "-s", "-S", "-1", "-0.5", "'", '"', "\\", "\\:",
+                                   "'s", "there's", "'tis", "[neg]", "[", "]", "#", "//", "a=b",
+                                   "--steps=5", "-h", "--negative_prompt", "cat:0.5", "16:9",
+                                   "\u00e9t\u00e9", "\u732b", "\U0001f431", "\u00a0",
+                                   "\u2028", "\\\"", "\"\\"]))
 _PROMPTS = st.lists(_WORD, max_size=8).map(" ".join)
 _PATHS = st.one_of(st.text(_CHARS, min_size=1, max_size=20),
-                   st.sampled_from(["x.png", "my dir/x.png", "-1", "-x.png", "C:\\a b\\c.png"]))
-_UNIT = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+                   st.sampled_from(["x.png", "my dir/x.png", "-1", "-x.png", "C:\\a b\\c.png",
+                                    "it's.png", "\\", "~/x.png", "\u732b.png", "a:b", "--x"]))
+
+
+def _edges(low: float, high: float, *, exclude_min: bool = False) -> st.SearchStrategy[float]:
+    """Floats in the range, with its ends and the values next to them drawn often."""
+    import math
+    ends = [high, math.nextafter(high, low), math.nextafter(low, high)]
+    if not exclude_min:
+        ends += [low, -0.0] if low == 0.0 else [low]
+    inside = st.floats(min_value=low, max_value=high, exclude_min=exclude_min, allow_nan=False)
+    # a float field may hold an int (Request(cfg_scale=5) is valid): it is written as 5.0
+    whole = st.integers(math.ceil(low) + int(exclude_min), math.floor(high))
+    return st.one_of(st.sampled_from(ends), inside, whole)
+
+
+def _int_edges(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([low, low + 1, high - 1, high]), st.integers(low, high))
+
+
+_UNIT = _edges(0.0, 1.0)
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> Request:
-    """Any valid Request with a concrete seed, every switch exercised."""
+    """Any valid Request with a concrete seed, every switch exercised, numbers at their edges."""
     init_img = draw(st.none() | _PATHS)
     sampler = draw(st.sampled_from(SAMPLERS))
-    save_intermediates = draw(st.none() | st.integers(1, 1000))
+    save_intermediates = draw(st.none() | _int_edges(1, 1000))
+    skip_normalize = draw(st.booleans())
+    prompt = draw(_PROMPTS)
+    try:  # weights that add up to zero are refused when normalising: not a valid request
+        split_prompt(prompt, normalize=not skip_normalize)
+    except RequestError:
+        assume(False)
     return Request(
-        prompt=draw(_PROMPTS),
-        steps=draw(st.integers(1, 1000)),
-        seed=draw(st.integers(0, SEED_MAX)),
-        iterations=draw(st.integers(1, 1000)),
-        width=draw(st.none() | st.integers(8, MAX_SIDE)),
-        height=draw(st.none() | st.integers(8, MAX_SIDE)),
-        cfg_scale=draw(st.floats(min_value=0.0, max_value=100.0, allow_nan=False)),
+        prompt=prompt,
+        steps=draw(_int_edges(1, 1000)),
+        seed=draw(_int_edges(0, SEED_MAX)),
+        iterations=draw(_int_edges(1, 1000)),
+        width=draw(st.none() | _int_edges(8, MAX_SIDE)),
+        height=draw(st.none() | _int_edges(8, MAX_SIDE)),
+        cfg_scale=draw(_edges(*CFG_SCALE_RANGE)),
         sampler=sampler,
-        karras=draw(st.booleans()) if sampler.startswith("k_") else False,
+        karras=draw(st.booleans()) if sampler in SIGMA_NAMES else False,
         init_img=init_img,
-        strength=draw(st.floats(min_value=0.0, max_value=1.0, exclude_min=True)),
+        strength=draw(_edges(0.0, 1.0, exclude_min=True)),
         fit=draw(st.booleans()),
         init_mask=draw(st.none() | _PATHS) if init_img is not None else None,
         invert_mask=draw(st.booleans()),
         variation_amount=draw(_UNIT),
-        with_variations=tuple(draw(st.lists(st.tuples(st.integers(0, SEED_MAX), _UNIT),
+        with_variations=tuple(draw(st.lists(st.tuples(_int_edges(0, SEED_MAX), _UNIT),
                                             max_size=3))),
         grid=draw(st.booleans()),
         outdir=draw(st.none() | _PATHS),
-        skip_normalize=draw(st.booleans()),
+        skip_normalize=skip_normalize,
         log_tokenization=draw(st.booleans()),
         save_intermediates=save_intermediates,
         decode_intermediates=draw(st.booleans()) if save_intermediates is not None else False,
@@ -125,10 +156,34 @@ def requests(draw: st.DrawFn) -> Request:
 @settings(max_examples=400, deadline=None)
 @given(requests())
 def test_format_parse_round_trip(request: Request) -> None:
+    """Every switch of the table: the formatted command parses back to an equal request, and
+    formats to the same command again."""
     command = format_command(request)
     parsed = parse_line(command, Request())
     assert parsed.request == request, command
     assert format_command(parsed.request) == command
+
+
+_NEGATIVE_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"),
+                                       blacklist_characters="[]"), max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_PROMPTS, _NEGATIVE_TEXT)
+def test_negative_prompt_switch_is_the_bracket_form(prompt: str, negative: str) -> None:
+    """--negative_prompt TEXT gives the same request as the prompt with [TEXT] in it."""
+    line = f"{quote(prompt)} --negative_prompt {quote(negative)} -S 1 -x"
+    try:
+        by_switch = parse_line(line, Request()).request
+    except RequestError:  # e.g. a prompt whose own brackets are unbalanced around the new ones
+        assume(False)
+    if not negative.strip():
+        expected = prompt
+    else:
+        expected = f"{prompt} [{negative}]" if prompt else f"[{negative}]"
+    by_brackets = Request(prompt=expected, seed=1, skip_normalize=True)
+    assert by_switch == by_brackets
+    assert parse_line(format_command(by_switch), Request()).request == by_switch
 
 
 def test_every_field_is_written() -> None:

@@ -130,9 +130,32 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
      {"save_intermediates": 2, "decode_intermediates": True}),
     # a line of switches only
     ("-s 5", {"prompt": "", "steps": 5}),
+    # a lone backslash is text: it never swallows the next switch into the prompt
+    (r"a cat \ -s2 -S1", {"prompt": "a cat \\", "steps": 2, "seed": 1}),
+    ("a cat \\", {"prompt": "a cat \\"}),
+    (r"a\ b -s2", {"prompt": "a b", "steps": 2}),
+    # tabs are spaces
+    ("a\tcat\t-s\t5", {"prompt": "a cat", "steps": 5}),
+    ('"a\tcat"', {"prompt": "a cat"}),
+    # --negative_prompt (A1111's habit) is the prompt's [negative] words
+    ('a cat --negative_prompt "blurry, ugly"', {"prompt": "a cat [blurry, ugly]"}),
+    ("a cat [dark] --negative_prompt=blurry -s5", {"prompt": "a cat [dark] [blurry]", "steps": 5}),
+    ("--negative_prompt blurry", {"prompt": "[blurry]"}),
+    ("a cat --neg blurry --negative_prompt ugly", {"prompt": "a cat [blurry] [ugly]"}),
+    ('a cat --negative_prompt ""', {"prompt": "a cat"}),
 ]
 
 BAD: list[tuple[str, str]] = [
+    # control characters: the line is refused, naming the character and its column
+    ("a cat\x1b[0m -s2", "U+001B (ESC) at column 6"),
+    ("a\x00", "U+0000 (NUL) at column 2"),
+    ("a cat -s 5\x7f", "U+007F (DEL) at column 11"),
+    ("a \x9b1m", "U+009B (CSI) at column 3"),
+    ('"a\nb"', "U+000A (LF) at column 3"),
+    ("a\rb", "U+000D (CR) at column 2"),
+    ('a --negative_prompt "x [y]"', "--negative_prompt: 'x [y]' has a square bracket"),
+    ("a --negative_prompt", "--negative_prompt: missing its value"),
+    ("a -h foo", "-h/--help: 'foo' is not a help topic; expected nothing, or one of all, gen"),
     ('a "cat -s 5', 'unbalanced " quote'),
     ('"a cat', 'unbalanced " quote'),
     ("a -q", "unknown switch '-q'"),
@@ -229,7 +252,7 @@ def test_bad_lines(line: str, message: str) -> None:
 
 def test_every_switch_parses_by_every_name() -> None:
     samples = {Kind.INT: "60", Kind.FLOAT: "0.5", Kind.PATH: "x.png", Kind.CHOICE: "ddim",
-               Kind.VARIATIONS: "3:0.5"}
+               Kind.VARIATIONS: "3:0.5", Kind.NEGATIVE: "blurry"}
     for switch in SWITCHES:
         for name in switch.names:
             line = f"a -S 1 -I i.png {name}"
@@ -241,6 +264,9 @@ def test_every_switch_parses_by_every_name() -> None:
             if switch.kind.takes_value:
                 line += f" {samples[switch.kind]}"
             parsed = parse(line)
+            if switch.kind is Kind.NEGATIVE:
+                assert parsed.request.prompt == "a [blurry]", name
+                continue
             assert switch.field in parsed.given, name
             if switch.field not in ("seed", "init_img"):
                 assert getattr(parsed.request, switch.field) != getattr(Request(), switch.field)
@@ -287,6 +313,35 @@ def test_help_anywhere_after_the_prompt() -> None:
         assert parsed.wants_help, line
         assert parsed.request == Request()
     assert not parse("a cat").wants_help
+
+
+@pytest.mark.parametrize("line, topic", [
+    ("-h", ""), ("a cat -h", ""), ("-h all", "all"), ("a -s 5 -h img2img", "img2img"),
+    ("--help=prompt", "prompt"), ("-h=output", "output"), ("a -h -s 5", ""),
+    ("-h generation", "generation"), ("-h other", "other"), ("-h variations", "variations"),
+])
+def test_help_topic(line: str, topic: str) -> None:
+    parsed = parse(line)
+    assert parsed.wants_help and parsed.help_topic == topic
+
+
+def test_escaped_space_before_a_switch_is_noted() -> None:
+    """'a cat\\ -s2' is a shell escape (kept), but the swallowed switch is pointed out."""
+    parsed = parse(r"a cat\ -s2 -S1")
+    assert (parsed.request.prompt, parsed.request.steps) == ("a cat -s2", 50)
+    assert parsed.notes == ("note: '\\ -s2' went into the prompt as text (the backslash escapes "
+                            "the space); drop the backslash to use -s2 as a switch",)
+    for line in (r"a\ b", r"my\ -x.png", r"a \ -s2", '"a \\ -s2"', "a cat -s2"):
+        assert parse(line).notes == (), line
+
+
+def test_negative_prompt_formats_as_brackets() -> None:
+    """The Request holds one form of the negative prompt, so its command is the [ ] form."""
+    from dreamline.format import format_command
+
+    request = parse('a cat --negative_prompt "blurry, ugly" -S 3').request
+    assert format_command(request).startswith('"a cat [blurry, ugly]" ')
+    assert parse(format_command(request)).request == request
 
 
 def test_tokenizer_marks_quoted_and_dash_words() -> None:

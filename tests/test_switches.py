@@ -9,8 +9,8 @@ import pytest
 
 from dreamline.helptext import format_help
 from dreamline.request import Request, RequestError
-from dreamline.switches import (BY_FIELD, BY_NAME, SWITCHES, UNSUPPORTED, Complete, Kind,
-                                launch_defaults, launch_switches)
+from dreamline.switches import (BY_FIELD, BY_NAME, HELP_TOPICS, SWITCHES, UNSUPPORTED, Complete,
+                                Kind, launch_defaults, launch_switches)
 
 # dream-cli.md section 1, plus --karras: (names, field)
 REFERENCE = [
@@ -36,12 +36,6 @@ def test_reference_switches_present(names: tuple[str, ...], field: str | None) -
         assert getattr(switch, "field", "unsupported") == field, name
 
 
-def test_every_request_field_has_one_switch() -> None:
-    settable = {f.name for f in fields(Request)} - {"prompt"}
-    assert set(BY_FIELD) == settable
-    assert len([s for s in SWITCHES if s.field is not None]) == len(settable)
-
-
 def test_names_are_well_formed() -> None:
     for switch in SWITCHES:
         assert re.fullmatch(r"--[a-z_]+", switch.long)
@@ -50,12 +44,6 @@ def test_names_are_well_formed() -> None:
         for alias in switch.aliases:
             assert alias.startswith("-") and not alias.startswith("--")
         assert switch.help and switch.expected and switch.help[-1] != "."
-
-
-def test_defaults_come_from_request() -> None:
-    for switch in SWITCHES:
-        if switch.field is not None:
-            assert switch.default == getattr(Request(), switch.field)
 
 
 def test_completion_kinds() -> None:
@@ -107,8 +95,8 @@ def test_unsupported_messages() -> None:
     assert not supported & {name for u in UNSUPPORTED for name in u.names}
 
 
-def test_help_lists_every_switch_and_field() -> None:
-    text = format_help()
+def test_help_all_lists_every_switch_and_field() -> None:
+    text = format_help("all")
     for switch in SWITCHES:
         for name in switch.names:
             assert re.search(rf"(^|[ ,]){re.escape(name)}\b", text, re.M), name
@@ -120,14 +108,46 @@ def test_help_lists_every_switch_and_field() -> None:
 
 
 def test_help_shows_ranges_and_defaults() -> None:
-    text = " ".join(format_help().split())
+    text = " ".join(format_help("all").split())
     assert "a whole number from 1 to 1000 (default 50)" in text
     assert "(default k_lms)" in text and "k_dpm_2_a" in text
     assert "a value in (0, 1] (default 0.75)" in text
 
 
+def test_short_help_fits_one_screen() -> None:
+    text = format_help()
+    lines = text.splitlines()
+    assert len(lines) <= 24
+    for switch in SWITCHES:
+        if switch.common:
+            assert re.search(rf"^  {re.escape((switch.shorts or (switch.long,))[0])} ", text,
+                             re.M), switch.long
+    for topic in HELP_TOPICS:
+        assert f"-h {topic}" in text
+    assert "--karras" not in text  # the rest is behind -h all / -h <group>
+
+
+def test_help_shows_the_sessions_defaults() -> None:
+    """-h shows the current defaults: the model's own -C, marked as such, not Request's 7.5."""
+    model = format_help("", Request(cfg_scale=4.0), {"cfg_scale"})
+    assert "(model default 4)" in model and "7.5" not in model
+    launch = " ".join(format_help("all", Request(cfg_scale=9.5, steps=20)).split())
+    assert "(default 9.5)" in launch and "(default 20)" in launch
+    assert not re.search(r"\(model default [0-9]", launch)
+
+
+def test_help_group() -> None:
+    text = format_help("img2img")
+    assert text.startswith("Image to image and inpainting:")
+    assert "--init_img" in text and "--steps" not in text
+    assert "--negative_prompt TEXT" in format_help("prompt")
+    with pytest.raises(RequestError, match="'nope' is not a help topic; expected all, generation"):
+        format_help("nope")
+
+
 def test_help_fits_the_terminal() -> None:
-    assert max(len(line) for line in format_help().splitlines()) <= 100
+    for topic in ("", *HELP_TOPICS):
+        assert max(len(line) for line in format_help(topic).splitlines()) <= 100, topic
 
 
 def test_value_kinds() -> None:

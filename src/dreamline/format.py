@@ -8,25 +8,15 @@ the prompt, is the same request.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dreamline.request import Request
 from dreamline.switches import BY_FIELD, Kind
+from dreamline.words import quote, quote_path
 
-_SAFE_WORD = re.compile(r"[A-Za-z0-9_./:@%+,=~][A-Za-z0-9_./:@%+,=~-]*")
+__all__ = ["format_command", "format_number", "quote", "quote_path"]
+
 _DEFAULTS = Request()
-
-
-def quote(text: str) -> str:
-    """Double-quote ``text`` for our tokenizer: only '"' and '\\' need a backslash inside."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_path(path: str) -> str:
-    """A path as one word: bare when that is unambiguous, double-quoted otherwise (spaces,
-    quotes, backslashes, a leading '-' that would look like a switch)."""
-    return path if _SAFE_WORD.fullmatch(path) else quote(path)
 
 
 def format_number(value: int | float) -> str:
@@ -43,10 +33,12 @@ def _short(field: str) -> str:
 def _value_text(field: str, value: Any) -> str:
     kind = BY_FIELD[field].kind
     if kind is Kind.VARIATIONS:
-        return ",".join(f"{seed}:{format_number(weight)}" for seed, weight in value)
+        return ",".join(f"{seed}:{format_number(float(weight))}" for seed, weight in value)
     if kind is Kind.PATH:
         return quote_path(value)
-    if kind in (Kind.INT, Kind.FLOAT):
+    if kind is Kind.FLOAT:  # an int in a float field (cfg_scale=5) reads back as 5.0
+        return format_number(float(value))
+    if kind is Kind.INT:
         return format_number(value)
     return str(value)
 

@@ -1,39 +1,63 @@
-"""Grouped help for the prompt line, generated from the switch table so it cannot drift."""
+"""Grouped help for the prompt line, generated from the switch table so it cannot drift.
+
+``-h`` shows one short screen (the common switches and the groups, at most 24 lines);
+``-h all`` every switch; ``-h <group>`` one group.  Defaults are the session's own (a launch
+option or the model's default -C), not just Request's built-in ones.
+"""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Collection
 
-from dreamline.switches import SWITCHES, UNSUPPORTED, Group, Switch
+from dreamline.request import Request, RequestError
+from dreamline.switches import HELP_TOPICS, SWITCHES, UNSUPPORTED, Group, Kind, Switch
 
 _NAME_WIDTH = 30
 _WIDTH = 100
+SHORT_SCREEN_LINES = 24
 
 _USAGE = """\
 usage: <prompt words> [switches]
   The prompt is every word before the first switch; quote it if it has words starting with '-'.
   Prompt syntax: 'text:weight' sub-prompts (normalised to sum 1 unless -x), [words] in square
-  brackets form the negative prompt, and \\: is a literal colon."""
+  brackets form the negative prompt (or --negative_prompt TEXT), and \\: is a literal colon."""
+
+_SHORT_USAGE = """\
+usage: <prompt words> [switches]     e.g.  a red fox in the snow -s 30 -S 42
+  Quote the prompt if it has words starting with '-'; [words] form the negative prompt."""
 
 
 def _names(switch: Switch) -> str:
-    metavar = f" {switch.metavar}" if switch.kind.takes_value else ""
+    metavar = f" {switch.metavar}" if switch.metavar else ""
     return ", ".join(name + metavar for name in (*switch.shorts, *switch.aliases, switch.long))
 
 
-def _describe(switch: Switch) -> str:
+def _default(switch: Switch, defaults: Request, model_fields: Collection[str]) -> str:
+    """' (default 50)', ' (model default 4)' or '' when the switch has no default to show."""
+    if switch.field is None or not switch.kind.takes_value:
+        return ""
+    value = getattr(defaults, switch.field)
+    if value is None or value == ():
+        return ""
+    shown = repr(value) if isinstance(value, float) else str(value)
+    shown = shown[:-2] if shown.endswith(".0") else shown  # 4.0 -> 4, as the toolbar shows it
+    if switch.field in model_fields:
+        return f" (model default {shown})"
+    return f" (default {shown})"
+
+
+def _describe(switch: Switch, defaults: Request, model_fields: Collection[str]) -> str:
     text = switch.help
-    if switch.kind.takes_value:
+    if switch.kind.takes_value or switch.kind is Kind.HELP:
         text += f"; {switch.expected}"
-    default = switch.default
-    if switch.kind.takes_value and default is not None and default != ():
-        text += f" (default {default})"
-    return text
+    return text + _default(switch, defaults, model_fields)
 
 
-def _entry(switch: Switch) -> list[str]:
+def _entry(switch: Switch, defaults: Request, model_fields: Collection[str]) -> list[str]:
     names = _names(switch)
-    body = textwrap.wrap(_describe(switch), _WIDTH - _NAME_WIDTH - 4) or [""]
+    body = textwrap.wrap(_describe(switch, defaults, model_fields),
+                         _WIDTH - _NAME_WIDTH - 4) or [""]
     if len(names) > _NAME_WIDTH:
         first = [f"  {names}"]
         rest = body
@@ -43,16 +67,57 @@ def _entry(switch: Switch) -> list[str]:
     return first + [" " * (_NAME_WIDTH + 4) + line for line in rest]
 
 
-def format_help() -> str:
-    """The help shown for '-h' at the prompt: usage, then the switches by group."""
+def _group(group: Group, defaults: Request, model_fields: Collection[str]) -> list[str]:
+    lines = [f"{group.value}:"]
+    for switch in SWITCHES:
+        if switch.group is group:
+            lines += _entry(switch, defaults, model_fields)
+    return lines
+
+
+def _short_screen(defaults: Request, model_fields: Collection[str]) -> list[str]:
+    lines = [_SHORT_USAGE, "", "Common switches:"]
+    common = [switch for switch in SWITCHES if switch.common]
+    names = {switch: " ".join(filter(None, ((switch.shorts or (switch.long,))[0],
+                                            switch.metavar)))
+             for switch in common}
+    width = max(len(text) for text in names.values())
+    room = _WIDTH - width - 4
+    for switch in common:
+        text = switch.brief + _default(switch, defaults, model_fields)
+        if len(text) > room:
+            text = text[:room - 3].rstrip() + "..."
+        lines.append(f"  {names[switch]:<{width}}  {text}")
+    lines += ["", "More: -h <group> shows one group, -h all every switch:"]
+    for group in Group:
+        count = sum(1 for switch in SWITCHES if switch.group is group)
+        plural = "switch" if count == 1 else "switches"
+        lines.append(f"  -h {group.topic:<12} {group.value} ({count} {plural})")
+    return lines
+
+
+def format_help(topic: str = "", defaults: Request | None = None,
+                model_fields: Collection[str] = ()) -> str:
+    """The help shown for '-h [topic]' at the prompt.
+
+    ``topic``: "" for the short screen (at most 24 lines), "all" for every switch, or a group's
+    topic word (generation, img2img, variations, prompt, output, other).  ``defaults``: the
+    session's current defaults (Request's own when None); ``model_fields``: the Request fields
+    whose default comes from the model (e.g. {"cfg_scale"}), shown as "(model default 4)".
+    Raises RequestError for an unknown topic.  Lines are at most 100 characters.
+    """
+    shown = defaults if defaults is not None else Request()
+    if topic == "":
+        return "\n".join(_short_screen(shown, model_fields))
+    if topic not in HELP_TOPICS:
+        raise RequestError(f"-h/--help: {topic!r} is not a help topic; expected "
+                           f"{', '.join(HELP_TOPICS)}")
+    if topic != "all":
+        group = next(group for group in Group if group.topic == topic)
+        return "\n".join(_group(group, shown, model_fields))
     lines = [_USAGE]
     for group in Group:
-        members = [s for s in SWITCHES if s.group is group]
-        if not members:
-            continue
-        lines += ["", f"{group.value}:"]
-        for switch in members:
-            lines += _entry(switch)
+        lines += ["", *_group(group, shown, model_fields)]
     unsupported = ", ".join(entry.names[0] for entry in UNSUPPORTED)
     lines += ["", *textwrap.wrap(f"Known but not supported (the line is skipped): {unsupported}",
                                  _WIDTH)]

@@ -1,9 +1,10 @@
 """Read one prompt line ('a cat -s 20 -S 42 -I x.png') into a validated Request.
 
 The grammar is the reference's (dream-cli.md section 1): shell-style words, the prompt first,
-then argparse-style switches.  Two things differ on purpose: the tokenizer is our own, so an
-apostrophe in "there's a fly" or `a cat's toy -s5` is text rather than an unbalanced quote, and
-a quoted word is never taken for a switch, so `"a cat -- sleeping" -s20` works.
+then argparse-style switches.  Two things differ on purpose: the tokenizer is our own
+(words.py), so an apostrophe in "there's a fly" or `a cat's toy -s5` is text rather than an
+unbalanced quote, and a quoted word is never taken for a switch, so `"a cat -- sleeping" -s20`
+works.  A line with a control character is refused (tabs count as spaces).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from dreamline.errors import DreamlineError
 from dreamline.prompts import split_prompt
 from dreamline.request import Request, RequestError, validate
 from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
+from dreamline.words import Token, check_characters, tokenize
 
-_NEGATIVE_NUMBER = re.compile(r"-(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+__all__ = ["ParsedLine", "Recall", "Token", "is_comment", "parse_line", "tokenize"]
+
 _RECALL = re.compile(r"-\d+")
+_ESCAPED_DASH = re.compile(r"\\\s(-\S+)")
 _QUOTE_HINT = "quote the prompt if it has words that start with '-'"
 
 
@@ -34,100 +38,20 @@ class Recall(Protocol):
 @dataclass(frozen=True)
 class ParsedLine:
     """A parsed line: the request, which Request fields the line itself set, and whether it
-    asked for help (-h), in which case ``request`` is just the defaults."""
+    asked for help (-h), in which case ``request`` is just the defaults and ``help_topic`` is
+    the topic typed after -h ("" for the short screen, "all", or a group's topic word)."""
 
     request: Request
     given: frozenset[str]
     wants_help: bool = False
-
-
-@dataclass(frozen=True)
-class Token:
-    """One shell-style word: its text, whether any of it was quoted, and whether it starts with
-    an unquoted '-' (only such a word can be a switch)."""
-
-    text: str
-    quoted: bool
-    dash: bool
-
-    @property
-    def is_switch(self) -> bool:
-        """Starts with an unquoted '-' and is not a negative number (those are values)."""
-        return self.dash and not _NEGATIVE_NUMBER.fullmatch(self.text)
+    help_topic: str = ""
+    notes: tuple[str, ...] = ()  # one line each, for the REPL to show before running
 
 
 def is_comment(line: str) -> bool:
     """A line the REPL skips: '# ...' or '// ...' (blank lines are skipped as well)."""
     stripped = line.strip()
     return stripped.startswith("#") or stripped.startswith("//")
-
-
-def _closing_apostrophe(line: str, start: int) -> int:
-    """Index of the ' that closes a quote opened at ``start``: the next ' that ends a word
-    (followed by whitespace or the end of the line); -1 when there is none."""
-    for index in range(start + 1, len(line)):
-        if line[index] == "'" and (index + 1 == len(line) or line[index + 1].isspace()):
-            return index
-    return -1
-
-
-def tokenize(line: str) -> list[Token]:
-    """Split ``line`` into words, shell-style, keeping apostrophes usable in text.
-
-    * "double quotes" group words anywhere in a word; inside them \\" and \\\\ are escapes and
-      every other backslash is kept (so a prompt's \\: survives).
-    * 'single quotes' quote only when the ' begins a word and a closing ' ends a later word;
-      otherwise the apostrophe is text (there's, cat's, 'tis).  Nothing is escaped inside.
-    * Outside quotes a backslash escapes whitespace, a quote or a backslash; other backslashes
-      are kept (Windows paths, \\: in prompts).
-    """
-    tokens: list[Token] = []
-    index, length = 0, len(line)
-    while index < length:
-        if line[index].isspace():
-            index += 1
-            continue
-        word_start = index
-        parts: list[str] = []
-        quoted = False
-        dash = line[index] == "-"
-        while index < length and not line[index].isspace():
-            char = line[index]
-            if char == '"':
-                quoted = True
-                index += 1
-                while True:
-                    if index >= length:
-                        raise RequestError(f"unbalanced \" quote in {line[word_start:]!r}; "
-                                           "expected a closing \"")
-                    char = line[index]
-                    if char == "\\" and index + 1 < length and line[index + 1] in '"\\':
-                        parts.append(line[index + 1])
-                        index += 2
-                    elif char == '"':
-                        index += 1
-                        break
-                    else:
-                        parts.append(char)
-                        index += 1
-            elif char == "'" and index == word_start:
-                close = _closing_apostrophe(line, index)
-                if close < 0:
-                    parts.append(char)
-                    index += 1
-                else:
-                    quoted = True
-                    parts.append(line[index + 1:close])
-                    index = close + 1
-            elif char == "\\" and index + 1 < length and (
-                    line[index + 1].isspace() or line[index + 1] in "\"'\\"):
-                parts.append(line[index + 1])
-                index += 2
-            else:
-                parts.append(char)
-                index += 1
-        tokens.append(Token("".join(parts), quoted, dash))
-    return tokens
 
 
 def _unknown(name: str) -> RequestError:
@@ -213,12 +137,57 @@ def _value(switch: Switch, raw: str, quoted: bool, recall: Recall | None) -> Any
     return switch.convert(raw)
 
 
+def _help(switch: Switch, joined: str | None, tokens: list[Token], index: int,
+          defaults: Request) -> ParsedLine:
+    """-h, -h all, -h <group>, --help=<topic>: the topic is the next word when it is not a
+    switch; anything after it is ignored, as -h has always ignored the rest of the line."""
+    topic = joined
+    if topic is None and index < len(tokens) and not tokens[index].is_switch:
+        topic = tokens[index].text
+    return ParsedLine(defaults, frozenset(), wants_help=True,
+                      help_topic=switch.convert(topic) if topic is not None else "")
+
+
+def _looks_like_switch(text: str) -> bool:
+    try:
+        _resolve(text)
+    except RequestError:
+        return False
+    return True
+
+
+def _escaped_switch_notes(line: str, prompt_tokens: list[Token]) -> tuple[str, ...]:
+    """A backslash-escaped space before a switch ('a cat\\ -s2') joins the switch to the prompt,
+    as in a shell: say so, since it is more often a slip than meant."""
+    notes: list[str] = []
+    for token in prompt_tokens:
+        if token.quoted:  # inside quotes a backslash is kept as it is
+            continue
+        for found in _ESCAPED_DASH.finditer(line[token.start:token.end]):
+            if _looks_like_switch(found.group(1)):
+                notes.append(f"note: '{found.group(0)}' went into the prompt as text (the "
+                             f"backslash escapes the space); drop the backslash to use "
+                             f"{found.group(1)} as a switch")
+    return tuple(notes)
+
+
+def _with_negative(prompt: str, negatives: list[str]) -> str:
+    """--negative_prompt TEXT is written into the prompt as [TEXT], so that the Request and its
+    formatted command keep one form of the negative prompt."""
+    extra = " ".join(f"[{text}]" for text in negatives if text.strip())
+    if not extra:
+        return prompt
+    return f"{prompt} {extra}" if prompt else extra
+
+
 def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> ParsedLine:
     """Parse one prompt line, overlaying its switches on ``defaults`` for this line only.
 
-    Every bad input (unknown or unsupported switch, missing or malformed value, out-of-range
-    value, unbalanced quote, bad sub-prompt weights) raises a one-line RequestError.
+    Every bad input (a control character, unknown or unsupported switch, missing or malformed
+    value, out-of-range value, unbalanced quote, bad sub-prompt weights) raises a one-line
+    RequestError.
     """
+    line = check_characters(line)
     tokens = tokenize(line)
     index = 0
     prompt_words: list[str] = []
@@ -226,6 +195,7 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
         prompt_words.append(tokens[index].text)
         index += 1
     values: dict[str, Any] = {}
+    negatives: list[str] = []
     while index < len(tokens):
         token = tokens[index]
         index += 1
@@ -234,11 +204,11 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
                                f"prompt goes first ({_QUOTE_HINT})")
         for switch, joined in _resolve(token.text):
             if switch.kind is Kind.HELP:
-                return ParsedLine(defaults, frozenset(), wants_help=True)
+                return _help(switch, joined, tokens, index, defaults)
             if not switch.kind.takes_value:
                 if joined is not None:
                     raise RequestError(f"{switch.label} takes no value, but got {joined!r}")
-                values[switch.field] = True
+                values[str(switch.field)] = True
                 continue
             if joined is not None:
                 raw, quoted = joined, token.quoted
@@ -247,11 +217,15 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
                 index += 1
             else:
                 raise RequestError(f"{switch.label}: missing its value; expected {switch.expected}")
-            values[switch.field] = _value(switch, raw, quoted, recall)
+            if switch.kind is Kind.NEGATIVE:
+                negatives.append(switch.convert(raw))
+            else:
+                values[str(switch.field)] = _value(switch, raw, quoted, recall)
     given = set(values)
-    prompt = " ".join(prompt_words)
-    if prompt_words:
+    prompt = _with_negative(" ".join(prompt_words), negatives)
+    if prompt_words or prompt:
         given.add("prompt")
     request = validate(replace(defaults, prompt=prompt, **values))
     split_prompt(request.prompt, normalize=not request.skip_normalize)
-    return ParsedLine(request, frozenset(given))
+    notes = _escaped_switch_notes(line, tokens[:len(prompt_words)])
+    return ParsedLine(request, frozenset(given), notes=notes)

@@ -18,6 +18,14 @@ SAMPLERS: tuple[str, ...] = sampler_table.NAMES
 SEED_MAX = 2**32 - 1
 MAX_STEPS = 1000
 MAX_SIDE = 8192
+CFG_SCALE_RANGE: tuple[float, float] = (0.0, 100.0)  # -C/--cfg_scale, and a model's default -C
+CFG_SCALE_EXPECTED = f"a value in [{CFG_SCALE_RANGE[0]:g}, {CFG_SCALE_RANGE[1]:g}]"
+
+# Names of the C0 controls, DEL and the C1 controls, for messages such as "U+001B (ESC)".
+_C0 = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN "
+       "ETB CAN EM SUB ESC FS GS RS US").split()
+_C1 = ("PAD HOP BPH NBH IND NEL SSA ESA HTS HTJ VTS PLD PLU RI SS2 SS3 DCS PU1 PU2 STS CCH MW "
+       "SPA EPA SOS SGCI SCI CSI ST OSC PM APC").split()
 
 
 class RequestError(DreamlineError, ValueError):
@@ -61,6 +69,35 @@ class Request:
         return validate(replace(self, **changes))
 
 
+def control_character(text: str) -> str | None:
+    """The first control character (C0 including TAB, DEL, or C1) in ``text``, described as
+    'U+001B (ESC) at column 7' (columns count from 1); None when there is none."""
+    for index, char in enumerate(text):
+        code = ord(char)
+        if code < 0x20:
+            name = _C0[code]
+        elif code == 0x7F:
+            name = "DEL"
+        elif 0x80 <= code <= 0x9F:
+            name = _C1[code - 0x80]
+        else:
+            continue
+        return f"U+{code:04X} ({name}) at column {index + 1}"
+    return None
+
+
+def _text(name: str, value: Any, *, path: bool) -> None:
+    """Text that a command line can hold: no control characters; a path is not empty."""
+    if not isinstance(value, str):
+        raise RequestError(f"{name}: {value!r} is not text")
+    if path and not value:
+        raise RequestError(f"{name}: an empty path; expected a file or directory path")
+    found = control_character(value)
+    if found is not None:
+        raise RequestError(f"{name}: {value!r} has a control character, {found}; expected "
+                           "printable text")
+
+
 def _number(name: str, value: Any, kind: type) -> None:
     is_bool = isinstance(value, bool)
     if kind is int and (is_bool or not isinstance(value, int)):
@@ -84,8 +121,11 @@ def _in_range(name: str, value: float, low: float, high: float, *, low_open: boo
 def validate(request: Request) -> Request:
     """Check every field of ``request``; return it unchanged or raise RequestError."""
     r = request
-    if not isinstance(r.prompt, str):
-        raise RequestError(f"prompt: {r.prompt!r} is not text")
+    _text("prompt", r.prompt, path=False)
+    for name, path in (("-I/--init_img", r.init_img), ("-M/--init_mask", r.init_mask),
+                       ("-o/--outdir", r.outdir)):
+        if path is not None:
+            _text(name, path, path=True)
     _number("-s/--steps", r.steps, int)
     _in_range("-s/--steps", r.steps, 1, MAX_STEPS, expected=f"a whole number from 1 to {MAX_STEPS}")
     if r.seed is not None:
@@ -98,7 +138,7 @@ def validate(request: Request) -> Request:
             _number(name, side, int)
             _in_range(name, side, 8, MAX_SIDE, expected=f"a size in pixels from 8 to {MAX_SIDE}")
     _number("-C/--cfg_scale", r.cfg_scale, float)
-    _in_range("-C/--cfg_scale", r.cfg_scale, 0.0, 100.0)
+    _in_range("-C/--cfg_scale", r.cfg_scale, *CFG_SCALE_RANGE, expected=CFG_SCALE_EXPECTED)
     if r.sampler not in SAMPLERS:
         raise RequestError(f"-A/--sampler: {r.sampler!r} is not a sampler; expected one of "
                            f"{', '.join(SAMPLERS)}")

@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any, Mapping
 
-from dreamline.request import (MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX, Request, RequestError,
-                               validate)
+from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
+                               Request, RequestError, validate)
 
 
 class Kind(Enum):
@@ -25,10 +25,12 @@ class Kind(Enum):
     FLAG = "flag"
     CHOICE = "choice"
     VARIATIONS = "variations"  # seed:weight,seed:weight
-    HELP = "help"
+    NEGATIVE = "negative"      # text added to the prompt as its [negative] words
+    HELP = "help"              # an optional topic may follow (-h all, -h img2img)
 
     @property
     def takes_value(self) -> bool:
+        """A value must follow (the help topic is optional, so help is not counted)."""
         return self not in (Kind.FLAG, Kind.HELP)
 
 
@@ -43,7 +45,7 @@ class Complete(Enum):
 
 
 class Group(Enum):
-    """Help groups, in the order help shows them."""
+    """Help groups, in the order help shows them; ``topic`` is the word for ``-h <topic>``."""
 
     GENERATION = "Generation"
     IMG2IMG = "Image to image and inpainting"
@@ -51,6 +53,13 @@ class Group(Enum):
     PROMPT = "Prompt"
     OUTPUT = "Output"
     OTHER = "Other"
+
+    @property
+    def topic(self) -> str:
+        return self.name.lower()
+
+
+HELP_TOPICS: tuple[str, ...] = ("all", *(group.topic for group in Group))
 
 
 _REQUEST_DEFAULTS = Request()
@@ -72,6 +81,7 @@ class Switch:
     complete: Complete = Complete.NONE
     launch: bool = False            # also a launch option giving the default for every line
     recall: bool = False            # "-N" means "from the N-th-from-last image of the last command"
+    common: bool = False            # shown on the short -h screen
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -90,17 +100,32 @@ class Switch:
             return None
         return getattr(_REQUEST_DEFAULTS, self.field)
 
+    @property
+    def brief(self) -> str:
+        """The help text up to its first ';' (the short -h screen)."""
+        return self.help.split(";")[0]
+
     def convert(self, raw: str) -> Any:
         """Read a value written on a line (or given as a launch option string).
 
         Raises RequestError naming the switch when the text is not of the right form.
         """
+        if self.kind is Kind.HELP:
+            if raw not in HELP_TOPICS:
+                raise RequestError(f"{self.label}: {raw!r} is not a help topic; expected "
+                                   f"{self.expected}")
+            return raw
         if self.kind is Kind.INT:
             return parse_int(raw, self)
         if self.kind is Kind.FLOAT:
             return parse_float(raw, self)
         if self.kind is Kind.VARIATIONS:
             return parse_variations(raw, self)
+        if self.kind is Kind.NEGATIVE:
+            if "[" in raw or "]" in raw:
+                raise RequestError(f"{self.label}: {raw!r} has a square bracket; expected "
+                                   "negative words without [ ]")
+            return raw
         if self.kind in (Kind.PATH, Kind.CHOICE):
             if raw == "":
                 raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
@@ -152,28 +177,29 @@ _SAMPLER_LIST = ", ".join(SAMPLERS)
 SWITCHES: tuple[Switch, ...] = (
     Switch("--steps", ("-s",), (), "steps", Kind.INT, "N",
            f"a whole number from 1 to {MAX_STEPS}",
-           "sampling steps of the full schedule", Group.GENERATION, launch=True),
+           "sampling steps of the full schedule", Group.GENERATION, launch=True, common=True),
     Switch("--seed", ("-S",), (), "seed", Kind.INT, "SEED",
            f"a seed from 0 to {SEED_MAX}, or -N for a seed of the last command",
            "seed (random when not given); -S -N reuses the seed of the N-th-from-last image of "
-           "the previous command", Group.GENERATION, Complete.SEED, recall=True),
+           "the previous command", Group.GENERATION, Complete.SEED, recall=True, common=True),
     Switch("--iterations", ("-n",), (), "iterations", Kind.INT, "N",
            "a whole number from 1 to 1000",
-           "images per command, each with its own seed derived from -S", Group.GENERATION),
+           "images per command, each with its own seed derived from -S", Group.GENERATION,
+           common=True),
     Switch("--width", ("-W",), (), "width", Kind.INT, "W",
            f"a size in pixels from 8 to {MAX_SIDE}",
            "image width (model default when not given); floored to the model's multiple",
-           Group.GENERATION, launch=True),
+           Group.GENERATION, launch=True, common=True),
     Switch("--height", ("-H",), (), "height", Kind.INT, "H",
            f"a size in pixels from 8 to {MAX_SIDE}",
            "image height (model default when not given); floored to the model's multiple",
-           Group.GENERATION, launch=True),
+           Group.GENERATION, launch=True, common=True),
     Switch("--cfg_scale", ("-C",), (), "cfg_scale", Kind.FLOAT, "SCALE",
-           "a value in [0, 100]", "classifier-free guidance scale", Group.GENERATION,
-           launch=True),
+           CFG_SCALE_EXPECTED, "classifier-free guidance scale", Group.GENERATION,
+           launch=True, common=True),
     Switch("--sampler", ("-A",), ("-m",), "sampler", Kind.CHOICE, "NAME",
            f"one of {_SAMPLER_LIST}", "sampler", Group.GENERATION, Complete.SAMPLER,
-           launch=True),
+           launch=True, common=True),
     Switch("--karras", (), (), "karras", Kind.FLAG, "", "a flag",
            "use the Karras sigma schedule (k_* samplers) instead of the model's own",
            Group.GENERATION),
@@ -182,11 +208,11 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("--init_img", ("-I",), (), "init_img", Kind.PATH, "PATH",
            "an image path, or -N for an image of the last command",
            "init image for img2img; -I -N uses the N-th-from-last image of the previous command",
-           Group.IMG2IMG, Complete.IMAGE, recall=True),
+           Group.IMG2IMG, Complete.IMAGE, recall=True, common=True),
     Switch("--strength", ("-f",), (), "strength", Kind.FLOAT, "F",
            "a value in (0, 1]",
            "how much the init image is changed; 1.0 starts from pure noise", Group.IMG2IMG,
-           launch=True),
+           launch=True, common=True),
     Switch("--fit", ("-T",), ("-fit",), "fit", Kind.FLAG, "", "a flag",
            "resize the init image (and mask) to fit inside -W x -H, keeping its aspect",
            Group.IMG2IMG),
@@ -201,13 +227,17 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("--with_variations", ("-V",), (), "with_variations", Kind.VARIATIONS,
            "SEED:W,...", "seed:weight pairs separated by commas, e.g. 1234:0.1,5678:0.2",
            "blend these variation seeds into the noise of -S, in order", Group.VARIATIONS),
+    Switch("--negative_prompt", (), (), None, Kind.NEGATIVE, "TEXT",
+           "text without [ ], e.g. \"blurry, ugly\"",
+           "what to steer away from, the same as writing [TEXT] in the prompt", Group.PROMPT,
+           common=True),
     Switch("--skip_normalize", ("-x",), (), "skip_normalize", Kind.FLAG, "", "a flag",
            "do not normalise text:weight sub-prompt weights to sum 1", Group.PROMPT),
     Switch("--log_tokenization", ("-t",), (), "log_tokenization", Kind.FLAG, "", "a flag",
            "print the CLIP tokens of the prompt, and those cut off past 77", Group.PROMPT),
     Switch("--grid", ("-g",), (), "grid", Kind.FLAG, "", "a flag",
            "also write one grid image of all images of the command", Group.OUTPUT,
-           launch=True),
+           launch=True, common=True),
     Switch("--outdir", ("-o",), (), "outdir", Kind.PATH, "DIR", "a directory path",
            "output directory for this command (default: the launch --outdir)", Group.OUTPUT,
            Complete.PATH),
@@ -218,8 +248,10 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("--decode_intermediates", (), (), "decode_intermediates", Kind.FLAG, "", "a flag",
            "full VAE decodes of the --save_intermediates steps instead of quick previews",
            Group.OUTPUT),
-    Switch("--help", ("-h",), (), None, Kind.HELP, "", "a flag",
-           "show this help", Group.OTHER),
+    Switch("--help", ("-h",), (), None, Kind.HELP, "[TOPIC]",
+           f"nothing, or one of {', '.join(HELP_TOPICS)}",
+           "show the common switches; -h all shows every switch, -h <group> one group",
+           Group.OTHER, common=True),
 )
 
 
@@ -301,11 +333,13 @@ def launch_defaults(values: Mapping[str, Any], base: Request | None = None) -> R
 
 
 def _check_table() -> None:
-    """Every Request field except the prompt has exactly one switch."""
+    """Every Request field except the prompt has exactly one switch, and every switch's field
+    is a Request field (checked at import, so a drifted table cannot be used at all)."""
     settable = {f.name for f in fields(Request)} - {"prompt"}
-    missing = settable - set(BY_FIELD)
-    if missing:
-        raise RuntimeError(f"switch table: no switch for Request fields {sorted(missing)}")
+    named = [s.field for s in SWITCHES if s.field is not None]
+    if set(named) != settable or len(named) != len(settable):
+        raise RuntimeError(f"switch table: fields {sorted(named)} do not match Request's "
+                           f"settable fields {sorted(settable)} one to one")
 
 
 _check_table()
