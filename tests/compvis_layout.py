@@ -14,8 +14,9 @@ The only tensors whose shape changes are the VAE mid-block attention projections
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 

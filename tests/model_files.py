@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from compvis_layout import diffusers_to_compvis
+from safetensors.torch import save_file
 from tiny_models import SCHEDULER_CONFIG, TOKENIZER_DIR, tiny_components
 
 MODEL_INDEX: dict[str, Any] = {

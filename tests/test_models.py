@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import torch
+from model_files import SIZE, ModelFiles, compvis_state_dict, model_files  # noqa: F401
 from safetensors.torch import save_file
 
 from dreamline.errors import ModelError
 from dreamline.models.kinds import UNET_PREFIX
 from dreamline.models.loader import ModelCache, load_model
 from dreamline.models.registry import ModelRegistry
-from model_files import SIZE, ModelFiles, compvis_state_dict, model_files  # noqa: F401
 
 ASTRONAUT_IDS = [49406, 320, 8853, 539, 550, 18376, 6765, 320, 4558, 49407]
 LAYOUTS = ("tiny-diffusers", "tiny-st", "tiny-ckpt")

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 import torch
+from compvis_layout import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, diffusers_to_compvis
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from compvis_layout import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, diffusers_to_compvis
 from dreamline.errors import ModelError
 from dreamline.models.loader import SD15_CONFIG_DIR, load_model
 from dreamline.models.registry import ModelRegistry
-from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
 
 PARTS = ("unet", "vae", "text_encoder")
 
@@ -159,7 +159,8 @@ def test_shipped_sd15_configs_have_the_published_sizes() -> None:
     assert counts == [859_520_964, 83_653_863, 123_060_480]
     # diffusers' conversion finds a home for every SD 1.5 tensor of a CompVis file.
     from diffusers.loaders.single_file_utils import (
-        convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
     )
 
     compvis = diffusers_to_compvis(unet.state_dict(), vae.state_dict(), text.state_dict(),

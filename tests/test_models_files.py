@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from compvis_layout import UNET_PREFIX
+from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
+from safetensors.torch import save_file
+from test_models_convert import assert_bit_identical, load_file_as_model
+
 from dreamline.core import Generator
 from dreamline.errors import ModelError
 from dreamline.models.kinds import sd1_problem
 from dreamline.models.loader import load_model
 from dreamline.models.registry import ModelRegistry
 from dreamline.request import Request
-from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
-from test_models_convert import assert_bit_identical, load_file_as_model
 
 REPO = Path(__file__).resolve().parents[1]
 

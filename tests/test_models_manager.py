@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_files import ModelFiles, model_files  # noqa: F401
 
 from dreamline.errors import ModelError
 from dreamline.models import loader
 from dreamline.models.manager import ModelManager, demo_registry
-from model_files import ModelFiles, model_files  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = loader.read_checkpoint
 
-    def counting(path: Path):  # noqa: ANN202
+    def counting(path: Path):
         seen.append(path)
         return real(path)
 

@@ -25,7 +25,7 @@ def test_importing_the_loader_leaves_the_environment_alone() -> None:
 
 
 def test_go_offline_sets_the_switches_even_after_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub.constants as constants
+    from huggingface_hub import constants
 
     for name in OFFLINE_VARIABLES:
         monkeypatch.setenv(name, "0")

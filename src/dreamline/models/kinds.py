@@ -7,7 +7,7 @@ UNet, SDXL, SD 2.x, one diffusers part) and what to do with it.  Pure key logic:
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."

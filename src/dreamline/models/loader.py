@@ -14,10 +14,11 @@ ModelManager owns one); without one nothing is kept.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from diffusers.utils import logging as diffusers_logging
@@ -27,14 +28,25 @@ from dreamline.devices import describe
 from dreamline.models.cache import ModelCache
 from dreamline.models.checkpoint import read_checkpoint
 from dreamline.models.folder import (
-    load_folder_networks, load_tokenizer, scheduler_config,
+    load_folder_networks,
+    load_tokenizer,
+    scheduler_config,
 )
 from dreamline.models.hashing import HashCache
 from dreamline.models.registry import ModelRegistry
 from dreamline.models.single_file import networks_from_checkpoint
 from dreamline.models.sources import (  # noqa: F401  (re-exported for callers and tests)
-    EPSILON, SD15_CONFIG_DIR, TOKENIZER_DIR, V_PREDICTION, ModelSource, check_path,
-    config_dir_for, resolve_source, sibling_prediction_type, sibling_yaml, weights_file,
+    EPSILON,
+    SD15_CONFIG_DIR,
+    TOKENIZER_DIR,
+    V_PREDICTION,
+    ModelSource,
+    check_path,
+    config_dir_for,
+    resolve_source,
+    sibling_prediction_type,
+    sibling_yaml,
+    weights_file,
 )
 from dreamline.models.types import LoadedModel
 

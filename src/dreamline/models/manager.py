@@ -9,8 +9,9 @@ error at once instead of reading gigabytes again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.models.registry import DATA_DIR, ModelEntry, ModelRegistry

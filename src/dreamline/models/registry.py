@@ -12,11 +12,10 @@ Relative paths are relative to the yaml file's folder, so a registry can travel 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import os
 
 import yaml
 
@@ -151,7 +150,7 @@ class ModelRegistry:
         self.default_name = defaults[0] if defaults else entries[0].name
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_REGISTRY) -> "ModelRegistry":
+    def load(cls, path: Path | str = DEFAULT_REGISTRY) -> ModelRegistry:
         """Read and check a models.yaml; every problem is a one-line ModelError."""
         path = Path(path).expanduser().resolve()
         try:

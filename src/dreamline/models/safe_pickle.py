@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ def load_pickle(path: Path, *, mmap: bool) -> Any:
     Raises ModelError (one line) naming the first forbidden global; never suggests loading it
     unsafely.  Other failures (truncated file, bad zip) propagate for the caller to word.
     """
-    allowed = [(stand_in, name) for name, stand_in in STAND_INS.items()]
+    allowed: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+        (stand_in, name) for name, stand_in in STAND_INS.items()]
     try:
         with torch.serialization.safe_globals(allowed):
             return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
