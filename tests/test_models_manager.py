@@ -163,3 +163,17 @@ def test_the_demo_model_says_what_it_is(tmp_path: Path) -> None:
     model = manager(None, lines).current()
     assert model.name == "demo" and model.dtype == torch.float32
     assert any("small built-in demo model" in line for line in lines)
+
+
+def test_a_wanted_model_that_fails_is_not_read_again_for_every_line(
+        model_files: ModelFiles, tmp_path: Path, reads: list[Path]) -> None:  # noqa: F811
+    bad = tmp_path / "half-downloaded.ckpt"
+    bad.write_bytes(b"PK\x03\x04" + bytes(64))
+    models = manager(model_files.registry_yaml, [], wanted=str(bad))
+    messages = []
+    for _ in range(3):  # three prompt lines
+        with pytest.raises(ModelError) as caught:
+            models.current()
+        messages.append(str(caught.value))
+    assert len(set(messages)) == 1 and str(bad) in messages[0]
+    assert reads == [bad]
