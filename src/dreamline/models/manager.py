@@ -88,7 +88,10 @@ class ModelManager:
         return names + [path for path in self._paths if path not in names]
 
     def describe(self) -> list[str]:
-        """The !models lines: each entry with its default/loaded marks, then path-loaded ones."""
+        """The !models lines: each entry with its default/loaded marks, then path-loaded ones.
+
+        Raises ModelError (one line) when the models file cannot be read.
+        """
         registry = self.registry()
         loaded = self._model.name if self._model is not None else None
         where = self.models_file if self.models_file is not None else "the built-in list"
