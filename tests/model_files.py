@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from compvis_layout import diffusers_to_compvis
 from safetensors.torch import save_file
-
-from dreamline.models.convert import diffusers_to_compvis
 from tiny_models import SCHEDULER_CONFIG, TOKENIZER_DIR, tiny_components
 
 MODEL_INDEX: dict[str, Any] = {
@@ -148,6 +148,16 @@ def build_model_files(root: Path, seed: int = 0) -> ModelFiles:
     _write_configs(files.config_dir, parts)
     write_registry(files.registry_yaml, files)
     return files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Per-user caches (model hashes) go to a temporary XDG_CACHE_HOME, never the user's own
+    or the checkout; subprocesses the tests start inherit it."""
+    cache_home = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache_home))
+        yield cache_home
 
 
 @pytest.fixture(scope="session")

@@ -1,37 +1,55 @@
-"""CompVis <-> diffusers key conversion, checked against diffusers' own single-file loader."""
+"""CompVis single files through the public loader: every tensor arrives bit-identical.
+
+dreamline converts CompVis keys with diffusers' own mapping; the test files are written with
+tests/compvis_layout.py, itself checked against diffusers' from_single_file below.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from compvis_layout import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, diffusers_to_compvis
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
+from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from dreamline.models.convert import (
-    TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, ConversionError, compvis_to_diffusers,
-    diffusers_to_compvis, sd1_problem, unet_pairs,
-)
-from dreamline.models.loader import SD15_CONFIG_DIR
-from model_files import ModelFiles, compvis_state_dict, model_files  # noqa: F401
+from dreamline.errors import ModelError
+from dreamline.models.loader import SD15_CONFIG_DIR, load_model
+from dreamline.models.registry import ModelRegistry
+
+PARTS = ("unet", "vae", "text_encoder")
 
 
-def without_position_ids(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {key: value for key, value in state.items() if not key.endswith("position_ids")}
+def load_file_as_model(path: Path, config: Path, dtype: torch.dtype = torch.float32,
+                       lines: list[str] | None = None) -> Any:
+    """Load ``path`` through a one-entry models.yaml naming ``config`` (no cache)."""
+    yaml_path = path.parent / f"{path.name}.models.yaml"
+    yaml_path.write_text(f"m:\n  path: {path}\n  config: {config}\n", encoding="utf-8")
+    sink = [] if lines is None else lines
+    return load_model("m", registry=ModelRegistry.load(yaml_path), device="cpu", dtype=dtype,
+                      report=sink.append)
 
 
-def test_round_trip_gives_back_every_tensor(model_files: ModelFiles) -> None:  # noqa: F811
-    parts = model_files.parts
-    compvis = compvis_state_dict(parts)
-    back = compvis_to_diffusers(compvis, parts["unet"].config, parts["vae"].config)
-    for name, converted in (("unet", back.unet), ("vae", back.vae),
-                            ("text_encoder", back.text_encoder)):
-        original = without_position_ids(parts[name].state_dict())
-        assert set(converted) == set(original), name
+def assert_bit_identical(model: Any, parts: dict[str, Any],
+                         convert: Any = lambda tensor: tensor) -> None:
+    for part in PARTS:
+        original = parts[part].state_dict()
+        loaded = getattr(model, part).state_dict()
+        assert set(loaded) == set(original), part
         for key, tensor in original.items():
-            assert torch.equal(converted[key], tensor), f"{name}: {key}"
-    assert back.ignored == []
+            expected = convert(tensor) if tensor.is_floating_point() else tensor
+            assert torch.equal(loaded[key], expected), f"{part}: {key}"
+
+
+def test_a_compvis_file_loads_every_tensor_bit_identical(model_files: ModelFiles,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    model = load_file_as_model(model_files.safetensors, model_files.config_dir)
+    assert_bit_identical(model, model_files.parts)
 
 
 def test_compvis_names_and_shapes_of_known_tensors(model_files: ModelFiles) -> None:  # noqa: F811
@@ -53,7 +71,8 @@ def test_compvis_names_and_shapes_of_known_tensors(model_files: ModelFiles) -> N
 
 
 def test_diffusers_own_loader_reads_our_compvis_file(model_files: ModelFiles) -> None:  # noqa: F811
-    """The independent check: diffusers' conversion of our file gives the original weights."""
+    """The independent check of the test writer: diffusers' from_single_file gives the
+    original weights back from our file."""
     for part, cls in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL)):
         loaded = cls.from_single_file(str(model_files.safetensors),
                                       config=str(model_files.config_dir), subfolder=part,
@@ -65,33 +84,67 @@ def test_diffusers_own_loader_reads_our_compvis_file(model_files: ModelFiles) ->
             assert torch.equal(got[key], tensor), f"{part}: {key}"
 
 
-def test_old_checkpoints_without_text_model_level_convert(model_files: ModelFiles) -> None:  # noqa: F811
+@pytest.mark.parametrize("position_ids", ["none", "int64", "float32"])
+def test_old_text_keys_ema_copies_and_position_ids_load(
+        model_files: ModelFiles, tmp_path: Path, position_ids: str) -> None:  # noqa: F811
+    """Checkpoints saved with older transformers lack the text_model. level; original releases
+    carry EMA copies, schedules and position_ids: the weights still arrive bit-identical."""
     parts = model_files.parts
     old = {key.replace(TEXT_PREFIX, "cond_stage_model.transformer."): value
            for key, value in compvis_state_dict(parts).items()}
-    old["cond_stage_model.transformer.embeddings.position_ids"] = torch.arange(77)[None]
+    if position_ids != "none":
+        dtype = torch.int64 if position_ids == "int64" else torch.float32
+        old["cond_stage_model.transformer.embeddings.position_ids"] = \
+            torch.arange(77, dtype=dtype)[None]
+    for key, tensor in list(old.items())[:120]:  # EMA copies: flat names, other values
+        if key.startswith(UNET_PREFIX):
+            old["model_ema." + key[len("model."):].replace(".", "")] = tensor + 1
     old["model_ema.decay"] = torch.tensor(0.999)
     old["alphas_cumprod"] = torch.ones(1000)
-    back = compvis_to_diffusers(old, parts["unet"].config, parts["vae"].config)
-    assert set(back.text_encoder) == set(without_position_ids(parts["text_encoder"].state_dict()))
-    assert sorted(back.ignored) == ["alphas_cumprod",
-                                    "cond_stage_model.transformer.embeddings.position_ids",
-                                    "model_ema.decay"]
+    path = tmp_path / "old.safetensors"
+    save_file(old, str(path))
+    lines: list[str] = []
+    model = load_file_as_model(path, model_files.config_dir, lines=lines)
+    assert_bit_identical(model, parts)
+    assert any("ignored" in line for line in lines)
 
 
-def test_a_tensor_with_no_home_is_reported(model_files: ModelFiles) -> None:  # noqa: F811
-    parts = model_files.parts
-    state = compvis_state_dict(parts)
+@pytest.mark.parametrize("stored", [torch.float16, torch.bfloat16])
+def test_half_precision_files_load_exactly(model_files: ModelFiles, tmp_path: Path,  # noqa: F811
+                                           stored: torch.dtype) -> None:
+    state = {key: value.to(stored) if value.is_floating_point() else value
+             for key, value in compvis_state_dict(model_files.parts).items()}
+    path = tmp_path / "half.safetensors"
+    save_file(state, str(path))
+    model = load_file_as_model(path, model_files.config_dir)  # run in float32: exact upcast
+    assert_bit_identical(model, model_files.parts,
+                         lambda tensor: tensor.to(stored).to(torch.float32))
+    same = load_file_as_model(path, model_files.config_dir, dtype=stored)
+    assert_bit_identical(same, model_files.parts, lambda tensor: tensor.to(stored))
+
+
+def test_a_tensor_with_no_home_is_reported(model_files: ModelFiles, tmp_path: Path) -> None:  # noqa: F811
+    state = compvis_state_dict(model_files.parts)
     state[UNET_PREFIX + "input_blocks.99.0.in_layers.0.weight"] = torch.zeros(1)
-    with pytest.raises(ConversionError, match=r"1 UNet tensors do not fit .*input_blocks\.99"):
-        compvis_to_diffusers(state, parts["unet"].config, parts["vae"].config)
+    path = tmp_path / "extra.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(ModelError, match=r"1 UNet tensors do not fit .*input_blocks\.99"):
+        load_file_as_model(path, model_files.config_dir)
 
 
-def test_unsupported_unet_configs_are_refused(model_files: ModelFiles) -> None:  # noqa: F811
-    config = dict(model_files.parts["unet"].config)
-    config["addition_embed_type"] = "text_time"
-    with pytest.raises(ConversionError, match="addition_embed_type"):
-        unet_pairs(config)
+def test_unsupported_unet_configs_are_refused(model_files: ModelFiles,  # noqa: F811
+                                              tmp_path: Path) -> None:
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(model_files.config_dir, config)
+    unet_config = config / "unet" / "config.json"
+    data = json.loads(unet_config.read_text())
+    data["addition_embed_type"] = "text_time"
+    unet_config.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="addition_embed_type") as caught:
+        load_file_as_model(model_files.safetensors, config)
+    assert "\n" not in str(caught.value)
 
 
 def test_shipped_sd15_configs_have_the_published_sizes() -> None:
@@ -104,31 +157,14 @@ def test_shipped_sd15_configs_have_the_published_sizes() -> None:
         text = CLIPTextModel(CLIPTextConfig.from_pretrained(str(SD15_CONFIG_DIR / "text_encoder")))
     counts = [sum(p.numel() for p in model.parameters()) for model in (unet, vae, text)]
     assert counts == [859_520_964, 83_653_863, 123_060_480]
-    # Every SD 1.5 tensor has a CompVis name, and back.
+    # diffusers' conversion finds a home for every SD 1.5 tensor of a CompVis file.
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+    )
+
     compvis = diffusers_to_compvis(unet.state_dict(), vae.state_dict(), text.state_dict(),
                                    unet_config, vae_config)
-    back = compvis_to_diffusers(compvis, unet_config, vae_config)
-    assert set(back.unet) == set(unet.state_dict())
-    assert set(back.vae) == set(vae.state_dict())
     assert sum(key.startswith(UNET_PREFIX) for key in compvis) == 686
-
-
-@pytest.mark.parametrize("keys, fragment", [
-    ([], "holds no tensors"),
-    (["conditioner.embedders.0.transformer.x", "model.diffusion_model.x"], "SDXL"),
-    (["cond_stage_model.model.token_embedding", "model.diffusion_model.x",
-      "first_stage_model.x"], "SD 2.x"),
-    (["down_blocks.0.resnets.0.conv1.weight"], "single diffusers part"),
-    (["lora_unet_down_blocks_0.alpha"], "LoRA"),
-    (["model.diffusion_model.x", "first_stage_model.x"],
-     "no cond_stage_model.transformer.* (CLIP text encoder) keys"),
-    (["weight", "bias"], "no model.diffusion_model.* (UNet), no first_stage_model.* (VAE)"),
-])
-def test_non_sd1_key_sets_are_explained(keys: list[str], fragment: str) -> None:
-    problem = sd1_problem(keys)
-    assert problem is not None and fragment in problem
-
-
-def test_sd1_key_set_passes() -> None:
-    assert sd1_problem(["model.diffusion_model.a", "first_stage_model.b",
-                        "cond_stage_model.transformer.text_model.c"]) is None
+    assert set(convert_ldm_unet_checkpoint(compvis, unet_config)) == set(unet.state_dict())
+    assert set(convert_ldm_vae_checkpoint(compvis, vae_config)) == set(vae.state_dict())

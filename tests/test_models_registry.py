@@ -27,7 +27,28 @@ def test_shipped_registry_has_the_demo_as_default() -> None:
     assert demo.path == DATA_DIR / "demo"
     assert (demo.width, demo.height) == (32, 32)
     assert demo.cfg_scale == 4.0  # measured best for the demo model (its MODEL_CARD.md)
-    assert registry.hash_cache_path == REPO / "configs" / ".model_hashes.json"
+    assert not registry.hash_cache_path.is_relative_to(REPO)  # never inside the checkout
+
+
+def test_hash_cache_is_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = ModelRegistry.load(REPO / "configs" / "models.yaml")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert registry.hash_cache_path == tmp_path / "xdg" / "dreamline" / "model_hashes.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert registry.hash_cache_path == tmp_path / "home" / ".cache" / "dreamline" / \
+        "model_hashes.json"
+
+
+def test_prediction_type_field(tmp_path: Path) -> None:
+    registry = ModelRegistry.load(write(tmp_path, "a:\n  path: x\n  prediction_type: v\n"
+                                                  "b:\n  path: y\n  prediction_type: epsilon\n"
+                                                  "c:\n  path: z\n"))
+    assert [registry.entry(name).prediction_type for name in "abc"] == \
+        ["v_prediction", "epsilon", None]
+    with pytest.raises(ModelError, match=r"prediction_type is 'x0'; expected epsilon or "
+                                         r"v_prediction"):
+        ModelRegistry.load(write(tmp_path, "a:\n  path: x\n  prediction_type: x0\n"))
 
 
 def test_paths_are_relative_to_the_yaml_and_builtin_is_the_data_dir(tmp_path: Path) -> None:

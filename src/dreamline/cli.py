@@ -100,6 +100,9 @@ def _open_lines(source: str) -> TextIO:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dreamline`` console script; returns the exit status."""
+    from dreamline.models.offline import go_offline
+
+    go_offline()  # before any hub library is imported: nothing is ever fetched
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)

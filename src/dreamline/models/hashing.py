@@ -2,7 +2,7 @@
 
 The hash goes into every image's metadata so a command can be traced to the exact weights.
 Hashing a 2-4 GB checkpoint takes many seconds, so each result is kept in a small JSON file
-(beside the models registry) keyed by absolute path, size and modification time: an unchanged
+(in the user's cache folder, see registry.user_cache_dir) keyed by absolute path, size and modification time: an unchanged
 file is never read twice, and a replaced file (new size or mtime) is hashed again.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 SHORT_HASH_DIGITS = 10
 _CHUNK = 1 << 20  # 1 MiB: streaming, never the whole file in memory
-CACHE_FILE_NAME = ".model_hashes.json"
+CACHE_FILE_NAME = "model_hashes.json"
 
 
 def sha256_file(path: Path) -> str:

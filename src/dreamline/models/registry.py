@@ -4,13 +4,15 @@ Each entry has a name, a path (a diffusers folder or a CompVis .safetensors/.ckp
 a description, the default image size, an optional default guidance scale (``cfg_scale``: a
 small or unusual model may work best away from SD's 7.5), an optional ``config`` folder
 (diffusers-style part configs, for single files whose architecture is not SD 1.5), and one entry
-is ``default: true``.
+is ``default: true``.  ``prediction_type`` (``epsilon`` or ``v_prediction``) marks an SD 1.x
+v-prediction fine-tune whose file does not say so itself.
 Relative paths are relative to the yaml file's folder, so a registry can travel with its models;
 ``@builtin/...`` means the package's own data folder (the built-in demo model and SD 1.5 configs).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,9 @@ BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_REGISTRY = Path("configs") / "models.yaml"
 _KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "cfg_scale", "config",
-                           "default"})
+                           "default", "prediction_type"})
+PREDICTION_TYPES: dict[str, str] = {"epsilon": "epsilon", "v_prediction": "v_prediction",
+                                    "v": "v_prediction"}
 CFG_SCALE_RANGE = (0.0, 100.0)  # the same range as -C/--cfg_scale on a prompt line
 
 
@@ -41,6 +45,24 @@ class ModelEntry:
     cfg_scale: float | None = None  # default -C for this model; None: the usual 7.5
     config: Path | None = None  # diffusers-style config folder for single files
     default: bool = False
+    prediction_type: str | None = None  # "epsilon" / "v_prediction"; None: detect from the file
+
+
+def user_cache_dir() -> Path:
+    """Per-user caches: ``$XDG_CACHE_HOME/dreamline``, default ``~/.cache/dreamline``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base).expanduser() if base else Path.home() / ".cache"
+    return root / "dreamline"
+
+
+def _prediction_type(source: str, name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key not in PREDICTION_TYPES:
+        raise ModelError(f"{source}: model {name!r}: prediction_type is {value!r}; expected "
+                         f"epsilon or v_prediction")
+    return PREDICTION_TYPES[key]
 
 
 def resolve_path(text: str, base_dir: Path) -> Path:
@@ -108,6 +130,7 @@ def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
         config=None if config is None else resolve_path(_text(source, name, "config", config),
                                                          base_dir),
         default=default,
+        prediction_type=_prediction_type(source, name, raw.get("prediction_type")),
     )
 
 
@@ -127,7 +150,7 @@ class ModelRegistry:
         self.default_name = defaults[0] if defaults else entries[0].name
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_REGISTRY) -> "ModelRegistry":
+    def load(cls, path: Path | str = DEFAULT_REGISTRY) -> ModelRegistry:
         """Read and check a models.yaml; every problem is a one-line ModelError."""
         path = Path(path).expanduser().resolve()
         try:
@@ -153,9 +176,10 @@ class ModelRegistry:
         return list(self._entries)
 
     @property
-    def hash_cache_path(self) -> Path | None:
-        """Where short hashes are remembered: beside the registry file."""
-        return None if self.path is None else self.path.parent / CACHE_FILE_NAME
+    def hash_cache_path(self) -> Path:
+        """Where short hashes are remembered: the user's cache folder (never the installation,
+        which may be read-only or shared), whichever registry is in use."""
+        return user_cache_dir() / CACHE_FILE_NAME
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

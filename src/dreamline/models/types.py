@@ -25,6 +25,9 @@ class LoadedModel:
     dtype: torch.dtype
     default_width: int
     default_height: int
+    # What the UNet predicts: "epsilon" (the noise; most SD 1.x) or "v_prediction"; also set
+    # as scheduler_config["prediction_type"].  Last, with a default, so older callers still work.
+    prediction_type: str = "epsilon"
 
     @property
     def vae_scale_factor(self) -> int:

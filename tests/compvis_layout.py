@@ -1,11 +1,12 @@
-"""Key conversion between the original CompVis (LDM) checkpoint layout and diffusers' layout.
+"""Tests only: write diffusers weights in the original CompVis (LDM) single-file layout.
 
 Most SD 1.x weights people download are single files in the CompVis layout: one state dict
 whose keys start with ``model.diffusion_model.`` (UNet), ``first_stage_model.`` (VAE) and
-``cond_stage_model.transformer.`` (CLIP text encoder).  diffusers names the same tensors
-differently.  Both directions are derived here from one table of corresponding modules, built
-from the diffusers configs, so the loader (CompVis -> diffusers) and the tests (diffusers ->
-CompVis, to write single-file test models) cannot drift apart.
+``cond_stage_model.transformer.`` (CLIP text encoder).  dreamline reads them with diffusers' own
+conversion; the tests need the other direction (diffusers -> CompVis) to write single-file test
+models, which diffusers does not ship.  It is derived from one table of corresponding modules,
+built from the diffusers configs, and checked independently by diffusers' own single-file loader
+(test_models_convert.py).
 
 The only tensors whose shape changes are the VAE mid-block attention projections: 1x1 convs
 ``[C, C, 1, 1]`` in CompVis, linear ``[C, C]`` in diffusers.
@@ -13,8 +14,9 @@ The only tensors whose shape changes are the VAE mid-block attention projections
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -23,12 +25,8 @@ VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model.transformer.text_model."
 # Checkpoints saved with older transformers lack the "text_model." level.
 TEXT_PREFIX_OLD = "cond_stage_model.transformer."
-REQUIRED_PREFIXES: dict[str, str] = {
-    UNET_PREFIX: "UNet", VAE_PREFIX: "VAE", TEXT_PREFIX_OLD: "CLIP text encoder",
-}
 # Present in real SD 1.x files but not part of the three networks we load.
 _IGNORED_SUFFIXES = ("position_ids",)
-_IGNORED_PREFIXES = ("model_ema.", "first_stage_model.loss.")
 
 # Module-internal renames, diffusers name -> CompVis name (first path component(s) only).
 _UNET_RESNET = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"),
@@ -232,69 +230,3 @@ def diffusers_to_compvis(unet: Mapping[str, torch.Tensor], vae: Mapping[str, tor
             continue
         result[TEXT_PREFIX + _strip_text_model(key)] = value
     return result
-
-
-@dataclass
-class DiffusersParts:
-    """A CompVis checkpoint split into the three diffusers-named state dicts."""
-
-    unet: dict[str, torch.Tensor]
-    vae: dict[str, torch.Tensor]
-    text_encoder: dict[str, torch.Tensor]  # keys without "text_model." (transformers 5 form)
-    ignored: list[str]  # keys that belong to none of the three networks (EMA copies, schedules)
-
-
-def compvis_to_diffusers(checkpoint: Mapping[str, torch.Tensor], unet_config: Mapping[str, Any],
-                         vae_config: Mapping[str, Any]) -> DiffusersParts:
-    """Split and rename a CompVis state dict; ConversionError if a network key has no home."""
-    unet_state: dict[str, torch.Tensor] = {}
-    vae_state: dict[str, torch.Tensor] = {}
-    text_state: dict[str, torch.Tensor] = {}
-    ignored: list[str] = []
-    for key, tensor in checkpoint.items():
-        if key.startswith(_IGNORED_PREFIXES) or key.endswith(_IGNORED_SUFFIXES):
-            ignored.append(key)
-        elif key.startswith(UNET_PREFIX):
-            unet_state[key[len(UNET_PREFIX):]] = tensor
-        elif key.startswith(VAE_PREFIX):
-            vae_state[key[len(VAE_PREFIX):]] = tensor
-        elif key.startswith(TEXT_PREFIX):
-            text_state[key[len(TEXT_PREFIX):]] = tensor
-        elif key.startswith(TEXT_PREFIX_OLD):
-            text_state[key[len(TEXT_PREFIX_OLD):]] = tensor
-        else:
-            ignored.append(key)
-
-    parts: dict[str, dict[str, torch.Tensor]] = {}
-    for part, state, pairs, prefix in (("UNet", unet_state, unet_pairs(unet_config), UNET_PREFIX),
-                                       ("VAE", vae_state, vae_pairs(vae_config), VAE_PREFIX)):
-        converted, unmatched = _convert(state, pairs, False)
-        if unmatched:
-            raise ConversionError(f"{len(unmatched)} {part} tensors do not fit the configured "
-                                  f"architecture, e.g. {prefix + unmatched[0]!r}")
-        parts[part] = converted
-    return DiffusersParts(parts["UNet"], parts["VAE"], text_state, ignored)
-
-
-def sd1_problem(keys: Iterable[str]) -> str | None:
-    """Why a single-file checkpoint with these keys is not an SD 1.x model, or None if it is."""
-    keys = list(keys)
-    if not keys:
-        return "it holds no tensors"
-    if any(key.startswith("conditioner.embedders.") for key in keys):
-        return "it looks like an SDXL checkpoint; only SD 1.x models are supported"
-    if any(key.startswith("cond_stage_model.model.") for key in keys):
-        return ("it looks like an SD 2.x checkpoint (OpenCLIP text encoder); only SD 1.x models "
-                "are supported")
-    if any(key.startswith(("down_blocks.", "encoder.down_blocks.", "text_model.",
-                           "embeddings.token_embedding")) for key in keys):
-        return ("it holds a single diffusers part, not a whole model; give the diffusers folder "
-                "that holds model_index.json instead")
-    if any(key.startswith(("lora_", "lora.")) or ".lora_" in key for key in keys[:50]):
-        return "it looks like a LoRA, not a whole model"
-    missing = [f"{prefix}* ({part})" for prefix, part in REQUIRED_PREFIXES.items()
-               if not any(key.startswith(prefix) for key in keys)]
-    if missing:
-        return (f"it has no {', no '.join(missing)} keys; expected an SD 1.x checkpoint in the "
-                f"CompVis layout")
-    return None
