@@ -10,7 +10,7 @@ import pytest
 import torch
 from diffusers import LMSDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-from core_fixtures import SIZE, gradient_image, tiny_model, write_image
+from core_fixtures import SIZE, generate, gradient_image, tiny_model, write_image
 from dreamline.core import Generator
 from dreamline.request import Request
 
@@ -57,7 +57,7 @@ def test_img2img_equals_diffusers(tmp_path: Path, strength: float) -> None:
     """Equal to diffusers' img2img pipeline with LMS once its order ramps from the first step
     run; stock LMS differs only in that first-step order (see RampedLMS), and visibly."""
     init_path = write_image(tmp_path, 0)
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, sampler="k_lms",
         init_img=str(init_path), strength=strength))[0]
     assert ours.info.steps_run == int(strength * STEPS)
@@ -77,7 +77,7 @@ def test_txt2img_equals_diffusers() -> None:
     pipe.set_progress_bar_config(disable=True)
     theirs = pipe(PROMPT, height=SIZE, width=SIZE, num_inference_steps=STEPS, guidance_scale=CFG,
                   generator=torch.Generator().manual_seed(SEED)).images[0]
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, width=SIZE, height=SIZE))[0]
     assert ours.info.strength is None and ours.info.steps_run == STEPS
     assert _max_diff(ours.image, theirs) <= 1
@@ -90,6 +90,6 @@ def test_negative_prompt_equals_diffusers() -> None:
     theirs = pipe(PROMPT, negative_prompt="blurry", height=SIZE, width=SIZE,
                   num_inference_steps=4, guidance_scale=CFG,
                   generator=torch.Generator().manual_seed(SEED)).images[0]
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT + " [blurry]", steps=4, seed=SEED, cfg_scale=CFG))[0]
     assert _max_diff(ours.image, theirs) <= 1

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core_fixtures import SIZE, gradient_image, tiny_model, write_image
+from core_fixtures import SIZE, generate, gradient_image, tiny_model, write_image
 from dreamline.core import (
     Generator,
     GeneratedImage,
@@ -26,7 +26,7 @@ from dreamline.core import (
 )
 from dreamline.core import latents as latent_ops
 from dreamline.core.noise import PARALLEL_COS, draw_noise, seed_noise, seeded_generator, slerp
-from dreamline.core.samplers import SIGMA_SAMPLERS, Schedule
+from dreamline.core.schedule import SIGMA_SAMPLERS, Schedule
 from dreamline.images import load_init_image, mask_to_latent
 from dreamline.request import SAMPLERS, Request
 
@@ -94,7 +94,7 @@ def _run(gen: Generator, on_step: Callable[[StepInfo], None] | None = None,
          **fields: object) -> list[GeneratedImage]:
     fields.setdefault("steps", STEPS)
     fields.setdefault("prompt", "a lighthouse")
-    return gen.generate(Request(**fields), on_step=on_step)
+    return generate(gen, Request(**fields), on_step=on_step)
 
 
 def _one(gen: Generator, **fields: object) -> GeneratedImage:

@@ -25,6 +25,7 @@ class LoadedModel:
     dtype: torch.dtype
     default_width: int
     default_height: int
+    prediction_type: str = "epsilon"
 
     @property
     def vae_scale_factor(self) -> int:
