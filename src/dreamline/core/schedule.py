@@ -14,13 +14,18 @@ pinned diffusers 0.42.x, and says "diffusers changed X" when one breaks):
   start of the full schedule, so a sliced img2img run would start at 4th order);
 - Euler a: no Karras option, so it borrows Euler's Karras ``sigmas``/``timesteps``;
 - every k sampler: ``sigmas``, ``step_index``, ``order`` and ``set_begin_index``;
-  DDIM/PLMS: ``add_noise``, ``alphas_cumprod``.
+  DDIM/PLMS: ``add_noise``, ``alphas_cumprod``;
+- v-prediction: every scheduler's ``prediction_type`` config, except PLMS: diffusers' PNDM
+  combines the raw v outputs of several steps and converts the sum to noise once, at the current
+  sample, which is not the noise the steps predicted (a perfect v predictor does not land on the
+  clean latent).  So for PLMS each call's v is turned into noise here, at its own sample and
+  timestep, as CompVis' PLMS sampler does, and the scheduler runs as an epsilon one.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -127,17 +132,25 @@ class Schedule:
     timesteps: torch.Tensor  # the slice to run, in order (one entry per scheduler call)
     start_step: int  # sampling steps skipped (0 for txt2img and strength 1)
     steps_run: int  # sampling steps taken
+    prediction_type: str = "epsilon"  # what the model's output is: "epsilon" or "v_prediction"
+    noise_from_v: bool = False  # PLMS with v: each call's v is made noise before the step
 
     @classmethod
     def full(cls, scheduler: Any, sampler: str, steps: int, *, karras: bool = False,
              device: torch.device | str | None = None) -> "Schedule":
-        """The whole schedule of ``steps`` sampling steps (txt2img, or strength 1)."""
+        """The whole schedule of ``steps`` sampling steps (txt2img, or strength 1), from a
+        fresh scheduler (as make_scheduler builds it; it is set up in place)."""
         scheduler.set_timesteps(steps, device=device)
         if karras and "use_karras_sigmas" not in scheduler.config:
             _borrow_karras_sigmas(scheduler, steps)
             if device is not None:
                 scheduler.timesteps = scheduler.timesteps.to(device)
-        return cls(scheduler, sampler, steps, scheduler.timesteps, 0, steps)
+        prediction_type = str(scheduler.config.prediction_type)
+        noise_from_v = isinstance(scheduler, PNDMScheduler) and prediction_type == "v_prediction"
+        if noise_from_v:  # see the module docstring: step() hands PNDM noise
+            scheduler.register_to_config(prediction_type="epsilon")
+        return cls(scheduler, sampler, steps, scheduler.timesteps, 0, steps, prediction_type,
+                   noise_from_v)
 
     def sliced(self, steps_run: int) -> "Schedule":
         """Keep only the last ``steps_run`` sampling steps, as diffusers' img2img does.
@@ -148,13 +161,13 @@ class Schedule:
         """
         start = self.steps - steps_run
         if self.sampler == "plms":
-            timesteps = _plms_slice(self.timesteps, start)
-            return Schedule(self.scheduler, self.sampler, self.steps, timesteps, start, steps_run)
+            return replace(self, timesteps=_plms_slice(self.timesteps, start), start_step=start,
+                           steps_run=steps_run)
         begin = start * self._order
         if hasattr(self.scheduler, "set_begin_index"):
             self.scheduler.set_begin_index(begin)
-        return Schedule(self.scheduler, self.sampler, self.steps, self.timesteps[begin:], start,
-                        steps_run)
+        return replace(self, timesteps=self.timesteps[begin:], start_step=start,
+                       steps_run=steps_run)
 
     @property
     def _order(self) -> int:
@@ -163,10 +176,6 @@ class Schedule:
     @property
     def uses_sigmas(self) -> bool:
         return self.sampler in SIGMA_SAMPLERS
-
-    @property
-    def prediction_type(self) -> str:
-        return str(self.scheduler.config.prediction_type)
 
     # --- start points ---------------------------------------------------------------------------
 
@@ -219,8 +228,12 @@ class Schedule:
         """The sample after scheduler call number ``call`` (0-based, within this run).
 
         ``generator`` feeds the stochastic samplers' fresh noise.  k_lms ramps its order from
-        the first step run, like k-diffusion.
+        the first step run, like k-diffusion.  ``model_output`` is the model's prediction of
+        ``prediction_type``.
         """
+        if self.noise_from_v:
+            alpha = self.scheduler.alphas_cumprod[int(t)].to(device=x.device, dtype=x.dtype)
+            model_output = alpha**0.5 * model_output + (1 - alpha) ** 0.5 * x
         extra: dict[str, Any] = {}
         if _takes_generator(type(self.scheduler)):
             extra["generator"] = generator
