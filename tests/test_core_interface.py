@@ -16,7 +16,15 @@ from dreamline.core import Generator
 from dreamline.images import InitImage
 from dreamline.init_input import PreparedInit, prepare_init
 from dreamline.parse import parse_line
-from dreamline.request import MAX_STEPS, Request, RequestError, least_strength, validate
+from dreamline.request import (
+    MAX_STEPS,
+    SAMPLERS,
+    Request,
+    RequestError,
+    least_strength,
+    validate,
+)
+from dreamline.samplers import SIGMA_NAMES
 
 STEPS = 2
 
@@ -83,14 +91,18 @@ def test_img2img_without_its_init_and_txt2img_with_one_are_caller_errors(tmp_pat
         gen.generate(Request(prompt="p", steps=STEPS, init_img=path, strength=0.5), init=odd)
 
 
-def test_the_core_is_silent_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_the_core_is_silent_by_default(tmp_path: Path, capfd: pytest.CaptureFixture[str]
                                        ) -> None:
+    """Nothing on stdout or stderr (file descriptors: library loggers included)."""
     path = str(write_image(tmp_path, 0))
     request = Request(prompt=" ".join(["cat"] * 80), steps=STEPS, seed=1, init_img=path,
                       strength=0.5, log_tokenization=True)
     Generator(tiny_model()).generate(request, init=prepared(request))
-    Generator(tiny_model()).generate(Request(prompt="p", steps=1, seed=1, width=100))
-    assert capsys.readouterr() == ("", "")
+    for sampler in SAMPLERS:
+        Generator(tiny_model()).generate(Request(prompt="p", steps=1, seed=1, width=100,
+                                                 sampler=sampler,
+                                                 karras=sampler in SIGMA_NAMES))
+    assert capfd.readouterr() == ("", "")
     lines: list[str] = []
     Generator(tiny_model(), report=lines.append).generate(request, init=prepared(request))
     assert "starting at step 1 of 2 (1 new sampling steps)" in lines

@@ -373,7 +373,7 @@ def _leading_timesteps(steps: int) -> list[int]:
 
 @pytest.mark.parametrize("sampler", DETERMINISTIC)
 @pytest.mark.parametrize("strength", [1.0, pytest.param(0.5, id="0.5")])
-def test_a_perfect_denoiser_lands_on_the_init_latent(sampler: str, strength: float) -> None:
+def test_a_perfect_noise_predictor_lands_on_the_init_latent(sampler: str, strength: float) -> None:
     """Told the true noise at every call, a deterministic sampler that starts at the right level
     and walks the right (sliced) schedule ends exactly where the noise-free latent is; a skipped or
     repeated step, or a wrong start level, leaves noise behind.  Also: on_step once per real
