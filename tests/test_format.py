@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dreamline.format import format_command, format_number, quote_path
@@ -94,7 +95,7 @@ def requests(draw: st.DrawFn) -> Request:
     init_img = draw(st.none() | _PATHS)
     sampler = draw(st.sampled_from(SAMPLERS))
     save_intermediates = draw(st.none() | st.integers(1, 1000))
-    return Request(
+    request = Request(
         prompt=draw(_PROMPTS),
         steps=draw(st.integers(1, 1000)),
         seed=draw(st.integers(0, SEED_MAX)),
@@ -120,6 +121,9 @@ def requests(draw: st.DrawFn) -> Request:
         decode_intermediates=draw(st.booleans()) if save_intermediates is not None else False,
         seamless=draw(st.booleans()),
     )
+    # img2img must run at least one sampling step (request.validate refuses it otherwise)
+    assume(init_img is None or math.floor(round(request.strength * request.steps, 6)) >= 1)
+    return request
 
 
 @settings(max_examples=400, deadline=None)
