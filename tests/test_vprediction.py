@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ class PerCallPLMS(PNDMScheduler):
     PNDM with ``prediction_type="v_prediction"`` combines raw v outputs of different steps and
     converts the sum once, which a perfect v predictor shows is wrong (see the last test)."""
 
-    def step(self, model_output, timestep, sample, return_dict=True):  # noqa: ANN001
+    def step(self, model_output: torch.Tensor, timestep: torch.Tensor,  # type: ignore[override]
+             sample: torch.Tensor, return_dict: bool = True) -> Any:
         alpha = self.alphas_cumprod[int(timestep)]
         noise = alpha**0.5 * model_output + (1 - alpha) ** 0.5 * sample
         return super().step(noise, timestep, sample, return_dict=return_dict)
@@ -52,9 +54,9 @@ def _parts(sampler: str, prediction_type: str = V) -> dict:
     else:
         scheduler = SCHEDULERS[sampler].from_config(model.scheduler_config,
                                                     prediction_type=prediction_type)
-    return dict(vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
-                unet=model.unet, scheduler=scheduler, safety_checker=None,
-                feature_extractor=None, requires_safety_checker=False)
+    return {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer,
+            "unet": model.unet, "scheduler": scheduler, "safety_checker": None,
+            "feature_extractor": None, "requires_safety_checker": False}
 
 
 def _max_diff(ours, theirs) -> int:

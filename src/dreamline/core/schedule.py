@@ -44,10 +44,10 @@ from diffusers import (
 from dreamline import samplers as sampler_table
 from dreamline.request import RequestError
 
-_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
+_CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
     DDIMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
     KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)}
-SCHEDULERS: dict[str, type] = {spec.name: _CLASSES[spec.scheduler] for spec in sampler_table.TABLE}
+SCHEDULERS: dict[str, Any] = {spec.name: _CLASSES[spec.scheduler] for spec in sampler_table.TABLE}
 # Samplers whose scheduler walks a sigma schedule (img2img starts at z0 + noise * sigma).
 SIGMA_SAMPLERS = frozenset(sampler_table.SIGMA_NAMES)
 # What the UNet predicts: the noise (SD 1.x) or v (v-prediction fine-tunes).
@@ -86,12 +86,12 @@ def make_scheduler(sampler: str, scheduler_config: dict[str, Any], *, karras: bo
 
 
 @cache
-def _init_parameters(cls: type) -> frozenset[str]:
-    return frozenset(inspect.signature(cls.__init__).parameters)
+def _init_parameters(cls: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(cls).parameters)
 
 
 @cache
-def _takes_generator(cls: type) -> bool:
+def _takes_generator(cls: Any) -> bool:
     """Whether the class's step draws noise (ancestral samplers, DDIM with eta)."""
     return "generator" in inspect.signature(cls.step).parameters
 
@@ -137,7 +137,7 @@ class Schedule:
 
     @classmethod
     def full(cls, scheduler: Any, sampler: str, steps: int, *, karras: bool = False,
-             device: torch.device | str | None = None) -> "Schedule":
+             device: torch.device | str | None = None) -> Schedule:
         """The whole schedule of ``steps`` sampling steps (txt2img, or strength 1), from a
         fresh scheduler (as make_scheduler builds it; it is set up in place)."""
         scheduler.set_timesteps(steps, device=device)
@@ -152,7 +152,7 @@ class Schedule:
         return cls(scheduler, sampler, steps, scheduler.timesteps, 0, steps, prediction_type,
                    noise_from_v)
 
-    def sliced(self, steps_run: int) -> "Schedule":
+    def sliced(self, steps_run: int) -> Schedule:
         """Keep only the last ``steps_run`` sampling steps, as diffusers' img2img does.
 
         Multi-order schedulers (Heun, DPM2) have ``order`` timesteps per sampling step, so the
@@ -235,7 +235,7 @@ class Schedule:
             alpha = self.scheduler.alphas_cumprod[int(t)].to(device=x.device, dtype=x.dtype)
             model_output = alpha**0.5 * model_output + (1 - alpha) ** 0.5 * x
         extra: dict[str, Any] = {}
-        if _takes_generator(type(self.scheduler)):
+        if _takes_generator(self.scheduler.__class__):
             extra["generator"] = generator
         if isinstance(self.scheduler, LMSDiscreteScheduler):
             extra["order"] = min(LMS_ORDER, call + 1)
@@ -272,5 +272,5 @@ class Schedule:
         if hasattr(scheduler, "state_in_first_order"):
             return bool(scheduler.state_in_first_order)
         if isinstance(scheduler, PNDMScheduler):
-            return int(scheduler.counter) != 1
+            return int(self.scheduler.counter) != 1
         return True
