@@ -7,6 +7,7 @@ Tiny random-weight model, 64x64 (8x8 latents), a few steps: these tests check th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -259,14 +260,22 @@ def test_inpainting_keeps_exactly_and_repaints_with_every_sampler(
     assert any("inverted" in line for line in lines)
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+V_MODEL_SAMPLERS = ("ddim", "plms", "k_euler", "k_dpm_2_a")
+
+
+@pytest.mark.parametrize(("sampler", "prediction_type"),
+                         [(name, "epsilon") for name in SAMPLERS]
+                         + [(name, "v_prediction") for name in V_MODEL_SAMPLERS])
 def test_kept_region_is_the_init_latent_at_the_noise_level_of_each_unet_call(
-        gen: Generator, pictures: dict[str, str], sampler: str) -> None:
+        gen: Generator, pictures: dict[str, str], sampler: str, prediction_type: str) -> None:
     """Before every UNet call the kept latent cells are ``a * z0 + b * noise`` with the level
     the scheduler scaled the input for: ``a**2 + b**2 == 1`` (k samplers scale by
     1/sqrt(sigma**2 + 1); DDIM/PLMS mix sqrt(alpha) and sqrt(1 - alpha)), and for DDIM/PLMS
-    ``a**2`` is alpha_cumprod at the timestep the UNet is given."""
+    ``a**2`` is alpha_cumprod at the timestep the UNet is given.  The noising is the forward
+    process, the same for a v-prediction model."""
     seed = 13
+    if prediction_type != "epsilon":
+        gen = Generator(dataclasses.replace(tiny_model(), prediction_type=prediction_type))
     with UNetInputs() as seen:
         _one(gen, seed=seed, sampler=sampler, init_img=pictures["hole"], strength=0.75,
              cfg_scale=1.0)
