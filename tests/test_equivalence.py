@@ -1,5 +1,6 @@
 """Proof that our loop is diffusers' maths: same weights, prompt, seed, steps, guidance -> same
-pixels (within 1/255) as StableDiffusionImg2ImgPipeline / StableDiffusionPipeline with LMS."""
+pixels (within 1/255) as StableDiffusionImg2ImgPipeline / StableDiffusionPipeline with LMS (and
+Euler, DDIM, Heun, Euler a).  v-prediction models: test_vprediction.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from diffusers import LMSDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
 from core_fixtures import SIZE, generate, gradient_image, tiny_model, write_image
-from dreamline.core import Generator
+from dreamline.core import SCHEDULERS, Generator
 from dreamline.request import Request
 
 PROMPT = "a tree by a river"
@@ -92,4 +93,26 @@ def test_negative_prompt_equals_diffusers() -> None:
                   generator=torch.Generator().manual_seed(SEED)).images[0]
     ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT + " [blurry]", steps=4, seed=SEED, cfg_scale=CFG))[0]
+    assert _max_diff(ours.image, theirs) <= 1
+
+
+@pytest.mark.parametrize("sampler", ["k_euler", "ddim", "k_heun", "k_euler_a"])
+def test_other_samplers_equal_diffusers(tmp_path: Path, sampler: str) -> None:
+    """txt2img and img2img (diffusers' own slice) with samplers other than LMS."""
+    parts = _parts(SCHEDULERS[sampler])
+    txt = StableDiffusionPipeline(**parts)
+    txt.set_progress_bar_config(disable=True)
+    theirs = txt(PROMPT, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=CFG,
+                 generator=torch.Generator().manual_seed(SEED)).images[0]
+    gen = Generator(tiny_model())
+    ours = generate(gen, Request(prompt=PROMPT, steps=4, seed=SEED, cfg_scale=CFG,
+                                 sampler=sampler))[0]
+    assert _max_diff(ours.image, theirs) <= 1
+    img = StableDiffusionImg2ImgPipeline(**_parts(SCHEDULERS[sampler]))
+    img.set_progress_bar_config(disable=True)
+    theirs = img(PROMPT, image=gradient_image(0), strength=0.5, num_inference_steps=4,
+                 guidance_scale=CFG, generator=torch.Generator().manual_seed(SEED)).images[0]
+    ours = generate(gen, Request(prompt=PROMPT, steps=4, seed=SEED, cfg_scale=CFG,
+                                 sampler=sampler, init_img=str(write_image(tmp_path, 0)),
+                                 strength=0.5))[0]
     assert _max_diff(ours.image, theirs) <= 1
