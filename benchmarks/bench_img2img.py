@@ -25,6 +25,7 @@ from PIL import Image
 
 from dreamline.core import Generator, steps_to_run
 from dreamline.errors import DreamlineError
+from dreamline.init_input import prepare_init
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request
 
@@ -96,8 +97,11 @@ def compare(mode: str, model: LoadedModel, args: argparse.Namespace, init_path: 
                         generator=torch.Generator().manual_seed(benchlib.SEED)).images[0]
     pipe.set_progress_bar_config(disable=True)
 
+    prepared = prepare_init(request, default_size=(model.default_width, model.default_height),
+                            multiple=model.size_multiple, report=benchlib.quiet)
+
     def ours() -> Image.Image:
-        return generator.generate(request)[0].image
+        return generator.generate(request, init=prepared)[0].image
 
     print(f"\n{mode} {size}x{size}, -s {args.steps}"
           + (f" -f {args.strength}" if mode == "img2img" else "")

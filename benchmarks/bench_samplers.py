@@ -19,6 +19,7 @@ from pathlib import Path
 import benchlib
 
 from dreamline.core import SCHEDULERS, Generator, steps_to_run
+from dreamline.init_input import prepare_init
 from dreamline.request import Request
 
 
@@ -53,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             request = Request(prompt=benchlib.PROMPT, steps=args.steps, seed=benchlib.SEED,
                               sampler=sampler, init_img=init, strength=args.strength,
                               width=None if img2img else size, height=None if img2img else size)
-            return benchlib.timed(lambda: generator.generate(request)[0].image, timer, device,
-                                  steps_run)
+            prepared = prepare_init(request, default_size=(model.default_width,
+                                                           model.default_height),
+                                    multiple=model.size_multiple, report=benchlib.quiet)
+            return benchlib.timed(lambda: generator.generate(request, init=prepared)[0].image,
+                                  timer, device, steps_run)
 
         print(f"\n{args.mode} {size}x{size}, -s {args.steps}"
               + (f" -f {args.strength} ({steps_run} sampling steps)" if img2img else "")

@@ -20,6 +20,7 @@ import benchlib
 import torch
 
 from dreamline.core import Generator, steps_to_run
+from dreamline.init_input import prepare_init
 from dreamline.request import Request
 
 
@@ -49,10 +50,14 @@ def main(argv: list[str] | None = None) -> int:
                           sampler="k_lms", strength=args.strength,
                           init_img=str(benchlib.init_image_file(Path(tmp), size)))
 
+        prepared = prepare_init(request, default_size=(model.default_width,
+                                                       model.default_height),
+                                multiple=model.size_multiple, report=benchlib.quiet)
+
         def run_with(threads: int) -> benchlib.Sample:
             torch.set_num_threads(threads)
-            return benchlib.timed(lambda: generator.generate(request)[0].image, timer, device,
-                                  steps_run)
+            return benchlib.timed(lambda: generator.generate(request, init=prepared)[0].image,
+                                  timer, device, steps_run)
 
         print(f"\nimg2img {size}x{size}, -s {args.steps} -f {args.strength} -A k_lms, "
               f"{args.repeats} interleaved rounds after {args.warmup} warm-up", flush=True)

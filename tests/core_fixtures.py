@@ -5,14 +5,19 @@ The model loader lives elsewhere; the core only needs a LoadedModel, so tests bu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from dreamline.core import GeneratedImage, Generator
+from dreamline.init_input import PreparedInit, prepare_init
 from dreamline.models.types import LoadedModel
+from dreamline.request import Request
 from tiny_models import SCHEDULER_CONFIG, tiny_components
 
 SIZE = 64
@@ -45,3 +50,18 @@ def write_image(directory: Path, kind: int, size: int = SIZE) -> Path:
     path = directory / f"init-{kind}-{size}.png"
     gradient_image(kind, size).save(path)
     return path
+
+
+def prepared(request: Request, report: Callable[[str], None] | None = None
+             ) -> PreparedInit | None:
+    """The request's init image prepared for the tiny model, as a caller does (None: txt2img)."""
+    model = tiny_model()
+    return prepare_init(request, default_size=(model.default_width, model.default_height),
+                        multiple=model.size_multiple,
+                        report=report if report is not None else (lambda _line: None))
+
+
+def generate(gen: Generator, request: Request, **hooks: Any) -> list[GeneratedImage]:
+    """``gen.generate`` as the REPL calls it: the init image prepared first (its notes go to the
+    generator's report)."""
+    return gen.generate(request, init=prepared(request, gen.report), **hooks)

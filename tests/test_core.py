@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from core_fixtures import gradient_image, tiny_model, write_image
+from core_fixtures import generate, gradient_image, tiny_model, write_image
 from dreamline.core import Generator, StepInfo, derive_seed, draw_noise, latents_to_preview_rgb
 from dreamline.core.noise import blend_variations, seed_noise, seeded_generator, slerp
-from dreamline.core.samplers import make_scheduler, steps_to_run
+from dreamline.core import make_scheduler, steps_to_run
 from dreamline.errors import DreamlineError
 from dreamline.request import SAMPLERS, Request
 
@@ -47,7 +47,7 @@ def inits(tmp_path: Path) -> tuple[str, str]:
 def _one(gen: Generator, **fields) -> object:
     fields.setdefault("steps", STEPS)
     fields.setdefault("prompt", "a lighthouse")
-    return gen.generate(Request(**fields))[0]
+    return generate(gen, Request(**fields))[0]
 
 
 @pytest.mark.parametrize(("strength", "steps", "expected"),
@@ -65,7 +65,7 @@ def test_tiny_strength_is_a_clear_error(gen: Generator, inits: tuple[str, str]) 
 def test_img2img_reports_start_and_runs_t_enc_steps(gen: Generator, lines: list[str],
                                                     inits: tuple[str, str]) -> None:
     seen: list[StepInfo] = []
-    result = gen.generate(Request(prompt="x", steps=10, seed=3, init_img=inits[0], strength=0.7),
+    result = generate(gen, Request(prompt="x", steps=10, seed=3, init_img=inits[0], strength=0.7),
                           on_step=seen.append)[0]
     assert "starting at step 3 of 10 (7 new sampling steps)" in lines
     assert (result.info.steps_run, result.info.start_step, result.info.strength) == (7, 3, 0.7)
@@ -131,13 +131,13 @@ def test_strength_one_ignores_the_init_image(gen: Generator, inits: tuple[str, s
 
 
 def test_iterations_have_reproducible_own_seeds(gen: Generator) -> None:
-    results = gen.generate(Request(prompt="p", steps=2, seed=42, iterations=3))
+    results = generate(gen, Request(prompt="p", steps=2, seed=42, iterations=3))
     seeds = [r.seed for r in results]
     assert seeds[0] == 42 and len(set(seeds)) == 3
     assert seeds == [derive_seed(42, k) for k in range(3)]
     for result in results:
         assert result.request.iterations == 1 and result.request.seed == result.seed
-        assert _same(gen.generate(result.request)[0].image, result.image)
+        assert _same(generate(gen, result.request)[0].image, result.image)
 
 
 def test_missing_seed_is_resolved_and_recorded(gen: Generator) -> None:
@@ -158,7 +158,7 @@ def test_variation_zero_equals_plain(gen: Generator, inits: tuple[str, str]) -> 
 def test_variation_request_reproduces_its_image(gen: Generator, inits: tuple[str, str],
                                                 sampler: str, img2img: bool) -> None:
     extra = {"init_img": inits[0], "strength": 0.6} if img2img else {}
-    variations = gen.generate(Request(prompt="v", steps=3, seed=7, sampler=sampler,
+    variations = generate(gen, Request(prompt="v", steps=3, seed=7, sampler=sampler,
                                       variation_amount=0.3, iterations=2,
                                       with_variations=((99, 0.2),), **extra))
     plain = _one(gen, seed=7, steps=3, sampler=sampler, with_variations=((99, 0.2),), **extra)
@@ -168,7 +168,7 @@ def test_variation_request_reproduces_its_image(gen: Generator, inits: tuple[str
         assert request.seed == 7 and request.variation_amount == 0 and request.iterations == 1
         assert request.with_variations == ((99, 0.2), (result.seed, 0.3))
         assert not _same(result.image, plain.image)
-        assert _same(gen.generate(request)[0].image, result.image)
+        assert _same(generate(gen, request)[0].image, result.image)
         seen.add(result.seed)
     assert len(seen) == 2 and 7 not in seen
 

@@ -56,11 +56,18 @@ def generator():
 
 def draw(generator, prompts, seeds, steps: int = 12, **settings) -> list:
     """One k_lms image per prompt (seed ``seeds[k]``) at guidance 4, as PIL images."""
+    from dreamline.init_input import prepare_init
     from dreamline.request import Request
 
-    return [generator.generate(Request(prompt=prompt, seed=seed, steps=steps, cfg_scale=4.0,
-                                       sampler="k_lms", **settings))[0].image
-            for prompt, seed in zip(prompts, seeds)]
+    model = generator.model
+    images = []
+    for prompt, seed in zip(prompts, seeds):
+        request = Request(prompt=prompt, seed=seed, steps=steps, cfg_scale=4.0, sampler="k_lms",
+                          **settings)
+        init = prepare_init(request, default_size=(model.default_width, model.default_height),
+                            multiple=model.size_multiple, report=lambda line: None)
+        images.append(generator.generate(request, init=init)[0].image)
+    return images
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dreamline
-from dreamline.core.samplers import make_scheduler
+from dreamline.core.schedule import make_scheduler
 from dreamline.request import SAMPLERS
 
 SD15_SCHEDULER = Path(dreamline.__file__).parent / "data" / "sd15" / "scheduler" / "scheduler_config.json"

@@ -1,5 +1,6 @@
 """Proof that our loop is diffusers' maths: same weights, prompt, seed, steps, guidance -> same
-pixels (within 1/255) as StableDiffusionImg2ImgPipeline / StableDiffusionPipeline with LMS."""
+pixels (within 1/255) as StableDiffusionImg2ImgPipeline / StableDiffusionPipeline with LMS (and
+Euler, DDIM, Heun, Euler a).  v-prediction models: test_vprediction.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 from diffusers import LMSDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-from core_fixtures import SIZE, gradient_image, tiny_model, write_image
-from dreamline.core import Generator
+from core_fixtures import SIZE, generate, gradient_image, tiny_model, write_image
+from dreamline.core import SCHEDULERS, Generator
 from dreamline.request import Request
 
 PROMPT = "a tree by a river"
@@ -57,7 +58,7 @@ def test_img2img_equals_diffusers(tmp_path: Path, strength: float) -> None:
     """Equal to diffusers' img2img pipeline with LMS once its order ramps from the first step
     run; stock LMS differs only in that first-step order (see RampedLMS), and visibly."""
     init_path = write_image(tmp_path, 0)
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, sampler="k_lms",
         init_img=str(init_path), strength=strength))[0]
     assert ours.info.steps_run == int(strength * STEPS)
@@ -77,7 +78,7 @@ def test_txt2img_equals_diffusers() -> None:
     pipe.set_progress_bar_config(disable=True)
     theirs = pipe(PROMPT, height=SIZE, width=SIZE, num_inference_steps=STEPS, guidance_scale=CFG,
                   generator=torch.Generator().manual_seed(SEED)).images[0]
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT, steps=STEPS, seed=SEED, cfg_scale=CFG, width=SIZE, height=SIZE))[0]
     assert ours.info.strength is None and ours.info.steps_run == STEPS
     assert _max_diff(ours.image, theirs) <= 1
@@ -90,6 +91,28 @@ def test_negative_prompt_equals_diffusers() -> None:
     theirs = pipe(PROMPT, negative_prompt="blurry", height=SIZE, width=SIZE,
                   num_inference_steps=4, guidance_scale=CFG,
                   generator=torch.Generator().manual_seed(SEED)).images[0]
-    ours = Generator(tiny_model(), report=_quiet).generate(Request(
+    ours = generate(Generator(tiny_model(), report=_quiet), Request(
         prompt=PROMPT + " [blurry]", steps=4, seed=SEED, cfg_scale=CFG))[0]
+    assert _max_diff(ours.image, theirs) <= 1
+
+
+@pytest.mark.parametrize("sampler", ["k_euler", "ddim", "k_heun", "k_euler_a"])
+def test_other_samplers_equal_diffusers(tmp_path: Path, sampler: str) -> None:
+    """txt2img and img2img (diffusers' own slice) with samplers other than LMS."""
+    parts = _parts(SCHEDULERS[sampler])
+    txt = StableDiffusionPipeline(**parts)
+    txt.set_progress_bar_config(disable=True)
+    theirs = txt(PROMPT, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=CFG,
+                 generator=torch.Generator().manual_seed(SEED)).images[0]
+    gen = Generator(tiny_model())
+    ours = generate(gen, Request(prompt=PROMPT, steps=4, seed=SEED, cfg_scale=CFG,
+                                 sampler=sampler))[0]
+    assert _max_diff(ours.image, theirs) <= 1
+    img = StableDiffusionImg2ImgPipeline(**_parts(SCHEDULERS[sampler]))
+    img.set_progress_bar_config(disable=True)
+    theirs = img(PROMPT, image=gradient_image(0), strength=0.5, num_inference_steps=4,
+                 guidance_scale=CFG, generator=torch.Generator().manual_seed(SEED)).images[0]
+    ours = generate(gen, Request(prompt=PROMPT, steps=4, seed=SEED, cfg_scale=CFG,
+                                 sampler=sampler, init_img=str(write_image(tmp_path, 0)),
+                                 strength=0.5))[0]
     assert _max_diff(ours.image, theirs) <= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import pytest
@@ -125,7 +126,7 @@ def requests(draw: st.DrawFn) -> Request:
         split_prompt(prompt, normalize=not skip_normalize)
     except RequestError:
         assume(False)
-    return Request(
+    request = Request(
         prompt=prompt,
         steps=draw(_int_edges(1, 1000)),
         seed=draw(_int_edges(0, SEED_MAX)),
@@ -151,6 +152,9 @@ def requests(draw: st.DrawFn) -> Request:
         decode_intermediates=draw(st.booleans()) if save_intermediates is not None else False,
         seamless=draw(st.booleans()),
     )
+    # img2img must run at least one sampling step (request.validate refuses it otherwise)
+    assume(init_img is None or math.floor(round(request.strength * request.steps, 6)) >= 1)
+    return request
 
 
 @settings(max_examples=400, deadline=None)

@@ -7,6 +7,7 @@ Tiny random-weight model, 64x64 (8x8 latents), a few steps: these tests check th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core_fixtures import SIZE, gradient_image, tiny_model, write_image
+from core_fixtures import SIZE, generate, gradient_image, tiny_model, write_image
 from dreamline.core import (
     Generator,
     GeneratedImage,
@@ -26,7 +27,7 @@ from dreamline.core import (
 )
 from dreamline.core import latents as latent_ops
 from dreamline.core.noise import PARALLEL_COS, draw_noise, seed_noise, seeded_generator, slerp
-from dreamline.core.samplers import SIGMA_SAMPLERS, Schedule
+from dreamline.core.schedule import SIGMA_SAMPLERS, Schedule
 from dreamline.images import load_init_image, mask_to_latent
 from dreamline.request import SAMPLERS, Request
 
@@ -94,7 +95,7 @@ def _run(gen: Generator, on_step: Callable[[StepInfo], None] | None = None,
          **fields: object) -> list[GeneratedImage]:
     fields.setdefault("steps", STEPS)
     fields.setdefault("prompt", "a lighthouse")
-    return gen.generate(Request(**fields), on_step=on_step)
+    return generate(gen, Request(**fields), on_step=on_step)
 
 
 def _one(gen: Generator, **fields: object) -> GeneratedImage:
@@ -259,14 +260,22 @@ def test_inpainting_keeps_exactly_and_repaints_with_every_sampler(
     assert any("inverted" in line for line in lines)
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+V_MODEL_SAMPLERS = ("ddim", "plms", "k_euler", "k_dpm_2_a")
+
+
+@pytest.mark.parametrize(("sampler", "prediction_type"),
+                         [(name, "epsilon") for name in SAMPLERS]
+                         + [(name, "v_prediction") for name in V_MODEL_SAMPLERS])
 def test_kept_region_is_the_init_latent_at_the_noise_level_of_each_unet_call(
-        gen: Generator, pictures: dict[str, str], sampler: str) -> None:
+        gen: Generator, pictures: dict[str, str], sampler: str, prediction_type: str) -> None:
     """Before every UNet call the kept latent cells are ``a * z0 + b * noise`` with the level
     the scheduler scaled the input for: ``a**2 + b**2 == 1`` (k samplers scale by
     1/sqrt(sigma**2 + 1); DDIM/PLMS mix sqrt(alpha) and sqrt(1 - alpha)), and for DDIM/PLMS
-    ``a**2`` is alpha_cumprod at the timestep the UNet is given."""
+    ``a**2`` is alpha_cumprod at the timestep the UNet is given.  The noising is the forward
+    process, the same for a v-prediction model."""
     seed = 13
+    if prediction_type != "epsilon":
+        gen = Generator(dataclasses.replace(tiny_model(), prediction_type=prediction_type))
     with UNetInputs() as seen:
         _one(gen, seed=seed, sampler=sampler, init_img=pictures["hole"], strength=0.75,
              cfg_scale=1.0)
@@ -373,7 +382,7 @@ def _leading_timesteps(steps: int) -> list[int]:
 
 @pytest.mark.parametrize("sampler", DETERMINISTIC)
 @pytest.mark.parametrize("strength", [1.0, pytest.param(0.5, id="0.5")])
-def test_a_perfect_denoiser_lands_on_the_init_latent(sampler: str, strength: float) -> None:
+def test_a_perfect_noise_predictor_lands_on_the_init_latent(sampler: str, strength: float) -> None:
     """Told the true noise at every call, a deterministic sampler that starts at the right level
     and walks the right (sliced) schedule ends exactly where the noise-free latent is; a skipped or
     repeated step, or a wrong start level, leaves noise behind.  Also: on_step once per real

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core_fixtures import SIZE, tiny_model, write_image
+from core_fixtures import SIZE, generate, tiny_model, write_image
 from dreamline.core import Generator, StartInfo, StepInfo, fit_preview_map
 from dreamline.core import generator as generator_module
 from dreamline.core import latents as latent_ops
@@ -140,12 +140,12 @@ def test_on_start_is_the_noised_init_and_on_step_stays_once_per_step(
     steps: list[StepInfo] = []
     request = Request(prompt="a fox", steps=STEPS, seed=SEED, init_img=str(init_path),
                       strength=STRENGTH, iterations=2, sampler="k_euler")
-    gen.generate(request, on_step=steps.append, on_start=starts.append)
+    generate(gen, request, on_step=steps.append, on_start=starts.append)
     assert [(s.start_step, s.steps, s.steps_run) for s in starts] == [(2, STEPS, 3)] * 2
     assert [s.index for s in steps] == [0, 1, 2] * 2
     assert steps[0].sigma == pytest.approx(starts[0].sigma)  # the first step starts there
     txt: list[StartInfo] = []
-    gen.generate(Request(prompt="a fox", steps=STEPS, seed=SEED, sampler="k_euler"),
+    generate(gen, Request(prompt="a fox", steps=STEPS, seed=SEED, sampler="k_euler"),
                  on_start=txt.append)
     assert txt[0].start_step == 0 and txt[0].sigma > starts[0].sigma  # pure noise is noisier
     # img2img starts from init latents plus a little noise: much nearer them than noise is
@@ -231,14 +231,14 @@ def test_scheduler_built_once_per_command_and_fresh_per_image(
     built: list[str] = []
     real = generator_module.make_scheduler
 
-    def counting(sampler: str, config: dict[str, Any], *, karras: bool = False) -> Any:
+    def counting(sampler: str, config: dict[str, Any], **options: Any) -> Any:
         built.append(sampler)
-        return real(sampler, config, karras=karras)
+        return real(sampler, config, **options)
 
     monkeypatch.setattr(generator_module, "make_scheduler", counting)
-    results = gen.generate(Request(prompt="a fox", steps=3, seed=SEED, iterations=2,
+    results = generate(gen, Request(prompt="a fox", steps=3, seed=SEED, iterations=2,
                                    sampler="k_dpm_2_a"))
     assert built == ["k_dpm_2_a"]
     for result in results:  # each image still equals a run of its own (a fresh state)
-        again = gen.generate(result.request)[0]
+        again = generate(gen, result.request)[0]
         assert np.array_equal(_pixels(again.image), _pixels(result.image))

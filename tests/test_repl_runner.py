@@ -31,7 +31,8 @@ class FakeGenerator:
         self.decoded = 0
         self.previewed = 0
 
-    def iter_generate(self, request: Request, on_step: Callable[[StepInfo], None] | None = None,
+    def iter_generate(self, request: Request, *, init: Any = None,
+                      on_step: Callable[[StepInfo], None] | None = None,
                       on_start: Callable[[StartInfo], None] | None = None
                       ) -> Iterator[GeneratedImage]:
         for index in range(request.iterations):

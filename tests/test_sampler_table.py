@@ -3,7 +3,7 @@
 import pytest
 
 from dreamline import samplers
-from dreamline.core.samplers import SCHEDULERS, SIGMA_SAMPLERS
+from dreamline.core.schedule import SCHEDULERS, SIGMA_SAMPLERS
 from dreamline.request import SAMPLERS
 
 

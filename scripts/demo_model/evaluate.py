@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data  # noqa: E402
 
 from dreamline.core import Generator  # noqa: E402
+from dreamline.init_input import prepare_init  # noqa: E402
 from dreamline.models.loader import load_model  # noqa: E402
 from dreamline.models.registry import ModelRegistry  # noqa: E402
 from dreamline.request import Request  # noqa: E402
@@ -66,7 +67,10 @@ def load_reference(model_dir: Path = MODEL_DIR) -> tuple[np.ndarray, list[str]]:
 
 def generate(generator: Generator, request: Request) -> Image.Image:
     """The one image of a single-image request."""
-    (result,) = generator.generate(request)
+    model = generator.model
+    init = prepare_init(request, default_size=(model.default_width, model.default_height),
+                        multiple=model.size_multiple, report=lambda line: None)
+    (result,) = generator.generate(request, init=init)
     return result.image
 
 

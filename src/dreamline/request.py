@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from dreamline import samplers as sampler_table
@@ -118,6 +119,28 @@ def _in_range(name: str, value: float, low: float, high: float, *, low_open: boo
         raise RequestError(f"{name}: {value!r} is out of range; expected {shown}")
 
 
+def least_strength(steps: int) -> float:
+    """The smallest strength (4 significant digits, rounded up) that runs a step at ``steps``.
+
+    Rounded *up*, so the value is itself accepted: at -s 3 it is 0.3334, not 0.3333.
+    """
+    exact = Decimal(1) / Decimal(steps)
+    quantum = Decimal(1).scaleb(exact.adjusted() - 3)
+    return float(exact.quantize(quantum, rounding=ROUND_CEILING))
+
+
+def steps_to_run(strength: float, steps: int) -> int:
+    """img2img's t_enc, the sampling steps run: floor(strength * steps) after removing float
+    noise (0.29 * 100 -> 29).  Raises RequestError when that is 0: img2img must run a step."""
+    t_enc = math.floor(round(strength * steps, 6))
+    if t_enc < 1:
+        raise RequestError(
+            f"-f/--strength {strength:g} with -s/--steps {steps} runs no sampling steps "
+            f"(floor({strength:g} * {steps}) = 0); expected strength * steps >= 1: "
+            f"-f {least_strength(steps):g} or more")
+    return t_enc
+
+
 def validate(request: Request) -> Request:
     """Check every field of ``request``; return it unchanged or raise RequestError."""
     r = request
@@ -159,6 +182,8 @@ def validate(request: Request) -> Request:
     if r.with_variations and r.seed is None:
         raise RequestError("-V/--with_variations needs -S/--seed: the variations blend into "
                            "that seed's noise")
+    if r.init_img is not None:
+        steps_to_run(r.strength, r.steps)  # img2img must run at least one sampling step
     if r.init_mask is not None and r.init_img is None:
         raise RequestError(f"-M/--init_mask: {r.init_mask!r} needs an init image (-I)")
     if r.save_intermediates is not None:

@@ -1,8 +1,10 @@
-"""The Generator: one validated Request in, finished images out, one at a time.
+"""The Generator: one validated Request (and, for img2img, the init image's pixels) in,
+finished images out, one at a time.  The caller opens and hashes the init file
+(dreamline.init_input); the core never reads paths and, by default, never prints.
 
 Per image: seed a CPU generator; for img2img draw the init latent sample first and then the noise
 (diffusers' draw order, so our results equal its pipelines'); blend -V/-v variation noise; slice
-the schedule by strength; run the loop under the guided denoiser; decode.  Everything random
+the schedule by strength; run the loop on the guided noise prediction; decode.  Everything random
 comes from that image's generator, so the request returned with each image reproduces it.
 """
 
@@ -12,7 +14,6 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +21,8 @@ from PIL import Image
 
 from dreamline.core import latents as latent_ops
 from dreamline.core.conditioning import Conditioning, TextEncoder
-from dreamline.core.guidance import GuidedDenoiser, UNetModel
+from dreamline.core.guidance import GuidedNoise, UNetNoise
+from dreamline.core.loop import OnStep, sample
 from dreamline.core.noise import (
     blend_variations,
     derive_seed,
@@ -28,25 +30,20 @@ from dreamline.core.noise import (
     resolve_seed,
     seeded_generator,
 )
-from dreamline.core.samplers import OnStep, Schedule, make_scheduler, sample, steps_to_run
+from dreamline.core.schedule import Schedule, make_scheduler
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
-from dreamline.errors import ImageError
-from dreamline.images import InitImage, load_init_image, mask_to_latent, paste_kept
-from dreamline.models.hashing import sha256_file, short_hash
+from dreamline.images import mask_to_latent, paste_kept
+from dreamline.init_input import PreparedInit
 from dreamline.models.types import LoadedModel
-from dreamline.request import Request, RequestError, validate
+from dreamline.request import Request, RequestError, steps_to_run, validate
 
 Report = Callable[[str], None]
 OnStart = Callable[[StartInfo], None]
 LATENT_CHANNELS = 4
 
 
-def file_short_hash(path: str) -> str:
-    """The init file's short hash (the models' form), recorded so it can be recognised."""
-    try:
-        return short_hash(sha256_file(Path(path)))
-    except OSError as error:
-        raise ImageError(f"init image {path!r} cannot be read: {error.strerror}") from error
+def _silent(_line: str) -> None:
+    """The default report: the core prints nothing unless its caller asks."""
 
 
 def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
@@ -62,11 +59,9 @@ def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
 
 @dataclass
 class _Init:
-    """The loaded init image (and mask), its encoder output and its latent-size mask."""
+    """The caller's prepared init image, its encoder output and its latent-size mask."""
 
-    loaded: InitImage
-    path: str
-    short_hash: str
+    prepared: PreparedInit
     dist: latent_ops.LatentDistribution | None  # None when nothing needs the init latents
     keep: torch.Tensor | None  # latent-size mask, 1 = keep
 
@@ -81,39 +76,52 @@ class _Plan:
 
 
 class Generator:
-    """Turns requests into images with one loaded model; ``report`` gets one-line messages."""
+    """Turns requests into images with one loaded model.
 
-    def __init__(self, model: LoadedModel, *, report: Report = print) -> None:
+    ``report`` gets one-line messages (img2img's start step, floored sizes, token warnings);
+    None keeps the core silent.
+    """
+
+    def __init__(self, model: LoadedModel, *, report: Report | None = None) -> None:
         self.model = model
-        self.report = report
+        self.report: Report = report if report is not None else _silent
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
-                                report)
+                                self.report)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
 
     # --- public -------------------------------------------------------------------------------
 
-    def generate(self, request: Request, on_step: OnStep | None = None,
-                 on_start: OnStart | None = None) -> list[GeneratedImage]:
-        return list(self.iter_generate(request, on_step, on_start))
+    def generate(self, request: Request, *, init: PreparedInit | None = None,
+                 on_step: OnStep | None = None, on_start: OnStart | None = None
+                 ) -> list[GeneratedImage]:
+        """All images of ``request`` (see ``iter_generate``)."""
+        return list(self.iter_generate(request, init=init, on_step=on_step, on_start=on_start))
 
-    def iter_generate(self, request: Request, on_step: OnStep | None = None,
-                      on_start: OnStart | None = None) -> Iterator[GeneratedImage]:
+    def iter_generate(self, request: Request, *, init: PreparedInit | None = None,
+                      on_step: OnStep | None = None, on_start: OnStart | None = None
+                      ) -> Iterator[GeneratedImage]:
         """Yield each image as soon as it is done, so an interrupt keeps the finished ones.
 
-        ``on_start`` sees each image's starting latents, ``on_step`` each finished step.
+        ``init`` is the init image the caller prepared (dreamline.init_input.prepare_init) for
+        an img2img request, None for txt2img; its sides must be multiples of the model's
+        ``size_multiple``.  ``on_start`` sees each image's starting latents, ``on_step`` each
+        finished step.  Raises RequestError for a request this model cannot run, ValueError
+        for an img2img request without ``init`` (or a txt2img one with it).
         """
         request = validate(request)
+        self._check_init(request, init)
         # Built once per command (DPM2's takes a noticeable time); each image gets a copy, so
         # it still starts from a fresh scheduler state.
         scheduler = make_scheduler(request.sampler, self.model.scheduler_config,
-                                   karras=request.karras)
+                                   karras=request.karras,
+                                   prediction_type=self.model.prediction_type)
         seed = resolve_seed(request.seed)
         with torch.inference_mode():
             cond = self.text.conditioning(request.prompt, normalize=not request.skip_normalize,
                                           log_tokens=request.log_tokenization)
-            init = self._load_init(request) if request.is_img2img else None
-        if init is not None:
-            width, height = init.loaded.size
+            encoded = self._encode_init(request, init) if init is not None else None
+        if encoded is not None:
+            width, height = encoded.prepared.image.size
             t_enc = steps_to_run(request.strength, request.steps)
             self.report(f"starting at step {request.steps - t_enc} of {request.steps} "
                         f"({t_enc} new sampling steps)")
@@ -126,7 +134,7 @@ class Generator:
         for index in range(request.iterations):
             plan = self._plan(request, seed, index)
             with torch.inference_mode():
-                yield self._one(request, plan, cond, init, width, height, scheduler, on_step,
+                yield self._one(request, plan, cond, encoded, width, height, scheduler, on_step,
                                 on_start)
 
     def decode(self, latents: torch.Tensor) -> Image.Image:
@@ -149,30 +157,29 @@ class Generator:
 
     # --- one command ----------------------------------------------------------------------------
 
-    def _load_init(self, request: Request) -> _Init:
+    def _check_init(self, request: Request, init: PreparedInit | None) -> None:
+        """The caller's contract: an img2img request comes with its prepared init image."""
+        if request.is_img2img and init is None:
+            raise ValueError(f"img2img request (-I {request.init_img!r}) without its init image; "
+                             "pass init=prepare_init(request, ...)")
+        if init is not None and not request.is_img2img:
+            raise ValueError("an init image was given for a txt2img request (no -I)")
+        if init is not None:
+            multiple = self.model.size_multiple
+            width, height = init.image.size
+            if width % multiple or height % multiple or width == 0 or height == 0:
+                raise ValueError(f"init image is {width}x{height}; expected sides that are "
+                                 f"multiples of {multiple} (prepare_init floors them)")
 
-        assert request.init_img is not None  # only called for img2img
-        fit_box = None
-        if request.fit:
-            fit_box = (request.width if request.width is not None else self.model.default_width,
-                       request.height if request.height is not None
-                       else self.model.default_height)
-        loaded = load_init_image(request.init_img, fit_box=fit_box,
-                                 multiple=self.model.size_multiple, mask_path=request.init_mask,
-                                 invert_mask=request.invert_mask,
-                                 small_side=min(self.model.default_width,
-                                                self.model.default_height),
-                                 large_area=self.model.default_width * self.model.default_height)
-        for note in loaded.notes:
-            self.report(note)
+    def _encode_init(self, request: Request, init: PreparedInit) -> _Init:
+        """Encode the init image once per command (only when its latents are used)."""
         keep = None
-        if loaded.mask is not None:
-            small = mask_to_latent(loaded.mask, self.model.vae_scale_factor)
+        if init.image.mask is not None:
+            small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
-        dist = latent_ops.encode(self.model.vae, loaded.image) if needs_latents else None
-        return _Init(loaded=loaded, path=request.init_img,
-                     short_hash=file_short_hash(request.init_img), dist=dist, keep=keep)
+        dist = latent_ops.encode(self.model.vae, init.image.image) if needs_latents else None
+        return _Init(prepared=init, dist=dist, keep=keep)
 
     @staticmethod
     def _plan(request: Request, seed: int, index: int) -> _Plan:
@@ -204,9 +211,8 @@ class Generator:
         schedule = Schedule.full(scheduler, request.sampler, request.steps,
                                  karras=request.karras, device=model.device)
         strength = request.strength if init is not None else None
-        if init is not None and request.strength < 1.0:
+        if init_latents is not None and request.strength < 1.0:
             schedule = schedule.sliced(steps_to_run(request.strength, request.steps))
-            assert init_latents is not None
             x = schedule.noise_init(init_latents, noise)
         else:
             x = schedule.pure_noise(noise)
@@ -215,16 +221,16 @@ class Generator:
         if init is not None and init.keep is not None and init_latents is not None:
             after_step = self._keep_region(schedule, init_latents, noise, init.keep)
 
-        denoise = GuidedDenoiser(UNetModel(model.unet), cond.cond, cond.uncond,
-                                 float(request.cfg_scale))
+        predict_noise = GuidedNoise(UNetNoise(model.unet), cond.cond, cond.uncond,
+                                    float(request.cfg_scale))
         with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
             if on_start is not None:
                 on_start(self._start_info(schedule, x))
-            x = sample(denoise, x, schedule, generator=generator, on_step=on_step,
+            x = sample(predict_noise, x, schedule, generator=generator, on_step=on_step,
                        after_step=after_step)
             image = latent_ops.decode(model.vae, x)
-        if init is not None and init.loaded.mask is not None:
-            image = paste_kept(image, init.loaded)
+        if init is not None and init.prepared.image.mask is not None:
+            image = paste_kept(image, init.prepared.image)
 
         fit_box_kept = init is not None and request.fit
         exact = replace(
@@ -235,10 +241,12 @@ class Generator:
         info = RunInfo(
             sampler=request.sampler, schedule=schedule_name, width=width, height=height,
             steps=request.steps, steps_run=schedule.steps_run, start_step=schedule.start_step,
-            strength=strength, init_img=init.path if init is not None else None,
-            init_hash=init.short_hash if init is not None else None, model_name=model.name,
-            model_hash=model.short_hash, seconds=time.perf_counter() - started,
-            variation_seed=plan.file_seed if request.variation_amount > 0 else None)
+            strength=strength, init_img=request.init_img,
+            init_hash=init.prepared.short_hash if init is not None else None,
+            model_name=model.name, model_hash=model.short_hash,
+            seconds=time.perf_counter() - started,
+            variation_seed=plan.file_seed if request.variation_amount > 0 else None,
+            prediction_type=schedule.prediction_type)
         return GeneratedImage(image=image, seed=plan.file_seed, request=exact, info=info)
 
     @staticmethod

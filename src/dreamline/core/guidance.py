@@ -1,7 +1,8 @@
-"""The ``denoise`` callables the loop uses: the UNet adapter and classifier-free guidance.
+"""The noise-prediction callables the loop uses: the UNet adapter and classifier-free guidance.
 
-Each is a wrapper with the same call shape ``(x_scaled, timestep) -> epsilon``, so guidance (or
-anything else later, such as seamless tiling) composes around the model without the loop knowing.
+Each returns the model's noise prediction (for a v-prediction model, its v) and has the same
+call shape ``(x_scaled, timestep) -> prediction``, so guidance (or anything else later) composes
+around the model without the loop knowing.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import torch
 
 
 @dataclass
-class UNetModel:
-    """The UNet as a function of (latents, timestep, text context) -> predicted noise."""
+class UNetNoise:
+    """The UNet as a function of (latents (n, 4, h, w), timestep, text context (n, 77, dim))
+    -> its noise prediction (n, 4, h, w)."""
 
     unet: Any
 
@@ -23,14 +25,15 @@ class UNetModel:
 
 
 @dataclass
-class GuidedDenoiser:
-    """Classifier-free guidance: ``uncond + (cond - uncond) * scale`` from one batch of two.
+class GuidedNoise:
+    """Classifier-free guided noise prediction: ``uncond + (cond - uncond) * scale``.
 
-    Running [uncond, cond] as one batch is both faster and what diffusers does, which keeps our
-    results equal to its pipelines.  Scale 1 is plain conditional sampling and needs no batch.
+    Running [uncond, cond] as one batch of two is both faster and what diffusers does, which
+    keeps our results equal to its pipelines.  Scale 1 is plain conditional sampling and needs
+    no batch.
     """
 
-    model: UNetModel
+    model: UNetNoise
     cond: torch.Tensor  # (1, 77, dim)
     uncond: torch.Tensor  # (1, 77, dim)
     scale: float

@@ -67,6 +67,7 @@ class RunInfo:
     model_hash: str
     seconds: float
     variation_seed: int | None = None  # the -v target seed of this image, if it is a variation
+    prediction_type: str = "epsilon"  # what the UNet predicted: "epsilon" or "v_prediction"
 
 
 @dataclass(frozen=True)

@@ -240,7 +240,15 @@ class Runner:
             steps.maybe_keep(step)
 
         try:
-            for result in generator.iter_generate(request, on_step=on_step,
+            init = None  # the core takes pixels: the init image is read and hashed here
+            if request.is_img2img:
+                from dreamline.init_input import prepare_init
+
+                model = generator.model
+                init = prepare_init(request, default_size=(model.default_width,
+                                                           model.default_height),
+                                    multiple=model.size_multiple, report=self._report_line)
+            for result in generator.iter_generate(request, init=init, on_step=on_step,
                                                    on_start=steps.start):
                 progress.end_line()
                 if prefix is None:

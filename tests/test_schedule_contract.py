@@ -1,0 +1,231 @@
+"""Contract tests for the diffusers seam (core/schedule.py), one group per scheduler family.
+
+core/schedule.py reads scheduler internals that diffusers may change in any release (we pin
+0.42.x).  Each test checks one thing we rely on, directly, and fails with "diffusers changed X"
+rather than with a pixel difference somewhere downstream.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from diffusers import (
+    EulerAncestralDiscreteScheduler,
+    LMSDiscreteScheduler,
+    PNDMScheduler,
+)
+
+from core_fixtures import tiny_model
+from dreamline import samplers as sampler_table
+from dreamline.core.schedule import SCHEDULERS, SIGMA_SAMPLERS, Schedule, make_scheduler
+
+STEPS = 6
+SHAPE = (1, 4, 2, 2)
+TWO_CALL = ("k_heun", "k_dpm_2", "k_dpm_2_a")  # two scheduler calls per sampling step
+DPM2 = ("k_dpm_2", "k_dpm_2_a")  # midpoint sigmas in sigmas_interpol
+ALPHA_SAMPLERS = ("ddim", "plms")  # no sigmas: add_noise with alphas_cumprod
+KARRAS_OPTION = {"k_lms", "k_euler", "k_heun", "k_dpm_2", "k_dpm_2_a"}  # use_karras_sigmas
+
+
+def contract(ok: bool, what: str) -> None:
+    """Fail with the name of the diffusers behaviour that changed."""
+    if not ok:
+        pytest.fail(f"diffusers changed {what}", pytrace=False)
+
+
+def _schedule(sampler: str, **options: object) -> Schedule:
+    scheduler, _ = make_scheduler(sampler, tiny_model().scheduler_config, **options)
+    return Schedule.full(scheduler, sampler, STEPS, karras=bool(options.get("karras")))
+
+
+def _sigma_of_scaled_input(schedule: Schedule, t: torch.Tensor) -> float:
+    """The sigma ``scale_model_input`` divided by (it returns x / sqrt(sigma**2 + 1))."""
+    scaled = float(schedule.scale_input(torch.ones(SHAPE), t).flatten()[0])
+    return (1 / scaled**2 - 1) ** 0.5
+
+
+def _run_calls(schedule: Schedule) -> list[tuple[float | None, float | None, bool]]:
+    """For each call of a full run with a zero model output: (sigma scale_model_input used,
+    Schedule.input_sigma(), Schedule.finishes_step() after the call)."""
+    x = schedule.pure_noise(torch.randn(SHAPE, generator=torch.Generator().manual_seed(0)))
+    generator = torch.Generator().manual_seed(1)
+    seen = []
+    for call, t in enumerate(schedule.timesteps):
+        used = _sigma_of_scaled_input(schedule, t) if schedule.uses_sigmas else None
+        ours = schedule.input_sigma()
+        x = schedule.step(torch.zeros(SHAPE), t, x, call, generator)
+        seen.append((used, None if ours is None else float(ours), schedule.finishes_step()))
+    return seen
+
+
+# ------------------------------------------------------------------------------ every scheduler
+
+
+@pytest.mark.parametrize("sampler", sampler_table.NAMES)
+def test_every_scheduler_takes_the_config_we_give_it(sampler: str) -> None:
+    cls = SCHEDULERS[sampler]
+    contract(cls.__name__ == sampler_table.spec(sampler).scheduler,
+             f"the class behind {sampler}")
+    scheduler, _ = make_scheduler(sampler, tiny_model().scheduler_config,
+                                  prediction_type="v_prediction")
+    contract(scheduler.config.prediction_type == "v_prediction",
+             f"{cls.__name__}'s prediction_type config (v-prediction models)")
+    contract("return_dict" in inspect.signature(cls.step).parameters,
+             f"{cls.__name__}.step(return_dict=...)")
+    contract(hasattr(scheduler, "init_noise_sigma"), f"{cls.__name__}.init_noise_sigma")
+    contract(("generator" in inspect.signature(cls.step).parameters)
+             >= sampler_table.spec(sampler).stochastic,
+             f"{cls.__name__}.step(generator=...) (ancestral noise from the request's seed)")
+
+
+def test_which_schedulers_take_karras_sigmas() -> None:
+    has_option = {name for name, cls in SCHEDULERS.items()
+                  if "use_karras_sigmas" in inspect.signature(cls.__init__).parameters}
+    contract(has_option == KARRAS_OPTION,
+             f"which schedulers take use_karras_sigmas: {sorted(has_option)} (Euler a borrows "
+             "Euler's Karras sigmas because it has none)")
+
+
+# ------------------------------------------------------------------------------ k samplers
+
+
+@pytest.mark.parametrize("sampler", sorted(SIGMA_SAMPLERS))
+def test_k_sampler_sigma_bookkeeping(sampler: str) -> None:
+    """step_index, sigmas and order: what input_sigma, start_sigma and slicing read."""
+    schedule = _schedule(sampler)
+    scheduler = schedule.scheduler
+    name = type(scheduler).__name__
+    contract(getattr(scheduler, "step_index", "missing") is None,
+             f"{name}.step_index (None before the first call)")
+    order = int(getattr(scheduler, "order", 0))
+    contract(order == (2 if sampler in TWO_CALL else 1), f"{name}.order")
+    contract(len(scheduler.timesteps) == STEPS * order - (order - 1),
+             f"{name}'s timesteps per sampling step ({len(scheduler.timesteps)} for {STEPS})")
+    contract(hasattr(scheduler, "set_begin_index"), f"{name}.set_begin_index (img2img slices)")
+    for step in range(STEPS):
+        fresh = _schedule(sampler)
+        fresh.scheduler.set_begin_index(step * order)
+        used = _sigma_of_scaled_input(fresh, fresh.scheduler.timesteps[step * order])
+        expected = float(fresh.scheduler.sigmas[step * order])
+        contract(abs(used - expected) < 1e-4 * max(1.0, expected),
+                 f"where sampling step {step} starts in {name}.sigmas (sigmas[step * order]): "
+                 f"scale_model_input used {used:.5f}, sigmas has {expected:.5f}")
+
+
+@pytest.mark.parametrize("karras", [False, True])
+@pytest.mark.parametrize("sampler", sorted(SIGMA_SAMPLERS))
+def test_input_sigma_is_the_sigma_scale_model_input_uses(sampler: str, karras: bool) -> None:
+    """At every call, also inside Heun's and DPM2's second call (DPM2: sigmas_interpol, the
+    ancestral one indexed one behind), and with borrowed Karras sigmas (Euler a)."""
+    for call, (used, ours, _finished) in enumerate(_run_calls(_schedule(sampler, karras=karras))):
+        contract(ours is not None and used is not None and abs(used - ours) < 1e-3 * max(1, used),
+                 f"the sigma {sampler}'s scale_model_input uses at call {call}: {used}, "
+                 f"input_sigma() says {ours}")
+
+
+# ------------------------------------------------------------------------------ two-call samplers
+
+
+@pytest.mark.parametrize("sampler", TWO_CALL)
+def test_two_call_samplers_say_when_a_step_is_done(sampler: str) -> None:
+    schedule = _schedule(sampler)
+    contract(schedule.scheduler.state_in_first_order is True,
+             f"{type(schedule.scheduler).__name__}.state_in_first_order (True before a step)")
+    finished = [done for _used, _ours, done in _run_calls(schedule)]
+    contract(finished == [False, True] * (STEPS - 1) + [False],
+             f"{type(schedule.scheduler).__name__}.state_in_first_order over a run: {finished}")
+
+
+@pytest.mark.parametrize("sampler", DPM2)
+def test_dpm2_keeps_its_midpoints_in_sigmas_interpol(sampler: str) -> None:
+    scheduler = _schedule(sampler).scheduler
+    interpolated = getattr(scheduler, "sigmas_interpol", None)
+    contract(isinstance(interpolated, torch.Tensor)
+             and len(interpolated) == len(scheduler.sigmas),
+             f"{type(scheduler).__name__}.sigmas_interpol (DPM2's midpoint sigmas)")
+
+
+# ------------------------------------------------------------------------------ PLMS
+
+
+def test_plms_timestep_layout_and_counter() -> None:
+    """skip_prk_steps: [T0, T1, T1, T2, ...]; the first step is a predictor call (counter 1
+    after it) and a corrector call; _plms_slice rebuilds img2img runs in the same layout."""
+    schedule = _schedule("plms")
+    timesteps = schedule.scheduler.timesteps
+    contract(len(timesteps) == STEPS + 1 and timesteps[1] == timesteps[2]
+             and bool((timesteps[2:].diff() < 0).all()) and timesteps[0] > timesteps[1],
+             f"PNDMScheduler's skip_prk_steps timesteps: {timesteps.tolist()}")
+    counters = []
+    x = torch.ones(SHAPE)
+    for call, t in enumerate(timesteps):
+        x = schedule.step(torch.zeros(SHAPE), t, x, call)
+        counters.append(int(schedule.scheduler.counter))
+    contract(counters == list(range(1, STEPS + 2)), f"PNDMScheduler.counter: {counters}")
+
+
+def test_plms_alone_is_not_told_v() -> None:
+    """PLMS hands PNDM noise (see core/schedule.py); the others read v themselves."""
+    scheduler, _ = make_scheduler("plms", tiny_model().scheduler_config,
+                                  prediction_type="v_prediction")
+    schedule = Schedule.full(scheduler, "plms", STEPS)
+    contract(scheduler.config.prediction_type == "epsilon" and schedule.noise_from_v
+             and schedule.prediction_type == "v_prediction",
+             "register_to_config (PLMS runs as an epsilon scheduler for v models)")
+
+
+# ------------------------------------------------------------------------------ LMS
+
+
+def test_lms_takes_its_order_per_step() -> None:
+    contract("order" in inspect.signature(LMSDiscreteScheduler.step).parameters,
+             "LMSDiscreteScheduler.step(order=...) (k_lms ramps its order from the first step)")
+    scheduler = _schedule("k_lms").scheduler
+    contract(isinstance(getattr(scheduler, "derivatives", None), list),
+             "LMSDiscreteScheduler.derivatives")
+
+
+# ------------------------------------------------------------------------------ Euler a
+
+
+def test_euler_ancestral_steps_with_the_sigmas_it_is_given() -> None:
+    """Karras for Euler a replaces its sigmas and timesteps; its step must read only those:
+    x + eps * (sigma_down - sigma) + noise * sigma_up."""
+    schedule = _schedule("k_euler_a", karras=True)
+    scheduler = schedule.scheduler
+    contract(isinstance(scheduler, EulerAncestralDiscreteScheduler), "the k_euler_a class")
+    sigma, following = float(scheduler.sigmas[0]), float(scheduler.sigmas[1])
+    up = (following**2 * (sigma**2 - following**2) / sigma**2) ** 0.5
+    down = (following**2 - up**2) ** 0.5
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
+    eps = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3))
+    t = scheduler.timesteps[0]
+    schedule.scale_input(x, t)
+    out = schedule.step(eps, t, x, 0, torch.Generator().manual_seed(4))
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(4))
+    expected = x + eps * (down - sigma) + noise * up
+    contract(torch.allclose(out, expected, atol=1e-5),
+             "EulerAncestralDiscreteScheduler.step's use of sigmas (borrowed Karras sigmas)")
+
+
+# ------------------------------------------------------------------------------ DDIM / PLMS
+
+
+@pytest.mark.parametrize("sampler", ALPHA_SAMPLERS)
+def test_alpha_samplers_add_noise_with_alphas_cumprod(sampler: str) -> None:
+    scheduler = _schedule(sampler).scheduler
+    z0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(6))
+    t = scheduler.timesteps[1:2]
+    alpha = scheduler.alphas_cumprod[int(t)]
+    contract(torch.allclose(scheduler.add_noise(z0, noise, t),
+                            alpha**0.5 * z0 + (1 - alpha) ** 0.5 * noise, atol=1e-6),
+             f"{type(scheduler).__name__}.add_noise / alphas_cumprod")
+    contract(hasattr(scheduler, "final_alpha_cumprod"),
+             f"{type(scheduler).__name__}.final_alpha_cumprod")
+
+
+def test_pndm_is_the_plms_class() -> None:
+    contract(SCHEDULERS["plms"] is PNDMScheduler, "the plms class")
