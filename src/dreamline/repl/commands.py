@@ -69,9 +69,7 @@ def _made_with(path: Path) -> tuple[str | None, str | None]:
         meta = read_metadata(path)
     except DreamlineError:
         return None, None
-    image = meta.get("image") if isinstance(meta.get("image"), dict) else {}
-    name = meta.get("model_id") or image.get("model_id")
-    digest = meta.get("model_hash") or image.get("model_hash")
+    name, digest = meta.get("model_id"), meta.get("model_hash")
     return (str(name) if name else None), (str(digest) if digest else None)
 
 

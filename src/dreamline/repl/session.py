@@ -22,6 +22,7 @@ from dreamline.parse import ParsedLine, parse_line
 from dreamline.repl.commands import find_command, is_command_line, split_command
 from dreamline.repl.context import Flow, ModelManager, ModelUnavailable, RequestRunner
 from dreamline.repl.history import InvokeHistory
+from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
 from dreamline.repl.settings import Settings
 from dreamline.repl.state import LastCommand, LineDefaults, Recall
@@ -129,16 +130,7 @@ class Session:
 
     def find_image(self, path_text: str) -> Path:
         """A path as typed, or retried inside the output dir (where the images are)."""
-        path = Path(path_text).expanduser()
-        if path.is_file():
-            return path
-        in_outdir = self.settings.outdir / path
-        if not path.is_absolute() and in_outdir.is_file():
-            return in_outdir
-        if path.is_dir():
-            raise DreamlineError(f"{path_text}: is a directory; expected an image file")
-        raise DreamlineError(f"{path_text}: no such file (looked here and in "
-                             f"{self.settings.outdir})")
+        return find_image(path_text, self.settings.outdir)
 
     def refresh_defaults(self) -> None:
         self.line_defaults.refresh()
@@ -204,7 +196,7 @@ class Session:
 
             self.say(format_help())
             return Flow.GO_ON
-        request = self._prepare(parsed.request)
+        request = prepare_request(parsed.request, self.settings.outdir, self.say)
         produced = self.recall.start_command()
         try:
             self.runner.run(request, lambda path, seed: self.recall.saved(produced, str(path),
@@ -212,29 +204,6 @@ class Session:
         finally:
             self.recall.finish(produced)
         return Flow.GO_ON
-
-    def _prepare(self, request: Request) -> Request:
-        """Resolve init/mask paths against the output dir; an empty prompt with -I takes the
-        prompt stored in that image when it has one, else runs empty (and says so)."""
-        changes: dict[str, object] = {}
-        if request.init_img is not None:
-            changes["init_img"] = str(self.find_image(request.init_img))
-        if request.init_mask is not None:
-            changes["init_mask"] = str(self.find_image(request.init_mask))
-        if not request.prompt.strip() and request.init_img is not None:
-            from dreamline.metadata import MetadataError, read_prompt
-
-            image = str(changes["init_img"])
-            try:
-                stored = read_prompt(image)
-            except MetadataError:
-                stored = ""
-            if stored:
-                self.say(f">> using the prompt stored in {image}: {shown(stored)}")
-                changes["prompt"] = stored
-            else:
-                self.say(f">> {image} has no stored prompt; running with the empty prompt")
-        return request.with_changes(**changes) if changes else request
 
     # ---- the loops ----------------------------------------------------------------------
     def run_interactive(self, prompt_session: PromptSession[str]) -> int:

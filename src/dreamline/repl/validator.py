@@ -1,9 +1,9 @@
 """Refuse a line that cannot run before it is submitted, and say why under the prompt.
 
 A prompt line is parsed exactly as it would be run (parse_line against the session's current
-defaults and recall), so what the validator accepts is what the runner gets; -I and -M must
-name files that exist.  '!' commands are
-only checked for existence: their arguments are the command's business.
+defaults and recall), so what the validator accepts is what the runner gets, and -I / -M
+must name files that exist.  '!' commands are only checked for existence: their arguments are
+the command's business.  A pasted ``invoke> `` prefix is dropped as the session drops it.
 """
 
 from __future__ import annotations
