@@ -38,14 +38,16 @@ WIDTH = 80  # every toolbar line fits an 80-column terminal
 HINTS = "[Tab] complete  [!help] commands  [Ctrl-D] quit"
 
 
-def _fit(text: str, room: int) -> str:
-    """``text`` cut to ``room`` characters, its middle replaced by '...' when too long."""
+def _fit(text: str, room: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``room`` characters with '...' where it was cut (its start, when
+    ``keep_end``: a model path's file name and hash are what tell models apart)."""
     if len(text) <= room:
         return text
     if room <= 3:
         return text[:room]
-    head = (room - 3) // 2
-    return text[:head] + "..." + text[len(text) - (room - 3 - head):]
+    if keep_end:
+        return "..." + text[len(text) - (room - 3):]
+    return text[:room - 3] + "..."
 
 
 def _width(fragments: Fragments) -> int:
@@ -55,13 +57,13 @@ def _width(fragments: Fragments) -> int:
 def toolbar_lines(model: str, device: str, defaults: Request) -> list[Fragments]:
     """The toolbar as lines of (style, text) fragments, each at most WIDTH characters.
 
-    Line 1: model and device (the model's name cut in the middle if it is long); line 2: the
+    Line 1: model and device (a long model path loses its start); line 2: the
     defaults; the key hints go after whichever line has room, else on a line of their own.
     """
     key = "class:bottom-toolbar.key"
     device_part = _fit(device, 24)
     room = WIDTH - len(" model ") - 2 - len(" device ") - len(device_part)
-    first: Fragments = [(key, " model "), ("", _fit(model, room) + "  "),
+    first: Fragments = [(key, " model "), ("", _fit(model, room, keep_end=True) + "  "),
                         (key, " device "), ("", device_part)]
     second: Fragments = [(key, " defaults "),
                          ("", _fit(describe_defaults(defaults), WIDTH - len(" defaults ")))]
