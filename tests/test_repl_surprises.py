@@ -23,7 +23,7 @@ from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import Runner
 from dreamline.repl.session import Session
 from dreamline.repl.settings import Settings
-from dreamline.repl.toolbar import WIDTH, toolbar_lines
+from dreamline.repl.toolbar import toolbar_lines
 from dreamline.repl.validator import check_line
 from dreamline.request import Request
 from test_repl import make_session, run_typed
@@ -35,7 +35,7 @@ CTRL_D = "\x04"
 @pytest.mark.parametrize("word", ["q", "exit", "quit", "  exit  "])
 def test_exit_and_quit_quit_like_q(tmp_path: Path, word: str) -> None:
     session, runner, out, _ = make_session(tmp_path)
-    assert run_typed(session, f"one\r{word}\rnever run\r") == 0
+    assert run_typed(session, f"one\r{word}\rnever run\r" + CTRL_D) == 0
     assert [r.prompt for r in runner.requests] == ["one"]
     assert out.getvalue().rstrip().endswith("goodbye!")
 
@@ -176,7 +176,7 @@ def test_toolbar_fits_80_columns_and_keeps_the_key_hints(model: str) -> None:
                        strength=0.75, grid=True)
     lines = toolbar_lines(model, "cuda:0 float16", defaults)
     texts = ["".join(text for _, text in line) for line in lines]
-    assert all(len(text) <= WIDTH for text in texts), texts
+    assert all(len(text) <= 80 for text in texts), texts
     assert any("[Tab] complete" in text and "[Ctrl-D] quit" in text for text in texts)
     assert "-s 50 -W 512 -H 512" in texts[1]
     assert model[-30:] in texts[0]  # the file name and hash stay
