@@ -310,3 +310,19 @@ def test_bad_model_at_the_prompt_falls_back_to_the_default(
     err = capsys.readouterr().err.splitlines()
     assert err == ["error: --model tiny: tiny.safetensors: not an SD 1.x checkpoint; using "
                    "the default model instead"]
+
+
+def test_intermediates_that_cannot_be_written_do_not_blame_the_image(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_room(*args: Any) -> Path:
+        raise OutputError("cannot write in 'steps': No space left on device")
+
+    monkeypatch.setattr(outputs, "save_step", no_room)
+    runner, _ = make_runner(tmp_path, FakeGenerator())
+    with pytest.raises(SaveFailed) as failed:
+        runner.run(Request(prompt="a fox", steps=2, iterations=2, save_intermediates=1),
+                   lambda path, seed: None)
+    assert str(failed.value) == ("the intermediate steps of image 1 were not written: cannot "
+                                 "write in 'steps': No space left on device; kept 1 image(s), "
+                                 "stopped the command")
+    assert (tmp_path / "000001.10.png").is_file()

@@ -134,7 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stream if stream is not sys.stdin.buffer else _no_close(stream):
             return session.run_bytes(stream, source=args.from_file)
     if not interactive:
-        return session.run_bytes(sys.stdin.buffer, source="stdin")
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:  # a replaced stdin without bytes (an embedding program)
+            return session.run_lines(sys.stdin, source="stdin")
+        return session.run_bytes(binary, source="stdin")
     return session.run_interactive(make_prompt_session(session))
 
 

@@ -138,9 +138,11 @@ class Runner:
         finally:
             job.finish(cuda)
         if out_of_memory:
-            del job, generator
+            del job
             free_memory(device)
-            width, height = request.width, request.height
+            model = getattr(generator, "model", None)
+            width = request.width or getattr(model, "default_width", None)
+            height = request.height or getattr(model, "default_height", None)
             size = f"{width}x{height}" if width and height else "this size"
             raise OutOfMemory(f"out of memory at {size}; try --fit or a smaller -W/-H "
                               f"(the memory it held is free again)")
@@ -179,32 +181,36 @@ class _Job:
         for result in self.generator.iter_generate(self.request, on_step=self._on_step,
                                                    on_start=self._on_start):
             self.progress.close()
+            number = len(self.done) + 1
             try:
                 if self.prefix is None:
                     self.prefix = outputs.OutputDir(self.outdir).reserve_prefix()
-                self._save(result)
+                self._save(self.prefix, result)
             except DreamlineError as exc:
-                number = len(self.done) + 1
                 raise SaveFailed(f"image {number}/{self.request.iterations} (seed {result.seed}) "
                                  f"was not written: {exc}; kept {len(self.done)} image(s), "
                                  f"stopped the command") from None
+            try:
+                folder = self.steps.save(self.outdir, self.prefix, result.seed)
+            except DreamlineError as exc:
+                raise SaveFailed(f"the intermediate steps of image {number} were not written: "
+                                 f"{exc}; kept {len(self.done)} image(s), stopped the "
+                                 f"command") from None
+            if folder is not None:
+                self.runner.say(f">> intermediate steps of image {number} saved in {folder}")
 
-    def _save(self, result: Any) -> None:
+    def _save(self, prefix: int, result: Any) -> None:
         from dreamline import metadata, outputs
         from dreamline.format import format_command
 
-        assert self.prefix is not None  # set just before: not user input
         # the image's own command: -g is about the whole command, not this image
         command = format_command(dataclasses.replace(result.request, grid=False))
         sd_meta = metadata.sd_metadata(result)
-        path = outputs.save_image(self.outdir, self.prefix, result.seed, result.image, command,
+        path = outputs.save_image(self.outdir, prefix, result.seed, result.image, command,
                                   sd_meta, metadata.a1111_parameters(result))
         self.saved.append((path, command))
         self.done.append((result, sd_meta))
         self.on_saved(path, result.seed)
-        folder = self.steps.save(self.outdir, self.prefix, result.seed)
-        if folder is not None:
-            self.runner.say(f">> intermediate steps of image {len(self.done)} saved in {folder}")
 
     def finish(self, cuda: bool) -> None:
         """Grid, Outputs lines, logs and the summary; a log that cannot be written is said in
