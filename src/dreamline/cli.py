@@ -126,13 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     generators = ModelGenerators(models, say=_say)
     session = Session(settings, models, Runner(settings, generators, say=_say),
                       interactive=interactive)
+    if stream is not None:
+        with stream if args.from_file != "-" else _no_close(stream):
+            status = _start_model(session, generators, settings, interactive) \
+                if settings.model is not None else None
+            return status if status is not None else \
+                session.run_bytes(stream, source=args.from_file)
     if interactive or settings.model is not None:
         status = _start_model(session, generators, settings, interactive)
         if status is not None:
             return status
-    if stream is not None:
-        with stream if stream is not sys.stdin.buffer else _no_close(stream):
-            return session.run_bytes(stream, source=args.from_file)
     if not interactive:
         binary = getattr(sys.stdin, "buffer", None)
         if binary is None:  # a replaced stdin without bytes (an embedding program)

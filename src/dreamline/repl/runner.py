@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -102,8 +103,6 @@ class Runner:
 
     def __init__(self, settings: Settings, generators: Callable[[], Any], *, say: Say = print,
                  progress_stream: TextIO | None = None, progress: bool | None = None) -> None:
-        import sys
-
         self.settings = settings
         self.generators = generators  # the generator to use now (loads the model on first use)
         self.say = say
@@ -222,7 +221,7 @@ class _Job:
         if self.prefix is not None:
             if self.request.grid and len(self.done) > 1:
                 try:
-                    self.saved.append(self._save_grid())
+                    self.saved.append(self._save_grid(self.prefix))
                 except DreamlineError as exc:
                     say(f">> the grid was not written: {exc}")
             for line in outputs.format_output_lines(self.prefix, self.saved):
@@ -245,17 +244,16 @@ class _Job:
             memory = f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
         self.runner.say(f">> {len(self.done)} image(s) in {seconds:.2f}s{speed}{memory}")
 
-    def _save_grid(self) -> tuple[Path, str]:
+    def _save_grid(self, prefix: int) -> tuple[Path, str]:
         """-g: one grid of the command's images; its command (the line's own request with the
         seed that ran) rebuilds the whole grid."""
         from dreamline import metadata, outputs
 
-        assert self.prefix is not None
         first = self.done[0][0]
         base_seed = first.request.seed  # image 0 (and every -v image) keeps the command's seed
         command = metadata.grid_command(self.request, base_seed, len(self.done))
         grid = outputs.make_grid([result.image for result, _ in self.done])
-        path = outputs.save_grid(self.outdir, self.prefix, first.seed, grid, command,
+        path = outputs.save_grid(self.outdir, prefix, first.seed, grid, command,
                                  metadata.grid_metadata([meta for _, meta in self.done]))
         return path, command
 
