@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dreamline.cli import build_parser, main, settings_from_args
-from dreamline.repl.runner import Runner, prompt_dir_name
+from dreamline.repl.runner import Runner
 from dreamline.repl.settings import DEFAULT_OUTDIR
 from dreamline.request import Request
 
@@ -99,9 +99,3 @@ def test_help_lists_launch_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-o", str(tmp_path), "--from_file", str(tmp_path / "none.txt")]) == 2
     assert "cannot read" in capsys.readouterr().err
-
-
-def test_prompt_dir_name() -> None:
-    assert prompt_dir_name("a red fox, at dawn!") == "a_red_fox_at_dawn"
-    assert prompt_dir_name("!!!") == "no_prompt"
-    assert len(prompt_dir_name("word " * 100)) <= 80

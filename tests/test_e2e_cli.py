@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamline.metadata import read_command
+from dreamline.repl.fetch import read_command
 
 OUTPUT_LINE = re.compile(r"^\[(?P<label>[\d.]+)\] (?P<path>\S+): (?P<command>.+)$")
 

@@ -45,9 +45,8 @@ def init_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(gen: Generator, outdir: Path, request: Request) -> list[Path]:
-    runner = Runner(Settings(outdir=outdir), say=lambda line: None,
-                    progress_stream=io.StringIO())
-    runner._generator = gen  # as if loaded: the tiny model, no models file
+    runner = Runner(Settings(outdir=outdir), lambda: gen, say=lambda line: None,
+                    progress_stream=io.StringIO())  # as if loaded: the tiny model
     saved: list[Path] = []
     runner.run(request, lambda path, seed: saved.append(path))
     return saved

@@ -22,6 +22,7 @@ from dreamline.cli import build_parser, settings_from_args
 from dreamline.errors import DreamlineError
 from dreamline.repl.commands import COMMANDS, help_lines
 from dreamline.repl.history import InvokeHistory
+from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.session import LastCommand, Session
 from dreamline.repl.settings import ModelDefault, Settings
 from dreamline.request import Request, RequestError
@@ -30,18 +31,53 @@ CTRL_D = "\x04"
 CTRL_C = "\x03"
 
 
+class FakeModels:
+    """A ModelManager (repl/context.py) with two models, 'tiny' current; nothing loads."""
+
+    label = "fake-model"
+    device_label = "cpu float32"
+
+    def __init__(self, cfg_scales: dict[str, float] | None = None) -> None:
+        self.switched: list[str] = []
+        self.cfg_scales = cfg_scales if cfg_scales is not None else {}  # registry cfg_scale
+        self.now = "tiny"
+
+    def names(self) -> list[str]:
+        return ["tiny", "other"]
+
+    def describe(self) -> list[str]:
+        return ["models:", "  tiny (default)"]
+
+    def default_cfg(self) -> tuple[str, float, str] | None:
+        if self.now not in self.cfg_scales:
+            return None
+        return self.now, self.cfg_scales[self.now], "its models.yaml entry"
+
+    def current(self) -> str:
+        return self.now
+
+    def switch(self, name: str) -> str:
+        if name not in self.names():
+            raise DreamlineError(f"unknown model {name!r}")
+        self.switched.append(name)
+        self.now = name
+        return name
+
+    def release(self) -> None:
+        pass
+
+
 class FakeRunner:
     """Records each request and 'saves' one file per iteration with seeds 100, 101, ..."""
 
-    model_label = "fake-model"
-    device_label = "cpu float32"
-
-    def __init__(self, outdir: Path, cfg_scales: dict[str, float] | None = None) -> None:
+    def __init__(self, outdir: Path, models: FakeModels) -> None:
         self.outdir = outdir
+        self.models = models
         self.requests: list[Request] = []
-        self.switched: list[str] = []
-        self.cfg_scales = cfg_scales if cfg_scales is not None else {}  # registry cfg_scale
-        self.current = "tiny"
+
+    @property
+    def switched(self) -> list[str]:
+        return self.models.switched
 
     def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
         self.requests.append(request)
@@ -52,23 +88,6 @@ class FakeRunner:
             Image.new("RGB", (8, 8)).save(path)
             on_saved(path, seed)
 
-    def model_names(self) -> list[str]:
-        return ["tiny", "other"]
-
-    def describe_models(self) -> list[str]:
-        return ["models:", "  tiny (default)"]
-
-    def switch_model(self, name: str) -> None:
-        if name not in self.model_names():
-            raise DreamlineError(f"unknown model {name!r}")
-        self.switched.append(name)
-        self.current = name
-
-    def model_default(self) -> ModelDefault | None:
-        if self.current not in self.cfg_scales:
-            return None
-        return ModelDefault(self.current, self.cfg_scales[self.current], "its models.yaml entry")
-
 
 def make_session(tmp_path: Path, *, interactive: bool = True, launch: tuple[str, ...] = (),
                  cfg_scales: dict[str, float] | None = None
@@ -76,10 +95,11 @@ def make_session(tmp_path: Path, *, interactive: bool = True, launch: tuple[str,
     """A session on a fake runner; ``launch`` are dreamline's launch options (read by cli.py),
     ``cfg_scales`` the registry cfg_scale of the fake models ('tiny' is current at start)."""
     outdir = tmp_path / "out"
-    runner = FakeRunner(outdir, cfg_scales)
+    models = FakeModels(cfg_scales)
+    runner = FakeRunner(outdir, models)
     out, err = io.StringIO(), io.StringIO()
     settings = settings_from_args(build_parser().parse_args(["-o", str(outdir), *launch]))
-    session = Session(settings, runner, interactive=interactive, out=out, err=err)
+    session = Session(settings, models, runner, interactive=interactive, out=out, err=err)
     return session, runner, out, err
 
 
@@ -87,12 +107,12 @@ def run_typed(session: Session, keys: str) -> int:
     """Type ``keys`` into a real PromptSession and run the loop until it ends."""
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
-        prompt = session.make_prompt_session(input=pipe, output=DummyOutput())
+        prompt = make_prompt_session(session, input=pipe, output=DummyOutput())
         return session.run_interactive(prompt)
 
 
 def completions(session: Session, text: str) -> list[str]:
-    completer = session.make_prompt_session(output=DummyOutput()).completer
+    completer = make_prompt_session(session, output=DummyOutput()).completer
     assert completer is not None
     found = completer.get_completions(Document(text, len(text)), CompleteEvent(True))
     return [completion.text for completion in found]
@@ -235,7 +255,7 @@ def test_validator_refuses_an_unparsable_line_and_shows_why(tmp_path: Path) -> N
 
     async def scenario() -> tuple[str, str]:
         with create_pipe_input() as pipe:
-            prompt = session.make_prompt_session(input=pipe, output=DummyOutput())
+            prompt = make_prompt_session(session, input=pipe, output=DummyOutput())
             task = asyncio.ensure_future(prompt.prompt_async("invoke> "))
             pipe.send_text("a cat -s lots\r")
             for _ in range(100):
@@ -258,11 +278,11 @@ def test_validator_accepts_commands_and_refuses_unknown_ones(tmp_path: Path) -> 
 
     session, _, _, _ = make_session(tmp_path)
     for line in ("", "# comment", "!history", "!fetch whatever.png", "q", "a cat -s 3"):
-        check_line(line, session.parse_line)
+        check_line(line, session.check_line)
     with pytest.raises(DreamlineError, match="no such command"):
-        check_line("!nope", session.parse_line)
+        check_line("!nope", session.check_line)
     with pytest.raises(RequestError):
-        check_line('a "cat -s 3', session.parse_line)
+        check_line('a "cat -s 3', session.check_line)
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -299,7 +319,10 @@ def test_history_search_recall_and_clear(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "   1  a red fox" in text and "   2  a blue bird -s 3" in text
     assert text.count("   2  a blue bird -s 3") == 2  # listed by !history, found by !search
-    assert "   1  a red fox" not in text[text.index("   4  !search BIRD"):]
+    lines = text.splitlines()
+    found = lines[lines.index("   3  !history") + 1]
+    assert found == "   2  a blue bird -s 3"  # !search lists the match ...
+    assert not any("!search BIRD" in line for line in lines)  # ... but not its own line
     # !2 put 'a blue bird -s 3' on the input line and Enter ran it again
     assert [r.prompt for r in runner.requests] == ["a red fox", "a blue bird", "a blue bird"]
 
@@ -369,7 +392,7 @@ def test_toolbar_defaults_cover_every_launch_switch() -> None:
 def test_toolbar_shows_model_device_and_defaults(tmp_path: Path) -> None:
     session, _, _, _ = make_session(tmp_path)
     session.defaults = Request(steps=30, width=512, height=384, cfg_scale=9.0, sampler="ddim")
-    toolbar = session.make_prompt_session(output=DummyOutput()).bottom_toolbar
+    toolbar = make_prompt_session(session, output=DummyOutput()).bottom_toolbar
     assert callable(toolbar)
     text = "".join(fragment[1] for fragment in toolbar())
     assert "fake-model" in text and "cpu float32" in text
@@ -402,7 +425,7 @@ def test_model_default_is_said_in_one_line_and_shown_in_the_toolbar(tmp_path: Pa
     session, _, out, _ = make_session(tmp_path, cfg_scales={"tiny": 4.0})
     assert out.getvalue().splitlines() == [
         ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)"]
-    toolbar = session.make_prompt_session(output=DummyOutput()).bottom_toolbar
+    toolbar = make_prompt_session(session, output=DummyOutput()).bottom_toolbar
     assert callable(toolbar)
     assert " -C 4 " in "".join(fragment[1] for fragment in toolbar())
 

@@ -8,15 +8,18 @@ it for itself only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from dreamline import __version__, switches
-from dreamline.errors import DreamlineError
-from dreamline.repl.commands import Flow
-from dreamline.repl.runner import Runner, default_models_file
+from dreamline.errors import DreamlineError, ModelError
+from dreamline.repl.context import Flow, ModelManager
+from dreamline.models.manager import ModelManager, default_models_file, models_file_for
+from dreamline.repl.prompt import make_prompt_session
+from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
 from dreamline.repl.settings import DEFAULT_OUTDIR, Settings
 
@@ -89,13 +92,15 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _open_lines(source: str) -> TextIO:
-    if source == "-":
-        return sys.stdin
-    try:
-        return open(source, encoding="utf-8")
-    except OSError as exc:
-        raise DreamlineError(f"--from_file: cannot read {source}: {exc.strerror}") from exc
+BANNER = ("dreamline {version}: type a prompt and switches ('-h' for help),",
+          "'!help' for commands, 'q' or Ctrl-D to quit")
+
+
+def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
+    """The session's model manager: registry, device, load/switch and the model cache."""
+    return ModelManager(models_file=models_file_for(settings.config),
+                        device=settings.device, precision=settings.precision,
+                        wanted=wanted, say=_say)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,37 +116,85 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     interactive = args.from_file is None and sys.stdin.isatty()
     if interactive:  # before the Session, which may say the model's default -C
-        _say(f"dreamline {__version__}: type a prompt and switches ('-h' for help), '!help' for "
-             f"commands, 'q' or Ctrl-D to quit")
-    runner = Runner(settings, say=_say)
-    session = Session(settings, runner, interactive=interactive)
+        for line in BANNER:
+            _say(line.format(version=__version__))
+    stream: BinaryIO | None = None
     if args.from_file is not None:
         try:
             stream = _open_lines(args.from_file)
         except DreamlineError as exc:
-            session.error(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        with stream if stream is not sys.stdin else _no_close(stream):
-            return session.run_lines(stream, source=args.from_file)
+    models = make_model_manager(settings, settings.model)
+    generators = ModelGenerators(models, say=_say)
+    session = Session(settings, models, Runner(settings, generators, say=_say),
+                      interactive=interactive)
+    if stream is not None:
+        with stream if args.from_file != "-" else _no_close(stream):
+            status = _start_model(session, generators, settings, interactive) \
+                if settings.model is not None else None
+            return status if status is not None else \
+                session.run_bytes(stream, source=args.from_file)
+    if interactive or settings.model is not None:
+        status = _start_model(session, generators, settings, interactive)
+        if status is not None:
+            return status
     if not interactive:
-        return session.run_lines(sys.stdin, source="stdin")
-    session.guarded(lambda: _preload(runner), "(loading the model at start)")
-    return session.run_interactive(session.make_prompt_session())
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:  # a replaced stdin without bytes (an embedding program)
+            return session.run_lines(sys.stdin, source="stdin")
+        return session.run_bytes(binary, source="stdin")
+    return session.run_interactive(make_prompt_session(session))
 
 
-def _preload(runner: Runner) -> Flow:
-    """Load the model before the first prompt, so the toolbar shows it; failures are one line."""
-    runner.generator()
-    return Flow.GO_ON
+def _start_model(session: Session, generators: ModelGenerators, settings: Settings,
+                 interactive: bool) -> int | None:
+    """Load the model before the first line (the toolbar shows it; a bad --model is found at
+    once).  A bad --model: at the prompt, one line and the default model instead; otherwise
+    one line and status 2.  None: go on."""
+    failed: list[DreamlineError] = []
+
+    def load() -> Flow:
+        try:
+            session.models.current()
+        except ModelError as exc:
+            failed.append(exc)
+        return Flow.GO_ON
+
+    session.guarded(load, "(loading the model at start)")
+    if not failed:
+        return None
+    if settings.model is None:
+        session.error(f"error: the model cannot be loaded: {failed[0]}; !switch to another "
+                      f"model (see !models)")
+        return None
+    if not interactive:
+        session.error(f"error: --model {settings.model}: {failed[0]}")
+        return 2
+    session.error(f"error: --model {settings.model}: {failed[0]}; using the default model "
+                  f"instead")
+    models = make_model_manager(settings, None)
+    generators.models = models
+    session.use_models(models)
+    return _start_model(session, generators, dataclasses.replace(settings, model=None), True)
+
+
+def _open_lines(source: str) -> BinaryIO:
+    if source == "-":
+        return sys.stdin.buffer
+    try:
+        return open(source, "rb")
+    except OSError as exc:
+        raise DreamlineError(f"--from_file: cannot read {source}: {exc.strerror}") from exc
 
 
 class _no_close:
     """Context manager that leaves sys.stdin open."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
 
-    def __enter__(self) -> TextIO:
+    def __enter__(self) -> BinaryIO:
         return self.stream
 
     def __exit__(self, *exc: object) -> None:

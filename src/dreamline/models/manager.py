@@ -14,14 +14,31 @@ from pathlib import Path
 from typing import Any
 
 from dreamline.errors import DreamlineError, ModelError
-from dreamline.models.registry import DATA_DIR, ModelEntry, ModelRegistry
+from dreamline.models.registry import DATA_DIR, DEFAULT_REGISTRY, ModelEntry, ModelRegistry
 from dreamline.models.types import LoadedModel
 
 Say = Callable[[str], None]
 DEMO_MODEL = "demo"
-DEMO_HINT = ("this is the small built-in demo model; for real pictures point dreamline at a "
-             "Stable Diffusion 1.x checkpoint with --model PATH or an entry in "
-             "configs/models.yaml (--config FILE)")
+# Two lines of at most 80 columns (the REPL's screen), said when the demo model is loaded.
+DEMO_NOTE = (">> this is the small built-in demo model; for real pictures give --model PATH",
+             ">> (an SD 1.x checkpoint) or an entry in configs/models.yaml (--config FILE)")
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def default_models_file() -> Path:
+    """configs/models.yaml in the working directory, else the one beside the project sources."""
+    here = Path.cwd() / DEFAULT_REGISTRY
+    if here.is_file():
+        return here
+    return PROJECT_ROOT / DEFAULT_REGISTRY
+
+
+def models_file_for(config: Path | None) -> Path | None:
+    """--config, else configs/models.yaml if there is one; None: only the demo model."""
+    if config is not None:
+        return config
+    found = default_models_file()
+    return found if found.is_file() else None
 
 
 def demo_registry() -> ModelRegistry:
@@ -188,7 +205,8 @@ class ModelManager:
                 and name_or_path not in self._paths and self.registry().find(name_or_path) is None:
             self._paths.append(name_or_path)
         if model.name == DEMO_MODEL and (self._model is None or self._model.name != DEMO_MODEL):
-            self.say(f">> {DEMO_HINT}")
+            for line in DEMO_NOTE:
+                self.say(line)
         return model
 
     def current(self) -> LoadedModel:

@@ -1,31 +1,28 @@
-"""The ONE table of REPL commands: name, argument kind, help and handler.
+"""The ONE table of REPL commands: name, usage, argument kind, help and handler.
 
-`!help`, the completer and the validator all read this table, so a command added here is
-documented, completed and accepted everywhere at once.
+`!help`, the completer, the validator and dispatch all read this table, so a command added here
+is documented, completed and accepted everywhere at once.  Handlers are typed against the small
+CommandContext protocol (repl/context.py); this module does not import the session.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from dreamline.errors import DreamlineError
+from dreamline.repl.context import CommandContext, Flow
+from dreamline.repl.lines import shown
 
-if TYPE_CHECKING:
-    from dreamline.repl.session import Session
+__all__ = ["COMMANDS", "Command", "Flow", "find_command", "help_lines", "is_command_line",
+           "split_command"]
 
 ArgKind = Literal["none", "image", "file", "model", "text"]
-
-
-class Flow(enum.Enum):
-    """What the loop does after a command."""
-
-    GO_ON = "go on"
-    QUIT = "quit"
+Handler = Callable[[CommandContext, str, str], Flow]  # (context, typed name, argument)
+_HASH = re.compile(r"\[([0-9a-fA-F]+)\]")
 
 
 @dataclass(frozen=True)
@@ -36,9 +33,10 @@ class Command:
     usage: str  # the argument part of the help line, e.g. "<png>"
     arg_kind: ArgKind
     help: str
-    handler: Callable[["Session", str, str], Flow]  # (session, typed name, argument)
+    handler: Handler
     bang: bool = True
     pattern: re.Pattern[str] | None = None  # for !N: matches the typed name instead of equality
+    aliases: tuple[str, ...] = ()  # other spellings (q: exit, quit)
 
     @property
     def shown_name(self) -> str:
@@ -47,7 +45,7 @@ class Command:
     def matches(self, word: str) -> bool:
         if self.pattern is not None:
             return self.pattern.fullmatch(word) is not None
-        return word == self.name
+        return word == self.name or word in self.aliases
 
 
 def _need_arg(command: str, arg: str, what: str) -> str:
@@ -63,70 +61,108 @@ def _unquote(arg: str) -> str:
     return arg
 
 
-def _fetch(session: "Session", word: str, arg: str) -> Flow:
-    path = session.find_image(_unquote(_need_arg("fetch", arg, "a PNG file written by dreamline")))
-    from dreamline.metadata import read_command
+def _made_with(path: Path) -> tuple[str | None, str | None]:
+    """(model name, model hash) stored in the image's sd-metadata; Nones when not stored."""
+    from dreamline.repl.fetch import read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except DreamlineError:
+        return None, None
+    name, digest = meta.get("model_id"), meta.get("model_hash")
+    return (str(name) if name else None), (str(digest) if digest else None)
+
+
+def _other_model_note(context: CommandContext, path: Path) -> str | None:
+    """A line saying the image was made with another model than the current one, if so."""
+    name, digest = _made_with(path)
+    label = context.models.label
+    loaded = _HASH.search(label)
+    current_name = label.split(" ", 1)[0]
+    if digest is not None and loaded is not None:
+        if digest.lower().startswith(loaded.group(1).lower()) or \
+                loaded.group(1).lower().startswith(digest.lower()):
+            return None
+    elif name is None or name == current_name:
+        return None
+    made = f"{name} [{digest}]" if name and digest else (name or f"[{digest}]")
+    return (f">> note: {path.name} was made with model {made}, not {label}; "
+            f"!switch to it to reproduce the image")
+
+
+def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
+    path = context.find_image(_unquote(_need_arg("fetch", arg, "a PNG file written by dreamline")))
+    from dreamline.repl.fetch import read_command
 
     command = read_command(path)
-    session.set_next_input(command)
-    session.say(f">> fetched the command of {path}; edit it and press Enter")
+    context.set_next_input(command)
+    context.say(f">> fetched the command of {path}; edit it and press Enter")
+    note = _other_model_note(context, path)
+    if note is not None:
+        context.say(note)
     return Flow.GO_ON
 
 
-def _history(session: "Session", word: str, arg: str) -> Flow:
-    entries = session.history.numbered()
-    if not entries:
-        session.say("the history is empty")
+def _listing(context: CommandContext, entries: list[tuple[int, str]]) -> None:
     for number, line in entries:
-        session.say(f"{number:4d}  {line}")
+        context.say(f"{number:4d}  {shown(line)}")
+
+
+def _history(context: CommandContext, word: str, arg: str) -> Flow:
+    entries = context.history.numbered()
+    if not entries:
+        context.say("the history is empty")
+    _listing(context, entries)
     return Flow.GO_ON
 
 
-def _search(session: "Session", word: str, arg: str) -> Flow:
+def _search(context: CommandContext, word: str, arg: str) -> Flow:
     text = _need_arg("search", arg, "some text to look for")
-    found = session.history.search(text)
+    found = context.history.search(text)
+    count = len(context.history.numbered())
+    if found and found[-1] == (count, context.current_line):
+        found = found[:-1]  # the !search line itself, already in the history
     if not found:
-        session.say(f"no history line contains {text!r}")
-    for number, line in found:
-        session.say(f"{number:4d}  {line}")
+        context.say(f"no history line contains {text!r}")
+    _listing(context, found)
     return Flow.GO_ON
 
 
-def _recall_line(session: "Session", word: str, arg: str) -> Flow:
-    session.set_next_input(session.history.line(int(word)))
+def _recall_line(context: CommandContext, word: str, arg: str) -> Flow:
+    context.set_next_input(context.history.line(int(word)))
     return Flow.GO_ON
 
 
-def _clear(session: "Session", word: str, arg: str) -> Flow:
-    session.history.clear()
-    session.say("history cleared")
+def _clear(context: CommandContext, word: str, arg: str) -> Flow:
+    context.history.clear()
+    context.say("history cleared")
     return Flow.GO_ON
 
 
-def _models(session: "Session", word: str, arg: str) -> Flow:
-    for line in session.runner.describe_models():
-        session.say(line)
+def _models(context: CommandContext, word: str, arg: str) -> Flow:
+    for line in context.models.describe():
+        context.say(line)
     return Flow.GO_ON
 
 
-def _switch(session: "Session", word: str, arg: str) -> Flow:
-    session.runner.switch_model(_unquote(_need_arg("switch", arg, "a model name (see !models)")))
-    session.refresh_defaults()  # the new model may have its own default -C
+def _switch(context: CommandContext, word: str, arg: str) -> Flow:
+    context.models.switch(_unquote(_need_arg("switch", arg, "a model name (see !models)")))
+    context.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
 
-def _replay(session: "Session", word: str, arg: str) -> Flow:
+def _replay(context: CommandContext, word: str, arg: str) -> Flow:
     path = Path(_unquote(_need_arg("replay", arg, "a file of prompt lines")))
-    return session.replay_file(path)
+    return context.replay_file(path)
 
 
-def _help(session: "Session", word: str, arg: str) -> Flow:
+def _help(context: CommandContext, word: str, arg: str) -> Flow:
     for line in help_lines():
-        session.say(line)
+        context.say(line)
     return Flow.GO_ON
 
 
-def _quit(session: "Session", word: str, arg: str) -> Flow:
+def _quit(context: CommandContext, word: str, arg: str) -> Flow:
     return Flow.QUIT
 
 
@@ -142,7 +178,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("switch", "<model>", "model", "load another model by name or path", _switch),
     Command("replay", "<file>", "file", "run each line of a file as if typed", _replay),
     Command("help", "", "none", "this list; '-h' shows the switches of a prompt line", _help),
-    Command("q", "", "none", "quit (also Ctrl-D)", _quit, bang=False),
+    Command("q", "", "none", "quit (also exit, quit or Ctrl-D)", _quit, bang=False,
+            aliases=("exit", "quit")),
 )
 
 
@@ -176,9 +213,9 @@ def help_lines() -> list[str]:
     width = max(len(f"{c.shown_name} {c.usage}".strip()) for c in COMMANDS)
     lines = ["Commands:"]
     for command in COMMANDS:
-        shown = f"{command.shown_name} {command.usage}".strip()
+        shown_as = f"{command.shown_name} {command.usage}".strip()
         if command.pattern is not None:
-            shown = "!N"
-        lines.append(f"  {shown:<{width}}  {command.help}")
+            shown_as = "!N"
+        lines.append(f"  {shown_as:<{width}}  {command.help}")
     lines.append("Anything else is a prompt line: \"prompt words\" -s 50 -S 42 ... ('-h' for help)")
     return lines

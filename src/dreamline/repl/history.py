@@ -14,6 +14,7 @@ from pathlib import Path
 from prompt_toolkit.history import History
 
 from dreamline.errors import DreamlineError
+from dreamline.repl.lines import decode_lines
 
 
 class InvokeHistory(History):
@@ -27,7 +28,9 @@ class InvokeHistory(History):
         super().__init__()
         self.path = path
         self.persist = persist and path is not None
-        self._lines: list[str] = list(_read_history_file(path)) if path is not None else []
+        self.problems: list[str] = []  # lines of the file that were skipped, and why
+        self._lines: list[str] = \
+            _read_history_file(path, self.problems) if path is not None else []
 
     # prompt_toolkit's side: newest first for loading, oldest first for get_strings.
     async def load(self) -> AsyncGenerator[str, None]:
@@ -85,8 +88,11 @@ class InvokeHistory(History):
                                      f"{exc.strerror}") from exc
 
 
-def _read_history_file(path: Path) -> list[str]:
-    """Entries of a FileHistory-format file, oldest first; a missing file is an empty history."""
+def _read_history_file(path: Path, problems: list[str]) -> list[str]:
+    """Entries of a FileHistory-format file, oldest first; a missing file is an empty history.
+
+    A line that is not UTF-8 is skipped and described in ``problems`` (line number, offset).
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -95,7 +101,11 @@ def _read_history_file(path: Path) -> list[str]:
         return []  # unreadable history is not worth refusing to start over
     entries: list[str] = []
     current: list[str] = []
-    for line in raw.decode("utf-8", errors="replace").splitlines():
+    for item in decode_lines(raw.splitlines(keepends=True)):
+        if item.text is None:
+            problems.append(f"history file {path}: {item.problem}")
+            continue
+        line = item.text
         if line.startswith("+"):
             current.append(line[1:])
         elif current:

@@ -33,16 +33,58 @@ def describe_defaults(defaults: Request) -> str:
     return " ".join(parts)
 
 
-def make_toolbar(source: ToolbarSource) -> Callable[[], list[tuple[str, str]]]:
+Fragments = list[tuple[str, str]]
+WIDTH = 80  # every toolbar line fits an 80-column terminal
+HINTS = "[Tab] complete  [!help] commands  [Ctrl-D] quit"
+
+
+def _fit(text: str, room: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``room`` characters with '...' where it was cut (its start, when
+    ``keep_end``: a model path's file name and hash are what tell models apart)."""
+    if len(text) <= room:
+        return text
+    if room <= 3:
+        return text[:room]
+    if keep_end:
+        return "..." + text[len(text) - (room - 3):]
+    return text[:room - 3] + "..."
+
+
+def _width(fragments: Fragments) -> int:
+    return sum(len(text) for _, text in fragments)
+
+
+def toolbar_lines(model: str, device: str, defaults: Request) -> list[Fragments]:
+    """The toolbar as lines of (style, text) fragments, each at most WIDTH characters.
+
+    Line 1: model and device (a long model path loses its start); line 2: the
+    defaults; the key hints go after whichever line has room, else on a line of their own.
+    """
+    key = "class:bottom-toolbar.key"
+    device_part = _fit(device, 24)
+    room = WIDTH - len(" model ") - 2 - len(" device ") - len(device_part)
+    first: Fragments = [(key, " model "), ("", _fit(model, room, keep_end=True) + "  "),
+                        (key, " device "), ("", device_part)]
+    second: Fragments = [(key, " defaults "),
+                         ("", _fit(describe_defaults(defaults), WIDTH - len(" defaults ")))]
+    lines = [first, second]
+    for line in (second, first):
+        if _width(line) + 2 + len(HINTS) <= WIDTH:
+            line.append(("", "  " + HINTS))
+            return lines
+    return [*lines, [("", " " + HINTS)]]
+
+
+def make_toolbar(source: ToolbarSource) -> Callable[[], Fragments]:
     """A bottom_toolbar callable for PromptSession; it is redrawn with the prompt."""
 
-    def toolbar() -> list[tuple[str, str]]:
+    def toolbar() -> Fragments:
         model, device, defaults = source.toolbar_state()
-        return [
-            ("class:bottom-toolbar.key", " model "), ("", f"{model}  "),
-            ("class:bottom-toolbar.key", " device "), ("", f"{device}  "),
-            ("class:bottom-toolbar.key", " defaults "), ("", describe_defaults(defaults)),
-            ("", "   [Tab] complete  [!help] commands  [Ctrl-D] quit"),
-        ]
+        fragments: Fragments = []
+        for number, line in enumerate(toolbar_lines(model, device, defaults)):
+            if number:
+                fragments.append(("", "\n"))
+            fragments.extend(line)
+        return fragments
 
     return toolbar

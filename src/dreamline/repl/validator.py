@@ -1,8 +1,9 @@
 """Refuse a line that cannot run before it is submitted, and say why under the prompt.
 
 A prompt line is parsed exactly as it would be run (parse_line against the session's current
-defaults and recall), so what the validator accepts is what the runner gets.  '!' commands are
-only checked for existence: their arguments are the command's business.
+defaults and recall), so what the validator accepts is what the runner gets, and -I / -M
+must name files that exist.  '!' commands are only checked for existence: their arguments are
+the command's business.  A pasted ``invoke> `` prefix is dropped as the session drops it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prompt_toolkit.validation import ValidationError, Validator
 from dreamline.errors import DreamlineError
 from dreamline.parse import is_comment
 from dreamline.repl.commands import find_command, is_command_line, split_command
+from dreamline.repl.lines import without_prompt
 
 
 def is_skipped(line: str) -> bool:
@@ -23,7 +25,9 @@ def is_skipped(line: str) -> bool:
 
 
 def check_line(line: str, parse: Callable[[str], object]) -> None:
-    """Raise DreamlineError if ``line`` cannot run; ``parse`` is the session's parse_line."""
+    """Raise DreamlineError if ``line`` cannot run; ``parse`` is the session's check_line
+    (parse_line, and -I / -M must name existing files)."""
+    line = without_prompt(line)
     if is_skipped(line):
         return
     if is_command_line(line):

@@ -1,0 +1,99 @@
+"""The small interfaces the REPL's pieces are written against (no implementation here).
+
+* ``ModelManager``: registry, device, load/switch and the model cache.  The models room writes
+  the real one (models/manager.py).
+* ``CommandContext``: what a ``!command`` handler may use; the Session provides it.
+* ``RequestRunner``: runs one parsed request to files (repl/runner.py; a fake in the tests).
+
+This module imports nothing else of the REPL, so the command table, the completer and the
+session can all depend on it without a cycle.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dreamline.errors import DreamlineError, ModelError
+
+if TYPE_CHECKING:
+    from dreamline.repl.history import InvokeHistory
+    from dreamline.request import Request
+
+OnSaved = Callable[[Path, int], None]  # (file written, its seed)
+
+
+class Flow(enum.Enum):
+    """What the loop does after a line."""
+
+    GO_ON = "go on"
+    QUIT = "quit"
+
+
+class ModelUnavailable(DreamlineError):
+    """The current model cannot be loaded, so no prompt line can run until ``!switch``.
+
+    Raised instead of the manager's ModelError when a *request* needed the model: a
+    ``--from_file`` run stops at once on it (every later line would fail the same way).
+    """
+
+    def __init__(self, cause: ModelError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class ModelManager(Protocol):
+    """Registry, device, loading and switching; the agreed interface of models/manager.py.
+
+    A load that fails raises ModelError (one line) and is remembered: asking for the same
+    source again re-raises at once unless the file changed.
+    """
+
+    @property
+    def label(self) -> str: ...  # "demo [abc123def0]" or "demo (not loaded yet)"
+
+    @property
+    def device_label(self) -> str: ...  # "cpu float32", or "auto" before the first load
+
+    def names(self) -> list[str]: ...  # [] when the models file is unreadable
+
+    def describe(self) -> list[str]: ...  # the !models lines
+
+    def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
+
+    def current(self) -> Any: ...  # LoadedModel: loads the wanted model on first use
+
+    def switch(self, name_or_path: str) -> Any: ...  # on failure the previous one stays
+
+    def release(self) -> None: ...  # free cached models (and CUDA memory)
+
+
+class RequestRunner(Protocol):
+    """Runs one request: every finished image is saved and reported to ``on_saved``."""
+
+    def run(self, request: Request, on_saved: OnSaved) -> None: ...
+
+
+class CommandContext(Protocol):
+    """What ``!command`` handlers use (the Session implements it)."""
+
+    @property
+    def history(self) -> InvokeHistory: ...
+
+    @property
+    def models(self) -> ModelManager: ...
+
+    @property
+    def current_line(self) -> str: ...  # the line being run (so !search can leave it out)
+
+    def say(self, text: str) -> None: ...
+
+    def set_next_input(self, text: str) -> None: ...
+
+    def find_image(self, path_text: str) -> Path: ...
+
+    def refresh_defaults(self) -> None: ...  # after !switch: the new model's default -C
+
+    def replay_file(self, path: Path) -> Flow: ...

@@ -1,0 +1,91 @@
+"""Per-session state: what ``-S -N`` / ``-I -N`` recall, and the line defaults' precedence.
+
+A line's -C: its own (parse_line), else a launch -C, else the current model's registry
+cfg_scale, else the built-in 7.5.  ``LineDefaults.refresh`` applies that after start-up and
+after every ``!switch``, and says in one line when the model's value applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dreamline.format import format_number
+from dreamline.repl.context import ModelManager
+from dreamline.repl.settings import ModelDefault, Settings
+from dreamline.request import Request, RequestError
+
+
+@dataclass
+class LastCommand:
+    """Seeds and files of the previous command, oldest first: the Recall that parse_line uses."""
+
+    seeds: list[int] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+    def seed(self, back: int) -> int:
+        return self.seeds[self._index(back, len(self.seeds))]
+
+    def image(self, back: int) -> str:
+        return self.images[self._index(back, len(self.images))]
+
+    @staticmethod
+    def _index(back: int, count: int) -> int:
+        """The list index of the ``back``-th from last; parse_line names the switch and value."""
+        if count == 0:
+            raise RequestError("there is no previous command with images to take it from")
+        if not 1 <= back <= count:
+            raise RequestError(f"the previous command made {count} image(s); expected -1 to "
+                               f"-{count}")
+        return count - back
+
+
+@dataclass
+class Recall:
+    """What this session produced: the previous command (for -S/-I -N) and every seed used."""
+
+    last: LastCommand = field(default_factory=LastCommand)
+    seeds_used: list[int] = field(default_factory=list)
+
+    def start_command(self) -> LastCommand:
+        """A fresh record for the command about to run; ``finish`` makes it the last one."""
+        return LastCommand()
+
+    def saved(self, produced: LastCommand, path: str, seed: int) -> None:
+        produced.seeds.append(seed)
+        produced.images.append(path)
+        self.seeds_used.append(seed)
+
+    def finish(self, produced: LastCommand) -> None:
+        """Even a failed command's finished images can be recalled; none: keep the older."""
+        if produced.images:
+            self.last = produced
+
+
+class LineDefaults:
+    """The defaults a bare prompt line gets: the launch defaults plus the model's -C."""
+
+    def __init__(self, settings: Settings, models: ModelManager,
+                 say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.models = models
+        self.say = say
+        self.request: Request = settings.defaults
+        self.model_default: ModelDefault | None = None  # the model's -C, when it applies
+
+    def refresh(self) -> None:
+        """Set the default -C for the current model (at start and after !switch)."""
+        before = self.model_default
+        found = None
+        if not self.settings.launch_cfg_scale:
+            raw = self.models.default_cfg()
+            found = ModelDefault(*raw) if raw is not None else None
+        scale = self.settings.defaults.cfg_scale if found is None else found.cfg_scale
+        self.request = self.request.with_changes(cfg_scale=scale)
+        self.model_default = found
+        if found is not None:
+            self.say(f">> guidance scale -C {format_number(found.cfg_scale)} by default for "
+                     f"model {found.model!r} ({found.where})")
+        elif before is not None:
+            self.say(f">> guidance scale -C {format_number(scale)} by default again (the model "
+                     f"sets no cfg_scale of its own)")

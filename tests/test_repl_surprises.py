@@ -1,0 +1,187 @@
+"""REPL surprises (issue 14): quitting words, pasted prompts, Enter in the completion menu,
+missing -I/-M files, !fetch of another model's image, --save_intermediates' folder, the
+progress bar, and 80-column toolbar and banner."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, PngImagePlugin
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from dreamline.cli import BANNER
+from dreamline.errors import DreamlineError
+from dreamline.models.manager import DEMO_NOTE
+from dreamline.repl.progress import Progress
+from dreamline.repl.prompt import make_prompt_session
+from dreamline.repl.runner import Runner
+from dreamline.repl.session import Session
+from dreamline.repl.settings import Settings
+from dreamline.repl.toolbar import toolbar_lines
+from dreamline.repl.validator import check_line
+from dreamline.request import Request
+from test_repl import make_session, run_typed
+from test_repl_runner import FakeGenerator
+
+CTRL_D = "\x04"
+
+
+@pytest.mark.parametrize("word", ["q", "exit", "quit", "  exit  "])
+def test_exit_and_quit_quit_like_q(tmp_path: Path, word: str) -> None:
+    session, runner, out, _ = make_session(tmp_path)
+    assert run_typed(session, f"one\r{word}\rnever run\r" + CTRL_D) == 0
+    assert [r.prompt for r in runner.requests] == ["one"]
+    assert out.getvalue().rstrip().endswith("goodbye!")
+
+
+def test_exit_with_more_words_is_a_prompt(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["exit the cave -s 2\n"]) == 0
+    assert [r.prompt for r in runner.requests] == ["exit the cave"]
+
+
+def test_a_pasted_invoke_prompt_is_dropped(tmp_path: Path) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    run_typed(session, "invoke> a red fox -s 3\rinvoke> !history\r" + CTRL_D)
+    assert [(r.prompt, r.steps) for r in runner.requests] == [("a red fox", 3)]
+    check_line("invoke> a cat -s 2", session.check_line)
+    piped, piped_runner, _, _ = make_session(tmp_path / "p", interactive=False)
+    assert piped.run_lines(["invoke> a dog -s 2\n", "  invoke> q\n", "not run\n"]) == 0
+    assert [r.prompt for r in piped_runner.requests] == ["a dog"]
+
+
+async def _type_with_menu(session: Session, tabs: int) -> tuple[str, str, str]:
+    """Type 'a cat -A k_', press Tab ``tabs`` times (waiting for the menu), then Enter and
+    ' -s 2' Enter: (text after the Tabs, text after Enter, the line the prompt returned)."""
+    with create_pipe_input() as pipe:
+        prompt = make_prompt_session(session, input=pipe, output=DummyOutput())
+        buffer = prompt.default_buffer
+        task = asyncio.ensure_future(prompt.prompt_async("invoke> "))
+
+        async def until(done: Callable[[], bool]) -> None:
+            for _ in range(300):  # completion runs in the background: wait for it
+                if done():
+                    return
+                await asyncio.sleep(0.01)
+
+        pipe.send_text("a cat -A k_")
+        await until(lambda: buffer.text == "a cat -A k_")
+        for press in range(tabs):
+            pipe.send_text("\t")
+            if press == 0:
+                await until(lambda: buffer.complete_state is not None
+                            and len(buffer.complete_state.completions) > 1)
+            else:
+                await until(lambda: buffer.complete_state is not None
+                            and buffer.complete_state.current_completion is not None)
+        after_tabs = buffer.text
+        pipe.send_text("\r")
+        await until(lambda: buffer.complete_state is None or task.done())
+        after_enter = buffer.text
+        pipe.send_text(" -s 2\r")
+        return after_tabs, after_enter, await asyncio.wait_for(task, 5)
+
+
+def test_enter_in_the_completion_menu_takes_the_completion(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    # Tab opens the menu, Tab highlights the first sampler; Enter must only take it
+    after_tabs, after_enter, line = asyncio.run(_type_with_menu(session, tabs=2))
+    assert after_tabs.startswith("a cat -A k_") and after_tabs != "a cat -A k_"
+    assert after_enter == after_tabs
+    assert line == f"{after_tabs} -s 2"
+
+
+def test_enter_with_the_menu_open_and_nothing_highlighted_takes_the_first(
+        tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    after_tabs, after_enter, line = asyncio.run(_type_with_menu(session, tabs=1))
+    assert after_tabs == "a cat -A k_"
+    assert after_enter.startswith("a cat -A k_") and after_enter != after_tabs
+    assert line == f"{after_enter} -s 2"
+
+
+@pytest.mark.parametrize("switch", ["-I", "-M"])
+def test_validator_refuses_a_missing_init_image_or_mask(tmp_path: Path, switch: str) -> None:
+    session, runner, _, _ = make_session(tmp_path)
+    image = tmp_path / "there.png"
+    Image.new("RGB", (8, 8)).save(image)
+    extra = f"-I {image} " if switch == "-M" else ""
+    with pytest.raises(DreamlineError, match="missing.png: no such file"):
+        check_line(f"a cat {extra}{switch} missing.png", session.check_line)
+    check_line(f"a cat {extra}{switch} {image}", session.check_line)
+    assert runner.requests == []
+
+
+def _png_made_with(path: Path, model: str, digest: str) -> Path:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Dream", '"a fox" -s 5 -S 1 -W 64 -H 64 -C 7.5 -A k_lms')
+    info.add_text("sd-metadata", json.dumps({"model_id": model, "model_hash": digest}))
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+def test_fetch_says_when_the_image_was_made_with_another_model(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path, interactive=False)
+    session.models.label = "tiny [0123456789]"  # type: ignore[misc]
+    other = _png_made_with(tmp_path / "other.png", "big", "abcdef9876")
+    same = _png_made_with(tmp_path / "same.png", "tiny", "0123456789")
+    assert session.run_lines([f"!fetch {other}\n", f"!fetch {same}\n"]) == 0
+    notes = [line for line in out.getvalue().splitlines() if "was made with" in line]
+    assert notes == ["note: other.png was made with model big [abcdef9876], not tiny "
+                     "[0123456789]; !switch to it to reproduce the image".join((">> ", ""))]
+
+
+def test_save_intermediates_says_where(tmp_path: Path) -> None:
+    said: list[str] = []
+    runner = Runner(Settings(outdir=tmp_path), lambda: FakeGenerator(), say=said.append,
+                    progress_stream=io.StringIO())
+    runner.run(Request(prompt="a fox", steps=2, iterations=2, save_intermediates=1),
+               lambda path, seed: None)
+    folders = [f">> intermediate steps of image {n} saved in "
+               f"{tmp_path / 'intermediates' / f'000001.{seed}'}" for n, seed in ((1, 10), (2, 11))]
+    assert [line for line in said if line.startswith(">> intermediate")] == folders
+
+
+def test_progress_bar_names_the_image_and_the_command_time_is_said(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    said: list[str] = []
+    runner = Runner(Settings(outdir=tmp_path), lambda: FakeGenerator(), say=said.append,
+                    progress_stream=stream, progress=True)
+    runner.run(Request(prompt="a fox", steps=3, iterations=2), lambda path, seed: None)
+    drawn = stream.getvalue()
+    assert "image 1/2" in drawn and "image 2/2" in drawn and "3/3 steps" in drawn
+    assert said[-1].startswith(">> 2 image(s) in ")
+
+
+def test_progress_bar_is_off_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, 1)
+    progress.start_image()
+    progress.step(1, 2)
+    progress.close()
+    assert stream.getvalue() == "" and progress.steps == 1
+
+
+@pytest.mark.parametrize("model", ["demo [abc123def0]",
+                                   "/home/someone/models/a/very/long/path/to/"
+                                   "stable-diffusion-v1-5-pruned-emaonly.safetensors [0123456789]"])
+def test_toolbar_fits_80_columns_and_keeps_the_key_hints(model: str) -> None:
+    defaults = Request(steps=50, width=512, height=512, cfg_scale=7.5, sampler="k_dpmpp_2",
+                       strength=0.75, grid=True)
+    lines = toolbar_lines(model, "cuda:0 float16", defaults)
+    texts = ["".join(text for _, text in line) for line in lines]
+    assert all(len(text) <= 80 for text in texts), texts
+    assert any("[Tab] complete" in text and "[Ctrl-D] quit" in text for text in texts)
+    assert "-s 50 -W 512 -H 512" in texts[1]
+    assert model[-30:] in texts[0]  # the file name and hash stay
+
+
+def test_start_up_banner_and_demo_note_fit_80_columns() -> None:
+    lines = [line.format(version="0.0.0.dev0") for line in BANNER] + list(DEMO_NOTE)
+    assert all(len(line) <= 80 for line in lines), [len(line) for line in lines]
