@@ -113,7 +113,8 @@ def compare(mode: str, model: LoadedModel, args: argparse.Namespace, init_path: 
         args.repeats, args.warmup)
     benchlib.print_table(series)
     diffs = [benchlib.max_pixel_difference(a.image, b.image)
-             for a, b in zip(series[0].samples, series[1].samples) if a.image and b.image]
+             for a, b in zip(series[0].samples, series[1].samples, strict=False)
+             if a.image and b.image]
     print(f"  sanity: max pixel difference dreamline vs diffusers = {max(diffs)} "
           f"(0-255 scale; over {len(diffs)} pairs)")
 

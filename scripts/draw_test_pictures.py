@@ -14,7 +14,7 @@ import math
 import random
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image, ImageDraw
 
@@ -66,7 +66,7 @@ class Sketch:
         """Subdivide a path and jitter it, so straight lines look drawn by hand."""
         path = points + [points[0]] if closed else points
         shaky: list[Point] = []
-        for (x0, y0), (x1, y1) in zip(path, path[1:]):
+        for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
             pieces = max(1, int(math.hypot(x1 - x0, y1 - y0) / 0.03))
             for i in range(pieces):
                 t = i / pieces

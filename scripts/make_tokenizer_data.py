@@ -33,7 +33,7 @@ def bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             chars.append(256 + extra)
             extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
+    return dict(zip(printable, (chr(c) for c in chars), strict=False))
 
 
 def derive(bpe_lines: list[str]) -> tuple[dict[str, int], list[str]]:

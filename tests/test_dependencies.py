@@ -14,7 +14,8 @@ import dreamline
 from dreamline.core.schedule import make_scheduler
 from dreamline.request import SAMPLERS
 
-SD15_SCHEDULER = Path(dreamline.__file__).parent / "data" / "sd15" / "scheduler" / "scheduler_config.json"
+SD15_SCHEDULER = (Path(dreamline.__file__).parent / "data" / "sd15" / "scheduler"
+                  / "scheduler_config.json")
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

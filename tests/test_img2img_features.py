@@ -117,7 +117,7 @@ class UNetInputs:
     def __init__(self) -> None:
         self.calls: list[tuple[torch.Tensor, float]] = []
 
-    def __enter__(self) -> "UNetInputs":
+    def __enter__(self) -> UNetInputs:
         def hook(_module: object, args: tuple, kwargs: dict) -> None:
             sample_in, timestep = args[0], args[1]
             self.calls.append((sample_in[:1].detach().clone(), float(timestep)))
@@ -173,7 +173,7 @@ def test_iterations_seeds_are_reproducible(gen: Generator, pictures: dict[str, s
     again = _run(gen, seed=5, iterations=3, sampler="k_euler_a", **extra)
     assert [r.seed for r in first] == [r.seed for r in again]
     assert len({r.seed for r in first}) == 3 and first[0].seed == 5
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=False):
         assert _same(a.image, b.image)
         assert a.request.seed == a.seed and a.request.iterations == 1
     assert not _same(first[0].image, first[1].image)
@@ -228,7 +228,7 @@ def test_slerp_nearly_parallel_is_linear_just_past_the_threshold() -> None:
         return cos * a + float(np.sqrt(1 - cos * cos)) * orthogonal
 
     near = at_cos(PARALLEL_COS + 2e-4)
-    linear = ((0.5 * a.double() + 0.5 * near.double())).float()
+    linear = (0.5 * a.double() + 0.5 * near.double()).float()
     assert torch.allclose(slerp(0.5, a, near), linear, atol=1e-6)
     apart = at_cos(PARALLEL_COS - 2e-3)
     assert not torch.allclose(slerp(0.5, a, apart), 0.5 * a + 0.5 * apart, atol=1e-6)

@@ -90,7 +90,7 @@ def test_one_command_shares_its_prefix_and_the_grid_does_not_collide(tmp_path: P
     prefix = directory.reserve_prefix()
     images = [Image.new("RGB", (8, 8), colour) for colour in COLOURS[:3]]
     paths = [save_image(directory, prefix, seed, image, f"cmd {seed}")
-             for seed, image in zip((42, 43, 44), images)]
+             for seed, image in zip((42, 43, 44), images, strict=False)]
     grid = save_grid(tmp_path, prefix, 42, make_grid(images), "grid cmd")
     assert [p.name for p in paths] == ["000005.42.png", "000005.43.png", "000005.44.png"]
     assert grid.name == "000005.42.grid.png"
@@ -124,7 +124,7 @@ def test_concurrent_processes_never_take_the_same_prefix(tmp_path: Path) -> None
     time.sleep(0.5)  # let every interpreter start and wait at the line
     go.write_text("go")
     results = [process.communicate(timeout=120) for process in processes]
-    for process, (_, stderr) in zip(processes, results):
+    for process, (_, stderr) in zip(processes, results, strict=False):
         assert process.returncode == 0, stderr
     prefixes = [int(line) for stdout, _ in results for line in stdout.split()]
     assert sorted(prefixes) == list(range(1, rounds * workers + 1))

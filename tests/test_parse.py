@@ -358,3 +358,9 @@ def test_tokenizer_marks_quoted_and_dash_words() -> None:
 ])
 def test_is_comment(line: str, comment: bool) -> None:
     assert is_comment(line) is comment
+
+
+@pytest.mark.parametrize("line", ["a cat -s ٣", "a cat -C ３", "a cat -S ১২", "a cat -f ０.5"])
+def test_numbers_take_ascii_digits_only(line: str) -> None:
+    with pytest.raises(RequestError, match="is not a"):
+        parse_line(line, Request())

@@ -48,7 +48,7 @@ def test_split_prompt(prompt: str, normalize: bool, positive: tuple, negative: s
     parts = split_prompt(prompt, normalize=normalize)
     assert isinstance(parts, PromptParts)
     assert [text for text, _ in parts.positive] == [text for text, _ in positive]
-    for (_, got), (_, want) in zip(parts.positive, positive):
+    for (_, got), (_, want) in zip(parts.positive, positive, strict=False):
         assert math.isclose(got, want, rel_tol=1e-12)
     assert parts.negative == negative
 

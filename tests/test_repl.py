@@ -24,7 +24,6 @@ from dreamline.repl.commands import COMMANDS, help_lines
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.session import LastCommand, Session
-from dreamline.repl.settings import ModelDefault, Settings
 from dreamline.request import Request, RequestError
 
 CTRL_D = "\x04"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 
 import pytest
 
 from dreamline.helptext import format_help
 from dreamline.request import Request, RequestError
-from dreamline.switches import (BY_FIELD, BY_NAME, HELP_TOPICS, SWITCHES, UNSUPPORTED, Complete,
+from dreamline.switches import (BY_NAME, HELP_TOPICS, SWITCHES, UNSUPPORTED, Complete,
                                 Kind, launch_defaults, launch_switches)
 
 # dream-cli.md section 1, plus --karras: (names, field)

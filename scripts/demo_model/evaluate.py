@@ -78,7 +78,7 @@ def text_to_images(generator: Generator, prompts: list[str], seeds: list[int], s
                    guidance: float, side: int) -> list[Image.Image]:
     return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
                                         sampler=SAMPLER, width=side, height=side))
-            for prompt, seed in zip(prompts, seeds)]
+            for prompt, seed in zip(prompts, seeds, strict=False)]
 
 
 def image_to_images(generator: Generator, prompts: list[str], init_paths: list[str],
@@ -86,7 +86,7 @@ def image_to_images(generator: Generator, prompts: list[str], init_paths: list[s
                     guidance: float) -> list[Image.Image]:
     return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
                                         sampler=SAMPLER, init_img=path, strength=strength))
-            for prompt, path, seed in zip(prompts, init_paths, seeds)]
+            for prompt, path, seed in zip(prompts, init_paths, seeds, strict=False)]
 
 
 @dataclass
@@ -106,7 +106,7 @@ def prompt_adherence(generator: Generator, canonical: np.ndarray, names: list[st
     prompts = [names[i] for i in indices]
     images = text_to_images(generator, prompts, [seed + k for k in range(len(indices))], steps, guidance, side)
     ranks = []
-    for image, own in zip(images, indices):
+    for image, own in zip(images, indices, strict=False):
         distances = data.lab_distances(data.lab_thumbnail(image), references)
         ranks.append(int((distances < distances[own]).sum()))  # 0 = nearest
     ranks_array = np.array(ranks)
@@ -123,7 +123,7 @@ def img2img_trend(generator: Generator, canonical: np.ndarray, names: list[str],
     The sketches are written to ``workdir`` as PNGs (lossless) and given as init files."""
     sketches = [data.make_sketch(canonical[i]) for i in sketch_ids]
     init_paths = []
-    for index, sketch in zip(sketch_ids, sketches):
+    for index, sketch in zip(sketch_ids, sketches, strict=False):
         path = workdir / f"sketch_{index:03d}.png"
         Image.fromarray(sketch).save(path)
         init_paths.append(str(path))
@@ -136,14 +136,14 @@ def img2img_trend(generator: Generator, canonical: np.ndarray, names: list[str],
         outputs = image_to_images(generator, prompts, init_paths, seeds, strength, steps,
                                   guidance)
         to_init, to_prompt = [], []
-        for out, init_thumb, target_thumb in zip(outputs, sketch_thumbs, target_thumbs):
+        for out, init_thumb, target_thumb in zip(outputs, sketch_thumbs, target_thumbs, strict=False):
             thumb = data.lab_thumbnail(out)
             to_init.append(data.lab_distances(thumb, init_thumb[None])[0])
             to_prompt.append(data.lab_distances(thumb, target_thumb[None])[0])
         table[f"{strength:.1f}"] = {"to_init": float(np.mean(to_init)),
                                     "to_prompt": float(np.mean(to_prompt))}
     table["sketch"] = {"to_init": 0.0, "to_prompt": float(np.mean(
-        [data.lab_distances(s, t[None])[0] for s, t in zip(sketch_thumbs, target_thumbs)]))}
+        [data.lab_distances(s, t[None])[0] for s, t in zip(sketch_thumbs, target_thumbs, strict=False)]))}
     return table
 
 
@@ -157,7 +157,7 @@ def sample_sheet(images: list[Image.Image], columns: int, zoom: int) -> Image.Im
 
 
 def decreasing(values: list[float]) -> bool:
-    return all(a > b for a, b in zip(values, values[1:]))
+    return all(a > b for a, b in zip(values, values[1:], strict=False))
 
 
 def main() -> None:
@@ -184,7 +184,7 @@ def main() -> None:
     indices = sorted(rng.choice(len(names), size=count, replace=False).tolist())
     sketch_ids = rng.choice(len(names), size=args.pairs, replace=False).tolist()
     shift = rng.integers(1, len(names), size=args.pairs)
-    other_ids = [(i + int(s)) % len(names) for i, s in zip(sketch_ids, shift)]
+    other_ids = [(i + int(s)) % len(names) for i, s in zip(sketch_ids, shift, strict=False)]
 
     all_results = []
     with tempfile.TemporaryDirectory(prefix="dreamline-eval-") as workdir:

@@ -233,12 +233,12 @@ class Ema:
     @torch.no_grad()
     def update(self, parameters: list[torch.nn.Parameter], step: int) -> None:
         decay = min(self.decay, (1 + step) / (10 + step))
-        for shadow, param in zip(self.shadow, parameters):
+        for shadow, param in zip(self.shadow, parameters, strict=False):
             shadow.lerp_(param.detach(), 1 - decay)
 
     @torch.no_grad()
     def copy_to(self, parameters: list[torch.nn.Parameter]) -> None:
-        for shadow, param in zip(self.shadow, parameters):
+        for shadow, param in zip(self.shadow, parameters, strict=False):
             param.copy_(shadow)
 
 

@@ -16,8 +16,8 @@ from typing import BinaryIO
 
 from dreamline import __version__, switches
 from dreamline.errors import DreamlineError, ModelError
-from dreamline.repl.context import Flow, ModelManager
 from dreamline.models.manager import ModelManager, default_models_file, models_file_for
+from dreamline.repl.context import Flow
 from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from parsed options; a bad default raises a one-line RequestError."""
-    values = {switch.field: getattr(args, switch.field) for switch in switches.launch_switches()}
+    values = {switch.field: getattr(args, switch.field) for switch in switches.launch_switches()
+              if switch.field is not None}
     given = frozenset(str(name) for name, value in values.items() if value is not None)
     precision = "float32" if args.full_precision else args.precision
     if precision == "autocast":

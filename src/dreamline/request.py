@@ -65,7 +65,7 @@ class Request:
     def is_img2img(self) -> bool:
         return self.init_img is not None
 
-    def with_changes(self, **changes: Any) -> "Request":
+    def with_changes(self, **changes: Any) -> Request:
         """A validated copy with some fields replaced."""
         return validate(replace(self, **changes))
 

@@ -7,13 +7,14 @@ for *form* here (is it a number?); ranges are checked once, by ``request.validat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields, replace
 from enum import Enum
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
                                Request, RequestError, validate)
+from dreamline.switch_values import parse_float, parse_int, parse_variations
 
 
 class Kind(Enum):
@@ -116,11 +117,11 @@ class Switch:
                                    f"{self.expected}")
             return raw
         if self.kind is Kind.INT:
-            return parse_int(raw, self)
+            return parse_int(raw, self.label, self.expected)
         if self.kind is Kind.FLOAT:
-            return parse_float(raw, self)
+            return parse_float(raw, self.label, self.expected)
         if self.kind is Kind.VARIATIONS:
-            return parse_variations(raw, self)
+            return parse_variations(raw, self.label, self.expected)
         if self.kind is Kind.NEGATIVE:
             if "[" in raw or "]" in raw:
                 raise RequestError(f"{self.label}: {raw!r} has a square bracket; expected "
@@ -138,38 +139,6 @@ class Switch:
     @property
     def choices(self) -> tuple[str, ...]:
         return SAMPLERS if self.kind is Kind.CHOICE else ()
-
-
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def parse_int(raw: str, switch: Switch) -> int:
-    """A whole number written in decimal ('5', '-1'); '5.0', '1e3' and '5_0' are refused."""
-    if not _INT.fullmatch(raw):
-        raise RequestError(f"{switch.label}: {raw!r} is not a whole number; expected "
-                           f"{switch.expected}")
-    return int(raw)
-
-
-def parse_float(raw: str, switch: Switch) -> float:
-    """A finite decimal number ('0.5', '.5', '7', '1e-05'); 'nan' and 'inf' are refused."""
-    if not _FLOAT.fullmatch(raw):
-        raise RequestError(f"{switch.label}: {raw!r} is not a number; expected {switch.expected}")
-    return float(raw)
-
-
-def parse_variations(raw: str, switch: Switch) -> tuple[tuple[int, float], ...]:
-    """'seed:weight,seed:weight' -> ((seed, weight), ...); spaces around items are allowed."""
-    pairs: list[tuple[int, float]] = []
-    for item in raw.split(","):
-        seed_text, colon, weight_text = item.strip().partition(":")
-        seed_text, weight_text = seed_text.strip(), weight_text.strip()
-        if not colon or not _INT.fullmatch(seed_text) or not _FLOAT.fullmatch(weight_text):
-            raise RequestError(f"{switch.label}: {raw!r} is not a list of seed:weight pairs; "
-                               f"expected {switch.expected}")
-        pairs.append((int(seed_text), float(weight_text)))
-    return tuple(pairs)
 
 
 _SAMPLER_LIST = ", ".join(SAMPLERS)
@@ -288,7 +257,8 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
 
 def _index() -> dict[str, Switch | Unsupported]:
     table: dict[str, Switch | Unsupported] = {}
-    for entry in (*SWITCHES, *UNSUPPORTED):
+    entries: tuple[Switch | Unsupported, ...] = (*SWITCHES, *UNSUPPORTED)
+    for entry in entries:
         for name in entry.names:
             if name in table:
                 raise RuntimeError(f"switch table: {name} is listed twice")
@@ -314,7 +284,7 @@ def launch_defaults(values: Mapping[str, Any], base: Request | None = None) -> R
     with the same conversion as on a prompt line, and the result is validated, so a bad launch
     option is reported exactly like a bad switch.
     """
-    allowed = {s.field: s for s in launch_switches()}
+    allowed = {s.field: s for s in launch_switches() if s.field is not None}
     changes: dict[str, Any] = {}
     for name, value in values.items():
         switch = allowed.get(name)

@@ -2,8 +2,9 @@
 
 The hash goes into every image's metadata so a command can be traced to the exact weights.
 Hashing a 2-4 GB checkpoint takes many seconds, so each result is kept in a small JSON file
-(in the user's cache folder, see registry.user_cache_dir) keyed by absolute path, size and modification time: an unchanged
-file is never read twice, and a replaced file (new size or mtime) is hashed again.
+(in the user's cache folder, see registry.user_cache_dir) keyed by absolute path, size and
+modification time: an unchanged file is never read twice, and a replaced file (new size or
+mtime) is hashed again.
 """
 
 from __future__ import annotations

@@ -171,9 +171,9 @@ class InvokeCompleter(Completer):
                                      display="!" + command.name, display_meta=command.help)
             return
         word, _, rest = body.partition(" ")
-        command = find_command(word, bang=True)
-        if command is None:
+        found = find_command(word, bang=True)
+        if found is None:
             return
         _, partial = _tokens(rest)
-        if command.arg_kind in ("image", "file", "model"):
-            yield from self._kind_completions(command.arg_kind, partial)
+        if found.arg_kind in ("image", "file", "model"):
+            yield from self._kind_completions(found.arg_kind, partial)

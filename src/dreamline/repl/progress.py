@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 BAR_COLUMNS = 80
 

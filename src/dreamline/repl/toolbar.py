@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+
 from dreamline.request import Request
 from dreamline.switches import Kind, launch_switches
 
@@ -33,7 +35,7 @@ def describe_defaults(defaults: Request) -> str:
     return " ".join(parts)
 
 
-Fragments = list[tuple[str, str]]
+Fragments = StyleAndTextTuples
 WIDTH = 80  # every toolbar line fits an 80-column terminal
 HINTS = "[Tab] complete  [!help] commands  [Ctrl-D] quit"
 
@@ -51,7 +53,7 @@ def _fit(text: str, room: int, *, keep_end: bool = False) -> str:
 
 
 def _width(fragments: Fragments) -> int:
-    return sum(len(text) for _, text in fragments)
+    return sum(len(fragment[1]) for fragment in fragments)
 
 
 def toolbar_lines(model: str, device: str, defaults: Request) -> list[Fragments]:
