@@ -185,3 +185,25 @@ def test_toolbar_fits_80_columns_and_keeps_the_key_hints(model: str) -> None:
 def test_start_up_banner_and_demo_note_fit_80_columns() -> None:
     lines = [line.format(version="0.0.0.dev0") for line in BANNER] + list(DEMO_NOTE)
     assert all(len(line) <= 80 for line in lines), [len(line) for line in lines]
+
+
+def test_help_shows_the_models_own_guidance_default(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path, interactive=False, cfg_scales={"tiny": 4.0})
+    assert session.run_lines(["-h generation\n"]) == 0
+    text = " ".join(out.getvalue().split())  # help wraps long lines
+    assert "--cfg_scale SCALE" in text and "(model default 4)" in text and "7.5" not in text
+
+
+def test_help_topics_and_an_unknown_one(tmp_path: Path) -> None:
+    session, runner, out, err = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["-h all\n"]) == 0
+    assert "--seamless" in out.getvalue() and not runner.requests
+    assert session.run_lines(["-h nonsense\n"]) != 0
+    assert "not a help topic" in err.getvalue()
+
+
+def test_a_switch_swallowed_by_an_escaped_space_is_said(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["a cat\\ -s2\n"]) == 0
+    assert runner.requests[0].prompt == "a cat -s2" and runner.requests[0].steps == 50
+    assert "went into the prompt as text" in out.getvalue()

@@ -21,7 +21,7 @@ import yaml
 
 from dreamline.errors import ModelError
 from dreamline.models.hashing import CACHE_FILE_NAME
-from dreamline.request import MAX_SIDE
+from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE
 
 BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -30,7 +30,6 @@ _KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "cfg_scale"
                            "default", "prediction_type"})
 PREDICTION_TYPES: dict[str, str] = {"epsilon": "epsilon", "v_prediction": "v_prediction",
                                     "v": "v_prediction"}
-CFG_SCALE_RANGE = (0.0, 100.0)  # the same range as -C/--cfg_scale on a prompt line
 
 
 @dataclass(frozen=True)

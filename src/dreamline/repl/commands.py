@@ -16,6 +16,7 @@ from typing import Literal
 from dreamline.errors import DreamlineError
 from dreamline.repl.context import CommandContext, Flow
 from dreamline.repl.lines import shown
+from dreamline.words import command_argument
 
 __all__ = ["COMMANDS", "Command", "Flow", "find_command", "help_lines", "is_command_line",
            "split_command"]
@@ -54,13 +55,6 @@ def _need_arg(command: str, arg: str, what: str) -> str:
     return arg
 
 
-def _unquote(arg: str) -> str:
-    """A path typed with or without quotes (the completer quotes paths with spaces)."""
-    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "\"'":
-        return arg[1:-1]
-    return arg
-
-
 def _made_with(path: Path) -> tuple[str | None, str | None]:
     """(model name, model hash) stored in the image's sd-metadata; Nones when not stored."""
     from dreamline.repl.fetch import read_metadata
@@ -91,7 +85,8 @@ def _other_model_note(context: CommandContext, path: Path) -> str | None:
 
 
 def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
-    path = context.find_image(_unquote(_need_arg("fetch", arg, "a PNG file written by dreamline")))
+    typed = _need_arg("fetch", arg, "a PNG file written by dreamline")
+    path = context.find_image(command_argument(typed))
     from dreamline.repl.fetch import read_command
 
     command = read_command(path)
@@ -146,13 +141,13 @@ def _models(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _switch(context: CommandContext, word: str, arg: str) -> Flow:
-    context.models.switch(_unquote(_need_arg("switch", arg, "a model name (see !models)")))
+    context.models.switch(command_argument(_need_arg("switch", arg, "a model name (see !models)")))
     context.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
 
 def _replay(context: CommandContext, word: str, arg: str) -> Flow:
-    path = Path(_unquote(_need_arg("replay", arg, "a file of prompt lines")))
+    path = Path(command_argument(_need_arg("replay", arg, "a file of prompt lines")))
     return context.replay_file(path)
 
 

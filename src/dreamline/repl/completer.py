@@ -17,6 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from dreamline.repl.commands import COMMANDS, find_command
+from dreamline.words import quote_path, split_for_completion
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -32,41 +33,10 @@ class SwitchSpec:
 
 
 def _tokens(text: str) -> tuple[list[str], str]:
-    """Split the text before the cursor into finished words and the word being typed.
-
-    Quotes group words like the shell, but an unbalanced quote is fine here (the user is still
-    typing); the word being typed keeps its opening quote so a completion can replace it whole.
-    """
-    words: list[str] = []
-    current = ""
-    quote = ""
-    for char in text:
-        if quote:
-            current += char
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-            current += char
-        elif char.isspace():
-            if current:
-                words.append(current)
-            current = ""
-        else:
-            current += char
-    return words, current
-
-
-def _strip_quotes(word: str) -> str:
-    return word.replace('"', "").replace("'", "")
-
-
-def _quote_path(path: str, *, finished: bool) -> str:
-    """Quote a path with spaces; a directory's quote stays open so completion can go on."""
-    if " " not in path and "'" not in path and '"' not in path:
-        return path
-    quote = "'" if '"' in path else '"'
-    return quote + path + (quote if finished else "")
+    """The finished words before the cursor (quotes removed) and the word being typed, raw (its
+    opening quote kept, so a completion replaces it whole); words.py is the one tokenizer."""
+    words, typing = split_for_completion(text)
+    return [word.text for word in words], text[typing.start:]
 
 
 def path_completions(partial: str, *, suffixes: tuple[str, ...] | None,
@@ -75,7 +45,7 @@ def path_completions(partial: str, *, suffixes: tuple[str, ...] | None,
 
     ``partial`` is the raw word being typed, quotes and all; each completion replaces all of it.
     """
-    typed = _strip_quotes(partial)
+    typed = split_for_completion(partial)[1].text
     expanded = os.path.expanduser(typed)
     folder, prefix = os.path.split(expanded)
     shown_folder = os.path.split(typed)[0]
@@ -98,7 +68,7 @@ def path_completions(partial: str, *, suffixes: tuple[str, ...] | None,
         if not is_dir and suffixes is not None and not entry.name.lower().endswith(suffixes):
             continue
         shown = os.path.join(shown_folder, entry.name) + ("/" if is_dir else "")
-        yield Completion(_quote_path(shown, finished=not is_dir), start_position=-len(partial),
+        yield Completion(quote_path(shown, closed=not is_dir), start_position=-len(partial),
                          display=entry.name + ("/" if is_dir else ""))
 
 

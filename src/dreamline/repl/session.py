@@ -194,8 +194,11 @@ class Session:
         if parsed.wants_help:
             from dreamline.helptext import format_help
 
-            self.say(format_help())
+            from_model = {"cfg_scale"} if self.line_defaults.model_default is not None else set()
+            self.say(format_help(parsed.help_topic, self.defaults, from_model))
             return Flow.GO_ON
+        for note in parsed.notes:
+            self.say(f">> {note}")
         request = prepare_request(parsed.request, self.settings.outdir, self.say)
         produced = self.recall.start_command()
         try:
