@@ -177,3 +177,12 @@ def test_a_wanted_model_that_fails_is_not_read_again_for_every_line(
         messages.append(str(caught.value))
     assert len(set(messages)) == 1 and str(bad) in messages[0]
     assert reads == [bad]
+
+
+def test_native_size_is_the_entrys_declared_size_without_loading(tmp_path: Path) -> None:
+    from dreamline.models.manager import ModelManager
+
+    manager = ModelManager(models_file=None, device="cpu", precision="float32", wanted=None,
+                           say=lambda text: None)
+    assert manager.native_size() == ("demo", 32, 32)
+    assert manager.label.endswith("(not loaded yet)")

@@ -52,6 +52,9 @@ class FakeModels:
             return None
         return self.now, self.cfg_scales[self.now], "its models.yaml entry"
 
+    def native_size(self) -> tuple[str, int, int] | None:
+        return None
+
     def current(self) -> str:
         return self.now
 

@@ -207,3 +207,34 @@ def test_a_switch_swallowed_by_an_escaped_space_is_said(tmp_path: Path) -> None:
     assert session.run_lines(["a cat\\ -s2\n"]) == 0
     assert runner.requests[0].prompt == "a cat -s2" and runner.requests[0].steps == 50
     assert "went into the prompt as text" in out.getvalue()
+
+
+def test_a_much_larger_init_image_is_fitted_into_the_models_size(tmp_path: Path) -> None:
+    from dreamline.repl.inputs import prepare_request
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (512, 384)).save(big)
+    Image.new("RGB", (40, 40)).save(small)
+    said: list[str] = []
+    native = ("demo", 32, 32)
+    fitted = prepare_request(Request(prompt="a tree", init_img=str(big)), tmp_path, said.append,
+                             native)
+    assert (fitted.fit, fitted.width, fitted.height) == (True, 32, 32)
+    assert "512x384" in said[0] and "'demo' was made for 32x32" in said[0]
+    for request in (Request(prompt="a", init_img=str(big), width=64),        # -W given
+                    Request(prompt="a", init_img=str(big), fit=True),         # --fit given
+                    Request(prompt="a", init_img=str(small))):                # not much larger
+        kept = prepare_request(request, tmp_path, said.append, native)
+        assert (kept.fit, kept.width, kept.height) == (request.fit, request.width, request.height)
+    unsized = prepare_request(Request(prompt="a", init_img=str(big)), tmp_path, said.append, None)
+    assert unsized.fit is False and len(said) == 1
+
+
+def test_the_session_asks_the_model_manager_for_the_native_size(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    picture = tmp_path / "sketch.png"
+    Image.new("RGB", (512, 512)).save(picture)
+    session.models.native_size = lambda: ("tiny", 32, 32)  # type: ignore[method-assign]
+    assert session.run_lines([f"a tree -I {picture}\n"]) == 0
+    assert (runner.requests[0].fit, runner.requests[0].width) == (True, 32)
+    assert "fitting it into 32x32" in out.getvalue()

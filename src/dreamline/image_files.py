@@ -140,3 +140,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def gray_of(image: Image.Image) -> np.ndarray:
     """A mask file's grayscale as uint8 H x W (used when it has no alpha)."""
     return np.asarray(to_rgb(image).convert("L"))
+
+
+_TURNED = (5, 6, 7, 8)  # EXIF orientations whose upright picture swaps width and height
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The upright (width, height) of an image file from its header, without decoding it;
+    None when it is not a regular file or not a readable image (opening it will say why)."""
+    file_path = Path(path).expanduser()
+    try:
+        if not stat.S_ISREG(file_path.stat().st_mode):
+            return None
+        with warnings.catch_warnings(), Image.open(file_path) as image:
+            warnings.simplefilter("ignore")
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (height, width) if orientation in _TURNED else (width, height)

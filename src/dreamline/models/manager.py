@@ -139,6 +139,17 @@ class ModelManager:
             return None
         return entry.name, entry.cfg_scale, self._where()
 
+    def native_size(self) -> tuple[str, int, int] | None:
+        """(entry name, width, height) the wanted model's entry declares it was made for,
+        without loading it; None when the entry declares no size or cannot be read."""
+        try:
+            entry = self.registry().find(self.wanted)
+        except DreamlineError:
+            return None
+        if entry is None or entry.width is None or entry.height is None:
+            return None
+        return entry.name, entry.width, entry.height
+
     # ---- labels ---------------------------------------------------------------------------
     @property
     def label(self) -> str:

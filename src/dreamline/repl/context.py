@@ -63,6 +63,8 @@ class ModelManager(Protocol):
 
     def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
 
+    def native_size(self) -> tuple[str, int, int] | None: ...  # (model, width, height) declared
+
     def current(self) -> Any: ...  # LoadedModel: loads the wanted model on first use
 
     def switch(self, name_or_path: str) -> Any: ...  # on failure the previous one stays

@@ -24,12 +24,42 @@ def find_image(path_text: str, outdir: Path) -> Path:
     raise DreamlineError(f"{path_text}: no such file (looked here and in {outdir})")
 
 
-def prepare_request(request: Request, outdir: Path, say: Callable[[str], None]) -> Request:
-    """Resolve the init/mask paths; an empty prompt with -I takes the prompt stored in that
+# An init image with more than this many times the pixels its model declares it was made for is
+# fitted into the model's size unless the line gives -W/-H or --fit: the demo model (32x32) at a
+# 512x512 sketch's own size ran 39 minutes and drew grey specks.
+AUTO_FIT_AREA_RATIO = 2.0
+
+
+def auto_fit(request: Request, image_path: str, native: tuple[str, int, int] | None,
+             say: Callable[[str], None]) -> dict[str, object]:
+    """The changes that fit ``image_path`` into the model's declared size (said in one line),
+    or none: when the line gives -W, -H or --fit, the model declares no size, the image cannot
+    be read (loading it will say why), or it is not much larger than the model's size."""
+    if native is None or request.fit or request.width is not None or request.height is not None:
+        return {}
+    from dreamline.image_files import image_size
+
+    size = image_size(image_path)
+    if size is None:
+        return {}
+    model, width, height = native
+    if size[0] * size[1] <= AUTO_FIT_AREA_RATIO * width * height:
+        return {}
+    say(f">> the init image is {size[0]}x{size[1]} and model {model!r} was made for "
+        f"{width}x{height}: fitting it into {width}x{height} (--fit); give -W/-H to run at "
+        "another size")
+    return {"fit": True, "width": width, "height": height}
+
+
+def prepare_request(request: Request, outdir: Path, say: Callable[[str], None],
+                    native: tuple[str, int, int] | None = None) -> Request:
+    """Resolve the init/mask paths; fit a much larger init image into the model's declared
+    ``native`` size (see ``auto_fit``); an empty prompt with -I takes the prompt stored in that
     picture when it has one, else runs with the empty prompt (and says so)."""
     changes: dict[str, object] = {}
     if request.init_img is not None:
         changes["init_img"] = str(find_image(request.init_img, outdir))
+        changes.update(auto_fit(request, str(changes["init_img"]), native, say))
     if request.init_mask is not None:
         changes["init_mask"] = str(find_image(request.init_mask, outdir))
     if not request.prompt.strip() and request.init_img is not None:

@@ -199,7 +199,8 @@ class Session:
             return Flow.GO_ON
         for note in parsed.notes:
             self.say(f">> {note}")
-        request = prepare_request(parsed.request, self.settings.outdir, self.say)
+        request = prepare_request(parsed.request, self.settings.outdir, self.say,
+                                  self.models.native_size())
         produced = self.recall.start_command()
         try:
             self.runner.run(request, lambda path, seed: self.recall.saved(produced, str(path),
