@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="put each command's images in a sub-directory named after its prompt")
     parser.add_argument("--device", metavar="DEVICE",
                         help="cpu, cuda, cuda:N or mps (default: the best one present)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch (default: the cores free now; "
+                             "OMP_NUM_THREADS also sets it)")
     parser.add_argument("--log_file", type=Path, metavar="FILE",
                         help="where tracebacks of internal errors go "
                              "(default: <outdir>/dreamline-errors.log)")
@@ -119,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interactive:  # before the Session, which may say the model's default -C
         for line in BANNER:
             _say(line.format(version=__version__))
+    from dreamline.threads import apply_threads
+
+    try:
+        _say(apply_threads(args.threads))
+    except DreamlineError as exc:
+        print(f"dreamline: error: {exc}", file=sys.stderr)
+        return 2
     stream: BinaryIO | None = None
     if args.from_file is not None:
         try:
