@@ -35,7 +35,8 @@ def _loaded_after_import(modules: tuple[str, ...]) -> list[str]:
             f"for name in {list(modules)!r}: importlib.import_module(name)\n"
             "print(json.dumps(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+                         check=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin",
+                                                  "PYTHONDONTWRITEBYTECODE": "1"})
     return json.loads(out.stdout)
 
 
