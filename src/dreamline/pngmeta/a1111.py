@@ -45,32 +45,69 @@ def a1111_sampler(sampler: str, schedule: str) -> str:
     return sampler_table.a1111_name(sampler, schedule)
 
 
+# A1111 1.9+'s "Schedule type" labels (modules/sd_schedulers.py) for our schedules: "Uniform" is
+# the model's own discretisation; without the field A1111 takes the sampler's default, which is
+# Karras for DPM2 and DPM2 a.
+SCHEDULE_TYPES: dict[str, str] = {"model": "Uniform", "karras": "Karras",
+                                  "exponential": "Exponential"}
+
+# A1111's attention syntax: these characters mean emphasis unless escaped with a backslash.
+_A1111_SPECIAL = re.compile(r"([\\()\[\]])")
+_LITERAL_AND = re.compile(r"\bAND\b")
+# What A1111 reads as a sub-prompt's trailing weight (its re_weight, composable diffusion).
+_ENDS_IN_WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?|\d*\.\d+)\s*$")
+
+
+def a1111_text(text: str) -> str:
+    """Literal ``text`` written so that A1111's prompt parser reads the same words.
+
+    ``( ) [ ] \\`` are backslash-escaped (they are emphasis there), a literal ``AND`` becomes
+    ``and`` (A1111 splits prompts on ``AND``; CLIP lower-cases every prompt, so the tokens are
+    the same).  A trailing ``:number`` (``16:9``) is handled by ``a1111_part``.
+    """
+    return _LITERAL_AND.sub("and", _A1111_SPECIAL.sub(r"\\\1", text))
+
+
+def a1111_part(text: str, weight: float | None) -> str:
+    """One sub-prompt: its text, then `` :weight`` when weighted or when the text itself ends
+    like a weight (A1111 would read ``16:9`` as weight 9, so it gets an explicit ``:1``)."""
+    literal = a1111_text(text)
+    if weight is None and _ENDS_IN_WEIGHT.search(literal):
+        weight = 1.0
+    return literal if weight is None else f"{literal} :{number_text(weight)}"
+
+
 def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
                      model_name: str | None = None, model_hash: str | None = None) -> str:
     """AUTOMATIC1111's ``parameters`` text: prompt, ``Negative prompt:``, then one settings line.
 
-    Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax.  A1111 has one
-    variation seed, so ``Variation seed`` is written only when there is exactly one.  Takes the
-    same arguments as ``pngmeta.invokeai.sd_metadata``.
+    Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax; literal text is
+    escaped so A1111 reads the same prompt (see ``a1111_text``).  ``Schedule type`` is written
+    for samplers that walk sigmas.  A1111 has one variation seed, so ``Variation seed`` is
+    written only when there is exactly one.  Takes the same arguments as
+    ``pngmeta.invokeai.sd_metadata``.
     """
     request, info = request_and_info(request, run_info)
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
     if len(parts.positive) == 1 and parts.positive[0][1] == 1.0:
-        positive = parts.positive[0][0]
+        positive = a1111_part(parts.positive[0][0], None)
     else:
-        positive = " AND ".join(f"{text} :{number_text(weight)}"
-                                for text, weight in parts.positive)
+        positive = " AND ".join(a1111_part(text, weight) for text, weight in parts.positive)
     lines = [positive]
     if parts.negative:
-        lines.append(f"Negative prompt: {parts.negative}")
+        lines.append(f"Negative prompt: {a1111_text(parts.negative)}")  # never AND-split or weighted
     width = ran(info, "width", request.width)
     height = ran(info, "height", request.height)
     name = model_name if model_name is not None else info.get("model_name")
     digest = model_hash if model_hash is not None else info.get("model_hash")
+    sampler = ran(info, "sampler", request.sampler)
     schedule = ran(info, "schedule", "karras" if request.karras else "model")
+    uses_sigmas = sampler in sampler_table.BY_NAME and sampler_table.spec(sampler).uses_sigmas
     settings: list[tuple[str, Any]] = [
         ("Steps", request.steps),
-        ("Sampler", a1111_sampler(ran(info, "sampler", request.sampler), schedule)),
+        ("Sampler", a1111_sampler(sampler, schedule)),
+        ("Schedule type", SCHEDULE_TYPES.get(schedule, schedule.title()) if uses_sigmas
+         else None),
         ("CFG scale", number_text(request.cfg_scale)),
         ("Seed", request.seed),
         ("Size", f"{width}x{height}" if width is not None and height is not None else None),
@@ -85,9 +122,19 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings += [("Variation seed", seed), ("Variation seed strength", number_text(weight))]
     if request.seamless:
         settings.append(("Tiling", "True"))
+    if info.get("prediction_type") == "v_prediction":
+        settings.append(("Prediction type", "v_prediction"))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)
+
+
+def grid_parameters(first: Any) -> str:
+    """A grid's ``parameters``: A1111 gives a grid the infotext of its first image; ``first``
+    is that image's GeneratedImage (or ``(request, run_info)`` as for ``a1111_parameters``)."""
+    if isinstance(first, tuple):
+        return a1111_parameters(*first)
+    return a1111_parameters(first)
 
 
 # ---- reading ----------------------------------------------------------------------------------
