@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dreamline.pngmeta.a1111 import a1111_parameters
+from dreamline.pngmeta.a1111 import a1111_parameters, grid_parameters
 from dreamline.pngmeta.chunks import MetadataError
 from dreamline.pngmeta.invokeai import grid_command, grid_metadata, sd_metadata
 
-__all__ = ["MetadataError", "a1111_parameters", "grid_command", "grid_metadata", "read_command",
+__all__ = ["MetadataError", "a1111_parameters", "grid_command", "grid_metadata", "grid_parameters",
+           "read_command",
            "read_metadata",
            "read_prompt", "sd_metadata"]
 

@@ -286,7 +286,8 @@ class Runner:
         command = metadata.grid_command(request, base_seed, len(done))
         grid = outputs.make_grid([result.image for result, _ in done])
         path = outputs.save_grid(outdir, prefix, first.seed, grid, command,
-                                 metadata.grid_metadata([meta for _, meta in done]))
+                                 metadata.grid_metadata([meta for _, meta in done]),
+                                 metadata.grid_parameters(first))
         return path, command
 
     def _report(self, prefix: int, outdir: Path, saved: list[tuple[Path, str]], count: int,
