@@ -12,12 +12,12 @@ from PIL import Image, PngImagePlugin
 
 import dreamline
 from dreamline.format import format_command
+from dreamline.outputs import make_grid, save_grid, save_image
+from dreamline.parse import parse_line
 from dreamline.pngmeta.a1111 import a1111_parameters, parse_a1111
 from dreamline.pngmeta.chunks import MetadataError, read_text_chunks
 from dreamline.pngmeta.invokeai import grid_command, grid_metadata, sd_metadata
 from dreamline.repl.fetch import read_command, read_metadata, read_prompt
-from dreamline.outputs import make_grid, save_grid, save_image
-from dreamline.parse import parse_line
 from dreamline.request import Request
 
 TXT2IMG = Request(prompt="a castle:2 a moat:1 [blurry, lowres]", steps=30, seed=42, width=512,

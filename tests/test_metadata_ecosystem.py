@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dreamline.outputs import save_image
 from dreamline.format import format_command
+from dreamline.outputs import save_image
 from dreamline.pngmeta.a1111 import a1111_parameters, grid_parameters, parse_a1111
 from dreamline.pngmeta.chunks import read_text_chunks
 from dreamline.pngmeta.invokeai import sd_metadata

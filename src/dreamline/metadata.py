@@ -15,7 +15,7 @@ from dreamline.pngmeta.a1111 import a1111_parameters, grid_parameters
 from dreamline.pngmeta.chunks import MetadataError
 from dreamline.pngmeta.invokeai import grid_command, grid_metadata, sd_metadata
 
-__all__ = ["MetadataError", "a1111_parameters", "grid_command", "grid_metadata", "grid_parameters",
+__all__ = ["MetadataError", "a1111_parameters", "fetch", "grid_command", "grid_metadata", "grid_parameters",
            "read_command",
            "read_metadata",
            "read_prompt", "sd_metadata"]
@@ -25,6 +25,14 @@ def read_command(png_path: str | os.PathLike[str]) -> str:
     """Forwards to ``dreamline.repl.fetch.read_command`` (imported on call: the parser stays
     out of the writing side)."""
     from dreamline.repl.fetch import read_command as fetch_command
+
+    return fetch_command(png_path)
+
+
+def fetch(png_path: str | os.PathLike[str]) -> Any:
+    """Forwards to ``dreamline.repl.fetch.fetch``: ``FetchedCommand(command, notes)``, the notes
+    being lines to print (what the command cannot replay)."""
+    from dreamline.repl.fetch import fetch as fetch_command
 
     return fetch_command(png_path)
 

@@ -1,13 +1,9 @@
-"""AUTOMATIC1111's ``parameters`` text, both ways, so A1111-aware tools read our images and we
-read theirs.
+"""AUTOMATIC1111's ``parameters`` text: writing it, and taking it apart (``parse_a1111``).
 
-Writing: prompt, ``Negative prompt:``, then one ``name: value`` settings line.  Reading converts
-to the closest dreamline Request, necessarily approximately: A1111's attention syntax has no
-equivalent here, so square brackets are dropped (``[x]`` is a negative prompt in dreamline but a
-mild de-emphasis in A1111), colons that would read as our ``text:weight`` separators are escaped,
-``AND`` parts become ``text:weight`` sub-prompts, and the init image of an A1111 img2img is not
-stored, so its command is txt2img.  A1111 samplers without a dreamline equivalent (DPM++ ...)
-are an error.
+Writing: prompt, ``Negative prompt:``, then one ``name: value`` settings line, with the prompt
+escaped so A1111's parser reads the same words, and ``Schedule type`` so A1111 1.9+ reads the
+schedule that ran.  Turning another tool's text into a dreamline Request (its prompt syntax,
+samplers, what cannot be replayed) is ``dreamline.pngmeta.readers.a1111``.
 """
 
 from __future__ import annotations
@@ -18,10 +14,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from dreamline import samplers as sampler_table
-from dreamline.pngmeta.chunks import MetadataError
 from dreamline.pngmeta.fields import number_text, ran, request_and_info
-from dreamline.prompts import escape_weights, split_prompt
-from dreamline.request import Request, RequestError, validate
+from dreamline.prompts import split_prompt
+from dreamline.request import Request
 
 # A1111's own field pattern (modules/generation_parameters_copypaste.py): name: value, where a
 # value holding ',' ':' or a newline is JSON-quoted.
@@ -174,73 +169,3 @@ def parse_a1111(text: str) -> A1111Parameters:
                 value = value[1:-1]
         fields[key.strip()] = str(value)
     return A1111Parameters(" ".join(prompt).strip(), " ".join(negative).strip(), fields)
-
-
-def _plain_text(text: str) -> str:
-    """A1111 prompt text made literal for our syntax: no brackets, weight-like colons escaped."""
-    return escape_weights(" ".join(text.replace("[", " ").replace("]", " ").split()))
-
-
-def a1111_prompt(parameters: A1111Parameters) -> str:
-    """The dream prompt for A1111's prompt and negative prompt (see the module notes)."""
-    parts = _AND.split(parameters.prompt) if parameters.prompt else []
-    if len(parts) > 1:
-        words = []
-        for part in parts:
-            match = _A1111_WEIGHT.match(part)
-            text, weight = (match.group("text"), match.group("weight")) if match else (part, "1")
-            words.append(f"{_plain_text(text)}:{weight}")
-        positive = " ".join(words)
-    else:
-        positive = _plain_text(parameters.prompt)
-    negative = " ".join(parameters.negative.replace("[", " ").replace("]", " ").split())
-    return f"{positive} [{negative}]" if negative else positive
-
-
-def _sampler_from_a1111(name: str, value: str, fields: Mapping[str, str]) -> tuple[str, bool]:
-    found = sampler_table.resolve(value)
-    if found is None:
-        known = ", ".join(spec.a1111 for spec in sampler_table.TABLE)
-        raise MetadataError(f"{name}: A1111 sampler {value!r} has no dreamline equivalent; "
-                            f"expected one of {known} (optionally with ' Karras')")
-    ours, schedule = found
-    karras = schedule == "karras" or fields.get("Schedule type", "").strip().lower() == "karras"
-    return ours, karras
-
-
-def a1111_request(name: str, parameters: A1111Parameters) -> Request:
-    """The Request closest to an A1111 image's settings (txt2img: A1111 keeps no init path).
-
-    Raises MetadataError (naming the file ``name``) for a missing seed, a value that is not a
-    number, a sampler dreamline lacks, or settings outside dreamline's ranges.
-    """
-    fields = parameters.fields
-    changes: dict[str, Any] = {"prompt": a1111_prompt(parameters)}
-    try:
-        if "Steps" in fields:
-            changes["steps"] = int(fields["Steps"])
-        if "CFG scale" in fields:
-            changes["cfg_scale"] = float(fields["CFG scale"])
-        if "Seed" in fields:
-            changes["seed"] = int(fields["Seed"])
-        if "Size" in fields:
-            width, _, height = fields["Size"].lower().partition("x")
-            changes["width"], changes["height"] = int(width), int(height)
-        if "Variation seed" in fields and "Variation seed strength" in fields:
-            weight = float(fields["Variation seed strength"])
-            if weight > 0:
-                changes["with_variations"] = ((int(fields["Variation seed"]), weight),)
-    except ValueError as error:
-        raise MetadataError(f"{name}: A1111 parameters hold a value that is not a number "
-                            f"({error})") from error
-    if "Sampler" in fields:
-        changes["sampler"], changes["karras"] = _sampler_from_a1111(name, fields["Sampler"],
-                                                                    fields)
-    if fields.get("Tiling", "").strip().lower() == "true":
-        changes["seamless"] = True
-    if changes.get("seed") is None:
-        raise MetadataError(f"{name}: A1111 parameters have no Seed; expected 'Seed: <number>'")
-    try:
-        return validate(Request(**changes))
-    except RequestError as error:
-        raise MetadataError(f"{name}: A1111 parameters: {error}") from error

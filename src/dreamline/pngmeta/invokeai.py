@@ -18,13 +18,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dreamline import APP_ID, __version__
+from dreamline import samplers as sampler_table
 from dreamline.format import format_command
 from dreamline.pngmeta.chunks import (
-    DREAM_KEY, SD_METADATA_KEY, MetadataError, load_json,
+    DREAM_KEY,
+    SD_METADATA_KEY,
+    MetadataError,
+    load_json,
 )
 from dreamline.pngmeta.fields import as_dict, number_text, ran, request_and_info
 from dreamline.prompts import escape_weights, split_prompt
-from dreamline import samplers as sampler_table
 from dreamline.request import Request, RequestError, validate
 
 _REFERENCE_GRID_COMMENT = re.compile(r"\s+#\s*\[[\d,\s]*\]\s*$")

@@ -65,11 +65,13 @@ def _unquote(arg: str) -> str:
 
 def _fetch(session: "Session", word: str, arg: str) -> Flow:
     path = session.find_image(_unquote(_need_arg("fetch", arg, "a PNG file written by dreamline")))
-    from dreamline.metadata import read_command
+    from dreamline.repl.fetch import fetch
 
-    command = read_command(path)
-    session.set_next_input(command)
+    fetched = fetch(path)
+    session.set_next_input(fetched.command)
     session.say(f">> fetched the command of {path}; edit it and press Enter")
+    for note in fetched.notes:  # what the command cannot replay
+        session.say(f">> {note}")
     return Flow.GO_ON
 
 

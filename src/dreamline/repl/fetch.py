@@ -28,7 +28,11 @@ from dreamline.format import format_command
 from dreamline.parse import parse_line
 from dreamline.pngmeta.a1111 import parse_a1111
 from dreamline.pngmeta.chunks import (
-    PARAMETERS_KEY, SD_METADATA_KEY, MetadataError, load_json, read_text_chunks,
+    PARAMETERS_KEY,
+    SD_METADATA_KEY,
+    MetadataError,
+    load_json,
+    read_text_chunks,
 )
 from dreamline.pngmeta.invoke3 import INVOKEAI_METADATA_KEY
 from dreamline.pngmeta.invokeai import dream_command, is_ours, sd_metadata_request
@@ -178,8 +182,8 @@ def fetch(png_path: str | os.PathLike[str]) -> FetchedCommand:
             if not parameters:
                 raise
             fallback = _parameters(name, parameters)
-            return FetchedCommand(fallback.command, (f"{error}; read its parameters chunk "
-                                                     "instead",) + fallback.notes)
+            why = f"{error}; read its parameters chunk instead"
+            return FetchedCommand(fallback.command, (why, *fallback.notes))
     if parameters:
         return _parameters(name, parameters)
     if is_novelai(chunks):
