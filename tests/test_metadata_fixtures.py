@@ -260,3 +260,22 @@ def test_invokeai2_placeholder_dream_is_not_a_prompt(tmp_path: Path) -> None:
                                     "sd-metadata": json.dumps(meta)})
     assert read_prompt(path) == "a hill [mist]"
     assert "-A k_heun" in fetch(path).command
+
+
+def test_fooocus_full_prompt_is_what_ran(tmp_path: Path) -> None:
+    path = png(tmp_path / "f.png", {"parameters": json.dumps({
+        "prompt": "a fish", "negative_prompt": "", "full_prompt": ["cinematic a fish", "4k"],
+        "full_negative_prompt": ["blurry"], "styles": "['Fooocus V2']", "steps": 30,
+        "guidance_scale": 4, "resolution": "(768, 1280)", "seed": "17", "sampler": "euler",
+        "scheduler": "karras", "refiner_model": "None", "refiner_switch": 0.5,
+        "version": "Fooocus v2.4.3"})})
+    fetched = fetch(path)
+    assert fetched.command == '"cinematic a fish, 4k [blurry]" -s 30 -S 17 -W 768 -H 1280 ' \
+                              '-C 4.0 -A k_euler --karras'
+    assert any("full prompt" in note for note in fetched.notes)
+    assert not any("not replayed" in note for note in fetched.notes)  # no refiner, styles ran
+
+
+def test_fractional_steps_are_refused_not_truncated(tmp_path: Path) -> None:
+    with pytest.raises(MetadataError, match=r"steps '7\.5' is not a whole number"):
+        fetch(a1111(tmp_path, "Steps: 7.5, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64"))

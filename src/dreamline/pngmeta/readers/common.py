@@ -84,11 +84,14 @@ class Collector:
     def number(self, field: str, value: Any, kind: type = float) -> None:
         """Set a numeric Request field from text or a number; MetadataError if not a number."""
         try:
-            number = kind(float(value)) if kind is int else kind(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise MetadataError(f"{self.name}: {self.tool} {field} {value!r} is not a number")\
                 from None
-        self.changes[field] = number
+        if kind is int and not number.is_integer():
+            raise MetadataError(f"{self.name}: {self.tool} {field} {value!r} is not a whole "
+                                "number")
+        self.changes[field] = int(number) if kind is int else number
 
     def seed(self, value: Any) -> None:
         """The seed; one above dreamline's largest (or -1, random) is left out with a note."""

@@ -50,10 +50,13 @@ def _tool(data: Mapping[str, Any], default: str) -> tuple[str, Mapping[str, Any]
 
 
 def _features(collector: Collector, data: Mapping[str, Any]) -> None:
+    no_refiner = str(data.get("refiner_model", "x")) in ("None", "")
     for key, value in data.items():
         lowered = key.lower()
-        if value in (None, [], {}, "", False, "None"):
+        if value in (None, [], {}, "", False, "None") or (no_refiner and "refiner" in lowered):
             continue
+        if lowered in ("styles", "prompt_expansion") and "full_prompt" in data:
+            continue  # already in the full prompt
         if lowered in ("clip_skip", "clipskip") and str(value) in ("1", "-1"):
             continue
         for part, what in _FEATURES:
@@ -76,8 +79,15 @@ def json_fetched(name: str, text: str, default_tool: str = "JSON parameters") ->
         raise MetadataError(f"{name}: its parameters JSON is not an object")
     tool, data = _tool(outer, default_tool)
     collector = Collector(name, tool)
-    prompt = translate(str(_first(data, _PROMPT) or ""), str(_first(data, _NEGATIVE) or ""),
-                       and_parts=False)
+    positive = str(_first(data, _PROMPT) or "")
+    negative = str(_first(data, _NEGATIVE) or "")
+    if isinstance(data.get("full_prompt"), list) and data["full_prompt"]:
+        # what Fooocus really encoded: the prompt after its styles and prompt expansion
+        positive = ", ".join(str(text) for text in data["full_prompt"])
+        negative = ", ".join(str(text) for text in data.get("full_negative_prompt") or [])
+        collector.note("the prompt is Fooocus's full prompt (its styles and prompt expansion "
+                       "applied), written as one prompt")
+    prompt = translate(positive, negative, and_parts=False)
     collector.changes["prompt"] = prompt.prompt
     if _first(data, ("seed",)) is not None:
         collector.seed(data["seed"])
