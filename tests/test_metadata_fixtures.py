@@ -279,3 +279,10 @@ def test_fooocus_full_prompt_is_what_ran(tmp_path: Path) -> None:
 def test_fractional_steps_are_refused_not_truncated(tmp_path: Path) -> None:
     with pytest.raises(MetadataError, match=r"steps '7\.5' is not a whole number"):
         fetch(a1111(tmp_path, "Steps: 7.5, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64"))
+
+
+def test_json_parameters_are_shown_as_json() -> None:
+    from dreamline.repl.fetch import read_metadata
+
+    found = read_metadata(FIXTURES / "enslo-sd-metadata/swarmui.png")
+    assert found["parameters"]["sui_image_params"]["seed"] == 2083100758

@@ -19,6 +19,7 @@ parser: the writing side (``dreamline.pngmeta``, ``dreamline.outputs``) never im
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -208,7 +209,8 @@ def read_command(png_path: str | os.PathLike[str]) -> str:
 
 def read_metadata(png_path: str | os.PathLike[str]) -> dict[str, Any]:
     """The image's sd-metadata as a dict; for an A1111 image (no sd-metadata) its parameters
-    taken apart: ``{"parameters": {"prompt", "negative_prompt", <A1111 field>: text...}}``.
+    taken apart: ``{"parameters": {"prompt", "negative_prompt", <A1111 field>: text...}}``
+    (JSON parameters, as Fooocus and SwarmUI write them: ``{"parameters": <that JSON>}``).
 
     Raises MetadataError as ``read_command`` does.
     """
@@ -216,7 +218,15 @@ def read_metadata(png_path: str | os.PathLike[str]) -> dict[str, Any]:
     chunks = read_text_chunks(name)
     if SD_METADATA_KEY in chunks:
         return load_json(name, chunks[SD_METADATA_KEY])
-    if chunks.get(PARAMETERS_KEY, "").strip():
+    text = chunks.get(PARAMETERS_KEY, "").strip()
+    if text.startswith("{"):  # Fooocus, SwarmUI, ...: JSON settings
+        try:
+            found = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise MetadataError(f"{name}: its parameters chunk looks like JSON but is not valid "
+                                f"({error.msg})") from None
+        return {"parameters": found}
+    if text:
         parsed = parse_a1111(chunks[PARAMETERS_KEY])
         return {"parameters": {"prompt": parsed.prompt, "negative_prompt": parsed.negative,
                                **parsed.fields}}
