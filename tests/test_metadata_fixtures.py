@@ -90,6 +90,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         ("[rendering, glowing eyes, skinny]", "-s 50 -S 2980747362 -W 512 -H 768 -C 5.0 -A k_lms"),
         ("built from its sd-metadata", "codeformer, esrgan")),
     "sd-parsers/noisy_latents_3_subjects_cropped.png": (None, ("LatentComposite",)),
+    "sd-parsers/night_evening_day_morning_cropped.png": (None, ("ConditioningCombine",)),
     "sd-parsers/novelai1_cropped.png": (("-s 50 -S 2253955223 -C 10.0 -A k_euler_a",),
                                         ("strength 0.4", "size not recorded")),
 }
@@ -109,7 +110,6 @@ BY_SAMPLER: dict[str, tuple[str, tuple[str, ...]]] = {
     "sd-parsers/automatic1111_cropped.png": ("UniPC", ("-s 15 -S 235284042 -W 512 -H 400",)),
     "sd-parsers/fooocus1_cropped.png": ("dpmpp_2m_sde_gpu", ()),
     "sd-parsers/img2img_cropped.png": ("sample_dpmpp_2m", ("-I example.png", "-f 0.87")),
-    "sd-parsers/night_evening_day_morning_cropped.png": ("dpmpp_sde", ()),
     "sd-parsers/unclip_2pass_cropped.png": ("uni_pc_bh2", ()),
 }
 

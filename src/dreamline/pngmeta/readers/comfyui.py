@@ -192,6 +192,8 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
     first, later = tracer.origin(last, collector)
     inputs = tracer.inputs(first)
     advanced = first.get("class_type") == "KSamplerAdvanced"
+    positive = tracer.text(inputs.get("positive"), "positive")  # the graph first, then values
+    negative = tracer.text(inputs.get("negative"), "negative")
     collector.seed(tracer.value(inputs.get("noise_seed" if advanced else "seed"), "seed"))
     collector.number("steps", tracer.value(inputs.get("steps"), "steps"), int)
     collector.number("cfg_scale", tracer.value(inputs.get("cfg"), "cfg"))
@@ -204,8 +206,6 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
         collector.changes["strength"] = denoise
     elif denoise < 1.0:
         collector.skip(f"denoise {denoise:g} on an empty latent")
-    positive = tracer.text(inputs.get("positive"), "positive")
-    negative = tracer.text(inputs.get("negative"), "negative")
     prompt = translate(positive, negative, and_parts=False)
     collector.changes["prompt"] = prompt.prompt
     for extra in later:
