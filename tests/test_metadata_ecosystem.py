@@ -68,6 +68,35 @@ def test_sd_metadata_reads_right_by_invokeai2_fetch(request_: Request) -> None:
     assert got["model"] == "sd-1.5"
 
 
+def sd_parsers_reads(metadata: dict[str, Any]) -> dict[str, Any]:
+    """sd-parsers' InvokeAI sd-metadata rules: ``sampler`` is required, each prompt item's text
+    is split at ``[...]`` into prompts and negative prompts (stripped of ' ,'), the model is
+    ``model_weights`` + ``model_hash``."""
+    image = dict(metadata["image"])
+    prompts: list[str] = []
+    negatives: list[str] = []
+    for item in image["prompt"]:
+        text, index = item["prompt"], 0
+        for match in re.finditer(r"\[([^\[]*)\]", text):
+            negatives.append(match.group(1).strip(" ,"))
+            prompts.append(text[index:match.start()].strip(" ,"))
+            index = match.end()
+        prompts.append(text[index:].strip(" ,"))
+    return {"sampler": image["sampler"], "prompts": [p for p in prompts if p],
+            "negatives": [n for n in negatives if n], "seed": image["seed"],
+            "steps": image["steps"], "cfg_scale": image["cfg_scale"],
+            "model": (metadata.get("model_weights"), metadata.get("model_hash"))}
+
+
+def test_sd_metadata_reads_right_by_sd_parsers() -> None:
+    request = Request(prompt="a castle:2 a moat:1 [blurry, lowres]", steps=30, seed=42,
+                      sampler="k_euler_a")
+    got = sd_parsers_reads(sd_metadata(request, {"model_name": "sd-1.5", "model_hash": "cc"}))
+    assert got == {"sampler": "k_euler_a", "prompts": ["a castle", "a moat"],
+                   "negatives": ["blurry, lowres"], "seed": 42, "steps": 30, "cfg_scale": 7.5,
+                   "model": ("sd-1.5", "cc")}
+
+
 # ---- A1111: infotext_utils.parse_generation_parameters, prompt_parser rules ---------------------
 
 _RE_WEIGHT = re.compile(r"^((?:\s|.)*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$")

@@ -286,3 +286,15 @@ def test_json_parameters_are_shown_as_json() -> None:
 
     found = read_metadata(FIXTURES / "enslo-sd-metadata/swarmui.png")
     assert found["parameters"]["sui_image_params"]["seed"] == 2083100758
+
+
+def test_invokeai2_old_variation_syntax_falls_back_to_sd_metadata(tmp_path: Path) -> None:
+    meta = {"model_weights": "m", "app_id": "invoke-ai/InvokeAI", "image": {
+        "prompt": [{"prompt": "a hill", "weight": 1.0}], "seed": 3, "steps": 9,
+        "cfg_scale": 7.5, "width": 512, "height": 512, "sampler": "k_lms",
+        "variations": [{"seed": 11, "weight": 0.1}, {"seed": 12, "weight": 0.2}]}}
+    path = png(tmp_path / "v.png", {"Dream": '"a hill" -s 9 -S 3 -V 11,0.1;12,0.2',
+                                    "sd-metadata": json.dumps(meta)})
+    fetched = fetch(path)
+    assert "-V 11:0.1,12:0.2" in fetched.command
+    assert any("sd-metadata" in note and "-V" in note for note in fetched.notes)
