@@ -18,7 +18,7 @@ from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
 
 # A1111 1.9+ samplers whose "Automatic" schedule is Karras (modules/sd_samplers_kdiffusion.py).
 _AUTOMATIC_KARRAS = {"dpm2", "dpm2 a", "dpm++ 2m", "dpm++ sde", "dpm++ 2s a", "restart"}
-_AUTOMATIC_EXPONENTIAL = {"dpm++ 2m sde", "dpm++ 3m sde"}
+_AUTOMATIC_EXPONENTIAL = {"dpm++ 2m sde", "dpm++ 2m sde heun", "dpm++ 3m sde"}
 # Settings that say nothing about the image's pixels (or that are read elsewhere).
 _HARMLESS = {"steps", "sampler", "schedule type", "cfg scale", "seed", "size", "model hash",
              "model", "version", "rng", "app", "pipeline", "operations", "vae", "vae hash",
