@@ -80,6 +80,8 @@ def a1111_fetched(name: str, parameters: A1111Parameters, tool: str = "A1111") -
     collector = Collector(name, tool)
     prompt = translate(parameters.prompt, parameters.negative)
     collector.changes["prompt"] = prompt.prompt
+    for what in prompt.unrun:
+        collector.skip(what)
     if "steps" in fields:
         collector.number("steps", fields["steps"], int)
     if "cfg scale" in fields:

@@ -208,6 +208,8 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
         collector.skip(f"denoise {denoise:g} on an empty latent")
     prompt = translate(positive, negative, and_parts=False)
     collector.changes["prompt"] = prompt.prompt
+    for what in prompt.unrun:
+        collector.skip(what)
     for extra in later:
         extra_inputs = tracer.inputs(extra)
         collector.skip("a second sampler pass (hires fix / refiner) at denoise "

@@ -45,6 +45,8 @@ def invoke3_fetched(name: str, text: str) -> Fetched:
     prompt = translate(str(data.get("positive_prompt") or ""),
                        str(data.get("negative_prompt") or ""), style="compel", and_parts=False)
     collector.changes["prompt"] = prompt.prompt
+    for what in prompt.unrun:
+        collector.skip(what)
     if data.get("seed") is not None:
         collector.seed(data["seed"])
     for field, key, kind in (("steps", "steps", int), ("cfg_scale", "cfg_scale", float)):

@@ -89,6 +89,8 @@ def json_fetched(name: str, text: str, default_tool: str = "JSON parameters") ->
                        "applied), written as one prompt")
     prompt = translate(positive, negative, and_parts=False)
     collector.changes["prompt"] = prompt.prompt
+    for what in prompt.unrun:
+        collector.skip(what)
     if _first(data, ("seed",)) is not None:
         collector.seed(data["seed"])
     else:

@@ -33,6 +33,8 @@ def novelai_fetched(name: str, chunks: Mapping[str, str]) -> Fetched:
     negative = str(data.get("uc") or "")
     prompt = translate(positive, negative, style="novelai", and_parts=False)
     collector.changes["prompt"] = prompt.prompt
+    for what in prompt.unrun:
+        collector.skip(what)
     if data.get("seed") is not None:
         collector.seed(data["seed"])
     if data.get("steps") is not None:

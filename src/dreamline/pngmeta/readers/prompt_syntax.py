@@ -4,7 +4,7 @@
 dreamline has whole-sub-prompt weights but no per-word emphasis, so emphasis written in another
 tool's syntax (A1111/ComfyUI ``(word:1.2)``, ``[word]``; NovelAI ``{word}``, ``-1::word::``;
 InvokeAI's compel ``word+``, ``(words)1.2``) is written as plain text and named in a note, never
-dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and named.
+dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and returned as ``unrun``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,13 @@ _SPACES = re.compile(r"\s+")
 
 
 class Translated(NamedTuple):
-    """A prompt in dreamline's syntax and what of the original's syntax it could not keep."""
+    """A prompt in dreamline's syntax, what of the original's syntax it could not keep
+    (``lost``: emphasis written as plain text) and what it asked for that dreamline does not
+    run (``unrun``: LoRA and other extension tags, ``BREAK``), both removed from the text."""
 
     prompt: str
     lost: tuple[str, ...]
+    unrun: tuple[str, ...] = ()
 
 
 def _emphasis(text: str, opening: str, closing: str, lost: list[str]) -> str:
@@ -64,13 +67,13 @@ def _emphasis(text: str, opening: str, closing: str, lost: list[str]) -> str:
     return "".join(out)
 
 
-def _plain(text: str, style: str, lost: list[str]) -> str:
+def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
     """One sub-prompt's text in ``style`` ('a1111', 'novelai', 'compel') as plain text."""
     for match in _TAG.finditer(text):
-        lost.append(f"{match.group('kind').lower()} tag {match.group(0)}")
+        unrun.append(f"{match.group('kind').lower()} tag {match.group(0)}")
     text = _TAG.sub(" ", text)
     if _BREAK.search(text):
-        lost.append("BREAK")
+        unrun.append("BREAK")
         text = _BREAK.sub(" ", text)
     if style == "novelai":
         for match in _NAI_WEIGHT.finditer(text):
@@ -97,6 +100,7 @@ def translate(positive: str, negative: str = "", *, style: str = "a1111",
     become dreamline's ``text:weight`` sub-prompts.
     """
     lost: list[str] = []
+    unrun: list[str] = []
     parts = _AND.split(positive) if and_parts else [positive]
     if len(parts) > 1:
         words = []
@@ -104,14 +108,14 @@ def translate(positive: str, negative: str = "", *, style: str = "a1111",
             match = _TRAILING_WEIGHT.match(part)
             text = match.group("text") if match else part
             weight = match.group("weight") if match and match.group("weight") else "1"
-            words.append(f"{_plain(text, style, lost)}:{number_text(float(weight))}")
+            words.append(f"{_plain(text, style, lost, unrun)}:{number_text(float(weight))}")
         prompt = " ".join(words)
     else:
-        prompt = _plain(positive, style, lost)
-    unwanted = _plain(negative, style, lost) if negative.strip() else ""
+        prompt = _plain(positive, style, lost, unrun)
+    unwanted = _plain(negative, style, lost, unrun) if negative.strip() else ""
     if unwanted:
         prompt = f"{prompt} [{unwanted}]" if prompt else f"[{unwanted}]"
-    return Translated(prompt, tuple(lost))
+    return Translated(prompt, tuple(lost), tuple(unrun))
 
 
 def lost_note(lost: tuple[str, ...], tool: str) -> str | None:
