@@ -74,7 +74,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "enslo-sd-metadata/stability-matrix.png": ((("-s 20 -S 395309383 -W 1024 -H 1024 -C 5.0 -A "
                                                 "k_euler_a --karras"),), ()),
     "enslo-sd-metadata/swarmui-hires.png": (("-S 733776228 -W 768 -H 768 -C 7.0",),
-                                            ("second sampler pass",)),
+                                            (("second sampler pass (hires fix / refiner) from "
+                                             "step 14 of 20"),)),
     "enslo-sd-metadata/swarmui-upscale.png": (("-S 1741309074 -W 1536 -H 1536",),
                                               ("init image is not recorded",)),
     "enslo-sd-metadata/swarmui.png": ((("-s 20 -S 2083100758 -W 1024 -H 1024 -C 7.0 -A k_euler_a "

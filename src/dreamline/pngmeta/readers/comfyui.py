@@ -212,8 +212,13 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
         collector.skip(what)
     for extra in later:
         extra_inputs = tracer.inputs(extra)
-        collector.skip("a second sampler pass (hires fix / refiner) at denoise "
-                       f"{tracer.value(extra_inputs.get('denoise', 1.0), 'denoise')}")
+        if extra.get("class_type") == "KSamplerAdvanced":
+            start = tracer.value(extra_inputs.get("start_at_step", 0), "start_at_step")
+            total = tracer.value(extra_inputs.get("steps"), "steps")
+            where = f"from step {start} of {total}"
+        else:
+            where = f"at denoise {tracer.value(extra_inputs.get('denoise', 1.0), 'denoise')}"
+        collector.skip(f"a second sampler pass (hires fix / refiner) {where}")
     _features(tracer, collector)
     note = lost_note(prompt.lost, "ComfyUI")
     if note:
