@@ -89,7 +89,9 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
                                         "[grainy, photo"), ("grainy+", "noisy++", "ipAdapters")),
     "sd-parsers/invokeai_sdmeta1.png": (
         ("[rendering, glowing eyes, skinny]", "-s 50 -S 2980747362 -W 512 -H 768 -C 5.0 -A k_lms"),
-        ("built from its sd-metadata", "codeformer, esrgan")),
+        (("holds switches dreamline does not run (-G (face restoration), -cf (face "
+         "restoration), -U (upscaling)); the command is built from its sd-metadata"),
+         "not replayed (dreamline does not run them): codeformer, esrgan")),
     "sd-parsers/noisy_latents_3_subjects_cropped.png": (None, ("LatentComposite",)),
     "sd-parsers/night_evening_day_morning_cropped.png": (None, ("ConditioningCombine",)),
     "sd-parsers/novelai1_cropped.png": (("-s 50 -S 2253955223 -C 10.0 -A k_euler_a",),

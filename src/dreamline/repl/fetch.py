@@ -88,8 +88,9 @@ def _from_sd_metadata(name: str, chunks: Mapping[str, str], why: str) -> Fetched
                           tuple(notes + _v2_notes(metadata)))
 
 
-def _without_unrun(name: str, command: str) -> FetchedCommand:
-    """An InvokeAI 2.x Dream command without the switches dreamline does not run."""
+def _without_unrun(name: str, command: str) -> tuple[FetchedCommand, list[str]]:
+    """An InvokeAI 2.x Dream command without the switches dreamline does not run, and those
+    switches ('-G (face restoration)', ...)."""
     try:
         tokens = tokenize(command)
     except DreamlineError as error:
@@ -109,7 +110,7 @@ def _without_unrun(name: str, command: str) -> FetchedCommand:
         kept.append(word)
     notes = (f"InvokeAI 2.x: not replayed (dreamline does not run them): {', '.join(dropped)}",) \
         if dropped else ()
-    return FetchedCommand(" ".join(kept), notes)
+    return FetchedCommand(" ".join(kept), notes), dropped
 
 
 def _is_number(text: str) -> bool:
@@ -136,11 +137,12 @@ def _dream(name: str, chunks: Mapping[str, str]) -> FetchedCommand | None:
         parse_line(command, Request())
         return FetchedCommand(command, ())
     except DreamlineError as error:
-        stripped = _without_unrun(name, command)
+        stripped, dropped = _without_unrun(name, command)
         if has_meta:
-            why = stripped.notes[0] if stripped.notes else f"InvokeAI 2.x: {error}"
-            return _from_sd_metadata(name, chunks, f"{why}; the command is built from its "
-                                     "sd-metadata")
+            held = (f"holds switches dreamline does not run ({', '.join(dropped)})" if dropped
+                    else f"cannot be read here ({error})")
+            return _from_sd_metadata(name, chunks, f"InvokeAI 2.x: the Dream command {held}; "
+                                     "the command is built from its sd-metadata")
         try:
             parse_line(stripped.command, Request())
         except DreamlineError as again:

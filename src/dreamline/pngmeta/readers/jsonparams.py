@@ -28,7 +28,7 @@ _SIZE = re.compile(r"(\d+)\D+(\d+)")
 _FEATURES = (("refiner", "refiner"), ("lora", "LoRA"), ("upscale", "upscaling"),
              ("hires", "hires fix"), ("clip_skip", "clip skip"), ("clipskip", "clip skip"),
              ("adm_guidance", "ADM guidance"), ("sharpness", "sharpness"), ("styles", "styles"),
-             ("controlnet", "ControlNet"), ("initimage", "init image"))
+             ("controlnet", "ControlNet"))
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
