@@ -12,12 +12,12 @@ from PIL import Image, PngImagePlugin
 
 import dreamline
 from dreamline.format import format_command
+from dreamline.outputs import make_grid, save_grid, save_image
+from dreamline.parse import parse_line
 from dreamline.pngmeta.a1111 import a1111_parameters, parse_a1111
 from dreamline.pngmeta.chunks import MetadataError, read_text_chunks
 from dreamline.pngmeta.invokeai import grid_command, grid_metadata, sd_metadata
 from dreamline.repl.fetch import read_command, read_metadata, read_prompt
-from dreamline.outputs import make_grid, save_grid, save_image
-from dreamline.parse import parse_line
 from dreamline.request import Request
 
 TXT2IMG = Request(prompt="a castle:2 a moat:1 [blurry, lowres]", steps=30, seed=42, width=512,
@@ -50,13 +50,12 @@ def parsed(command: str) -> Request:
 def test_sd_metadata_for_txt2img() -> None:
     data = sd_metadata(TXT2IMG, RUN_TXT)
     assert data == {
-        "model": "stable diffusion", "model_id": "sd-1.5", "model_hash": "cc6cb27103",
+        "model": "stable diffusion", "model_weights": "sd-1.5", "model_hash": "cc6cb27103",
         "app_id": "dreamline", "app_version": dreamline.__version__,
         "image": {
             "type": "txt2img",
             "prompt": [{"prompt": "a castle", "weight": 2 / 3},
-                       {"prompt": "a moat", "weight": 1 / 3}],
-            "negative_prompt": "blurry, lowres",
+                       {"prompt": "a moat [blurry, lowres]", "weight": 1 / 3}],
             "seed": 42, "variations": [], "steps": 30, "cfg_scale": 7.5, "width": 512,
             "height": 512, "sampler": "k_euler_a", "schedule": "model", "seamless": False,
             "steps_run": 30, "start_step": 0,
@@ -70,10 +69,11 @@ def test_sd_metadata_for_img2img_records_what_ran() -> None:
     assert (image["width"], image["height"]) == (384, 320)   # the real size, not the request's
     assert (image["sampler"], image["schedule"]) == ("k_lms", "karras")
     assert image["strength"] == 0.7 and image["fit"] is True
-    assert image["init_image"] == "in dir/fire.png" and image["init_image_hash"] == "a1b2c3d4"
+    assert image["init_img"] == "in dir/fire.png" and image["orig_hash"] == "a1b2c3d4"
+    assert image["strength_steps"] == 0.7
     assert image["variations"] == [{"seed": 77, "weight": 0.25}]
-    assert image["mask"] is None and image["steps_run"] == 14
-    assert sd_metadata(IMG2IMG, RUN_IMG, "other-model", "ffff")["model_id"] == "other-model"
+    assert image["init_mask"] is None and image["steps_run"] == 14
+    assert sd_metadata(IMG2IMG, RUN_IMG, "other-model", "ffff")["model_weights"] == "other-model"
 
 
 def test_sd_metadata_takes_a_generated_image_with_a_dataclass_run_info() -> None:
@@ -88,7 +88,7 @@ def test_sd_metadata_takes_a_generated_image_with_a_dataclass_run_info() -> None
 
     result = SimpleNamespace(request=TXT2IMG, info=Info(), seed=42)
     data = sd_metadata(result)
-    assert data["model_id"] == "tiny" and data["image"]["sampler"] == "k_heun"
+    assert data["model_weights"] == "tiny" and data["image"]["sampler"] == "k_heun"
     assert data["image"]["width"] == 448
     assert "Sampler: Heun" in a1111_parameters(result)
 
@@ -104,7 +104,8 @@ def test_a1111_parameters_for_txt2img() -> None:
     assert a1111_parameters(TXT2IMG, RUN_TXT) == (
         "a castle :0.6666666666666666 AND a moat :0.3333333333333333\n"
         "Negative prompt: blurry, lowres\n"
-        "Steps: 30, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, "
+        "Steps: 30, Sampler: Euler a, Schedule type: Uniform, CFG scale: 7.5, Seed: 42, "
+        "Size: 512x512, "
         "Model hash: cc6cb27103, Model: sd-1.5"
     )
 
@@ -112,7 +113,8 @@ def test_a1111_parameters_for_txt2img() -> None:
 def test_a1111_parameters_for_img2img() -> None:
     assert a1111_parameters(IMG2IMG, RUN_IMG) == (
         'a "fire" in a hearth, café\n'
-        "Steps: 20, Sampler: LMS Karras, CFG scale: 7.5, Seed: 1592514025, Size: 384x320, "
+        "Steps: 20, Sampler: LMS Karras, Schedule type: Karras, CFG scale: 7.5, "
+        "Seed: 1592514025, Size: 384x320, "
         "Model hash: cc6cb27103, Model: sd-1.5, Denoising strength: 0.7, Variation seed: 77, "
         "Variation seed strength: 0.25"
     )

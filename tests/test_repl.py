@@ -300,6 +300,16 @@ def test_fetch_puts_the_stored_command_on_the_next_prompt(tmp_path: Path) -> Non
         [("a red fox", 7, 42, 64)]
 
 
+def test_fetch_prints_what_the_command_cannot_replay(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path)
+    (tmp_path / "out").mkdir()
+    png_with_command(tmp_path / "out" / "old.png",
+                     '"a red fox" -s 7 -S 42 -W 64 -H 64 -C 7.5 -A k_lms -G 0.9')
+    run_typed(session, "!fetch old.png\r\r" + CTRL_D)
+    assert "-G (face restoration)" in out.getvalue()
+    assert [(r.prompt, r.seed) for r in runner.requests] == [("a red fox", 42)]
+
+
 def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
     session, _, _, err = make_session(tmp_path)
     run_typed(session, "!fetch nothing.png\r" + CTRL_D)

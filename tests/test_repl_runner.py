@@ -117,6 +117,8 @@ def test_grid_written_with_a_command_for_the_whole_grid(tmp_path: Path) -> None:
     assert grid.is_file() and Image.open(grid).size == (48, 16)  # 1 row of 3
     assert any(line.startswith(f"[1.4] {grid}: ") and "-n 3 -g" in line for line in lines)
     assert not any(" -g" in line for line in lines[1:4])  # single images do not carry -g
+    with Image.open(grid) as image:  # A1111 readers find the first image's settings
+        assert "Seed: 10," in image.text["parameters"]
 
 
 def test_intermediates_every_n_steps_and_strip(tmp_path: Path) -> None:

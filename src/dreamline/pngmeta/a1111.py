@@ -1,13 +1,9 @@
-"""AUTOMATIC1111's ``parameters`` text, both ways, so A1111-aware tools read our images and we
-read theirs.
+"""AUTOMATIC1111's ``parameters`` text: writing it, and taking it apart (``parse_a1111``).
 
-Writing: prompt, ``Negative prompt:``, then one ``name: value`` settings line.  Reading converts
-to the closest dreamline Request, necessarily approximately: A1111's attention syntax has no
-equivalent here, so square brackets are dropped (``[x]`` is a negative prompt in dreamline but a
-mild de-emphasis in A1111), colons that would read as our ``text:weight`` separators are escaped,
-``AND`` parts become ``text:weight`` sub-prompts, and the init image of an A1111 img2img is not
-stored, so its command is txt2img.  A1111 samplers without a dreamline equivalent (DPM++ ...)
-are an error.
+Writing: prompt, ``Negative prompt:``, then one ``name: value`` settings line, with the prompt
+escaped so A1111's parser reads the same words, and ``Schedule type`` so A1111 1.9+ reads the
+schedule that ran.  Turning another tool's text into a dreamline Request (its prompt syntax,
+samplers, what cannot be replayed) is ``dreamline.pngmeta.readers.a1111``.
 """
 
 from __future__ import annotations
@@ -18,10 +14,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from dreamline import samplers as sampler_table
-from dreamline.pngmeta.chunks import MetadataError
 from dreamline.pngmeta.fields import number_text, ran, request_and_info
-from dreamline.prompts import escape_weights, split_prompt
-from dreamline.request import Request, RequestError, validate
+from dreamline.prompts import split_prompt
+from dreamline.request import Request
 
 # A1111's own field pattern (modules/generation_parameters_copypaste.py): name: value, where a
 # value holding ',' ':' or a newline is JSON-quoted.
@@ -45,32 +40,69 @@ def a1111_sampler(sampler: str, schedule: str) -> str:
     return sampler_table.a1111_name(sampler, schedule)
 
 
+# A1111 1.9+'s "Schedule type" labels (modules/sd_schedulers.py) for our schedules: "Uniform" is
+# the model's own discretisation; without the field A1111 takes the sampler's default, which is
+# Karras for DPM2 and DPM2 a.
+SCHEDULE_TYPES: dict[str, str] = {"model": "Uniform", "karras": "Karras",
+                                  "exponential": "Exponential"}
+
+# A1111's attention syntax: these characters mean emphasis unless escaped with a backslash.
+_A1111_SPECIAL = re.compile(r"([\\()\[\]])")
+_LITERAL_AND = re.compile(r"\bAND\b")
+# What A1111 reads as a sub-prompt's trailing weight (its re_weight, composable diffusion).
+_ENDS_IN_WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?|\d*\.\d+)\s*$")
+
+
+def a1111_text(text: str) -> str:
+    """Literal ``text`` written so that A1111's prompt parser reads the same words.
+
+    ``( ) [ ] \\`` are backslash-escaped (they are emphasis there), a literal ``AND`` becomes
+    ``and`` (A1111 splits prompts on ``AND``; CLIP lower-cases every prompt, so the tokens are
+    the same).  A trailing ``:number`` (``16:9``) is handled by ``a1111_part``.
+    """
+    return _LITERAL_AND.sub("and", _A1111_SPECIAL.sub(r"\\\1", text))
+
+
+def a1111_part(text: str, weight: float | None) -> str:
+    """One sub-prompt: its text, then `` :weight`` when weighted or when the text itself ends
+    like a weight (A1111 would read ``16:9`` as weight 9, so it gets an explicit ``:1``)."""
+    literal = a1111_text(text)
+    if weight is None and _ENDS_IN_WEIGHT.search(literal):
+        weight = 1.0
+    return literal if weight is None else f"{literal} :{number_text(weight)}"
+
+
 def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
                      model_name: str | None = None, model_hash: str | None = None) -> str:
     """AUTOMATIC1111's ``parameters`` text: prompt, ``Negative prompt:``, then one settings line.
 
-    Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax.  A1111 has one
-    variation seed, so ``Variation seed`` is written only when there is exactly one.  Takes the
-    same arguments as ``pngmeta.invokeai.sd_metadata``.
+    Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax; literal text is
+    escaped so A1111 reads the same prompt (see ``a1111_text``).  ``Schedule type`` is written
+    for samplers that walk sigmas.  A1111 has one variation seed, so ``Variation seed`` is
+    written only when there is exactly one.  Takes the same arguments as
+    ``pngmeta.invokeai.sd_metadata``.
     """
     request, info = request_and_info(request, run_info)
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
     if len(parts.positive) == 1 and parts.positive[0][1] == 1.0:
-        positive = parts.positive[0][0]
+        positive = a1111_part(parts.positive[0][0], None)
     else:
-        positive = " AND ".join(f"{text} :{number_text(weight)}"
-                                for text, weight in parts.positive)
+        positive = " AND ".join(a1111_part(text, weight) for text, weight in parts.positive)
     lines = [positive]
     if parts.negative:
-        lines.append(f"Negative prompt: {parts.negative}")
+        lines.append(f"Negative prompt: {a1111_text(parts.negative)}")  # never AND-split or weighted
     width = ran(info, "width", request.width)
     height = ran(info, "height", request.height)
     name = model_name if model_name is not None else info.get("model_name")
     digest = model_hash if model_hash is not None else info.get("model_hash")
+    sampler = ran(info, "sampler", request.sampler)
     schedule = ran(info, "schedule", "karras" if request.karras else "model")
+    uses_sigmas = sampler in sampler_table.BY_NAME and sampler_table.spec(sampler).uses_sigmas
     settings: list[tuple[str, Any]] = [
         ("Steps", request.steps),
-        ("Sampler", a1111_sampler(ran(info, "sampler", request.sampler), schedule)),
+        ("Sampler", a1111_sampler(sampler, schedule)),
+        ("Schedule type", SCHEDULE_TYPES.get(schedule, schedule.title()) if uses_sigmas
+         else None),
         ("CFG scale", number_text(request.cfg_scale)),
         ("Seed", request.seed),
         ("Size", f"{width}x{height}" if width is not None and height is not None else None),
@@ -85,9 +117,19 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings += [("Variation seed", seed), ("Variation seed strength", number_text(weight))]
     if request.seamless:
         settings.append(("Tiling", "True"))
+    if info.get("prediction_type") == "v_prediction":
+        settings.append(("Prediction type", "v_prediction"))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)
+
+
+def grid_parameters(first: Any) -> str:
+    """A grid's ``parameters``: A1111 gives a grid the infotext of its first image; ``first``
+    is that image's GeneratedImage (or ``(request, run_info)`` as for ``a1111_parameters``)."""
+    if isinstance(first, tuple):
+        return a1111_parameters(*first)
+    return a1111_parameters(first)
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -127,73 +169,3 @@ def parse_a1111(text: str) -> A1111Parameters:
                 value = value[1:-1]
         fields[key.strip()] = str(value)
     return A1111Parameters(" ".join(prompt).strip(), " ".join(negative).strip(), fields)
-
-
-def _plain_text(text: str) -> str:
-    """A1111 prompt text made literal for our syntax: no brackets, weight-like colons escaped."""
-    return escape_weights(" ".join(text.replace("[", " ").replace("]", " ").split()))
-
-
-def a1111_prompt(parameters: A1111Parameters) -> str:
-    """The dream prompt for A1111's prompt and negative prompt (see the module notes)."""
-    parts = _AND.split(parameters.prompt) if parameters.prompt else []
-    if len(parts) > 1:
-        words = []
-        for part in parts:
-            match = _A1111_WEIGHT.match(part)
-            text, weight = (match.group("text"), match.group("weight")) if match else (part, "1")
-            words.append(f"{_plain_text(text)}:{weight}")
-        positive = " ".join(words)
-    else:
-        positive = _plain_text(parameters.prompt)
-    negative = " ".join(parameters.negative.replace("[", " ").replace("]", " ").split())
-    return f"{positive} [{negative}]" if negative else positive
-
-
-def _sampler_from_a1111(name: str, value: str, fields: Mapping[str, str]) -> tuple[str, bool]:
-    found = sampler_table.resolve(value)
-    if found is None:
-        known = ", ".join(spec.a1111 for spec in sampler_table.TABLE)
-        raise MetadataError(f"{name}: A1111 sampler {value!r} has no dreamline equivalent; "
-                            f"expected one of {known} (optionally with ' Karras')")
-    ours, schedule = found
-    karras = schedule == "karras" or fields.get("Schedule type", "").strip().lower() == "karras"
-    return ours, karras
-
-
-def a1111_request(name: str, parameters: A1111Parameters) -> Request:
-    """The Request closest to an A1111 image's settings (txt2img: A1111 keeps no init path).
-
-    Raises MetadataError (naming the file ``name``) for a missing seed, a value that is not a
-    number, a sampler dreamline lacks, or settings outside dreamline's ranges.
-    """
-    fields = parameters.fields
-    changes: dict[str, Any] = {"prompt": a1111_prompt(parameters)}
-    try:
-        if "Steps" in fields:
-            changes["steps"] = int(fields["Steps"])
-        if "CFG scale" in fields:
-            changes["cfg_scale"] = float(fields["CFG scale"])
-        if "Seed" in fields:
-            changes["seed"] = int(fields["Seed"])
-        if "Size" in fields:
-            width, _, height = fields["Size"].lower().partition("x")
-            changes["width"], changes["height"] = int(width), int(height)
-        if "Variation seed" in fields and "Variation seed strength" in fields:
-            weight = float(fields["Variation seed strength"])
-            if weight > 0:
-                changes["with_variations"] = ((int(fields["Variation seed"]), weight),)
-    except ValueError as error:
-        raise MetadataError(f"{name}: A1111 parameters hold a value that is not a number "
-                            f"({error})") from error
-    if "Sampler" in fields:
-        changes["sampler"], changes["karras"] = _sampler_from_a1111(name, fields["Sampler"],
-                                                                    fields)
-    if fields.get("Tiling", "").strip().lower() == "true":
-        changes["seamless"] = True
-    if changes.get("seed") is None:
-        raise MetadataError(f"{name}: A1111 parameters have no Seed; expected 'Seed: <number>'")
-    try:
-        return validate(Request(**changes))
-    except RequestError as error:
-        raise MetadataError(f"{name}: A1111 parameters: {error}") from error

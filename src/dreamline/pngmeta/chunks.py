@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from dreamline.errors import DreamlineError
+from dreamline.pngmeta.invoke3 import INVOKEAI_METADATA_KEY, from_sd_metadata
 
 DREAM_KEY = "Dream"
 SD_METADATA_KEY = "sd-metadata"
@@ -32,10 +33,14 @@ class MetadataError(DreamlineError):
 def metadata_chunks(command: str, metadata: Mapping[str, Any] | None = None,
                     parameters: str | None = None) -> dict[str, str]:
     """The text chunks of one PNG, in writing order: ``Dream``, ``sd-metadata`` (``metadata``
-    as JSON) and ``parameters``, the last two only when given."""
+    as JSON), ``invokeai_metadata`` (InvokeAI 3.x+, derived from ``metadata``) and
+    ``parameters``, all but ``Dream`` only when given."""
     chunks = {DREAM_KEY: command}
     if metadata is not None:
         chunks[SD_METADATA_KEY] = json.dumps(metadata)
+        current = from_sd_metadata(metadata)
+        if current is not None:
+            chunks[INVOKEAI_METADATA_KEY] = json.dumps(current)
     if parameters is not None:
         chunks[PARAMETERS_KEY] = parameters
     return chunks

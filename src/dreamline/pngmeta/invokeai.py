@@ -18,27 +18,50 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dreamline import APP_ID, __version__
+from dreamline import samplers as sampler_table
 from dreamline.format import format_command
 from dreamline.pngmeta.chunks import (
-    DREAM_KEY, SD_METADATA_KEY, MetadataError, load_json,
+    DREAM_KEY,
+    SD_METADATA_KEY,
+    MetadataError,
+    load_json,
 )
 from dreamline.pngmeta.fields import as_dict, number_text, ran, request_and_info
 from dreamline.prompts import escape_weights, split_prompt
-from dreamline.request import SAMPLERS, Request, RequestError, validate
+from dreamline.request import Request, RequestError, validate
 
 _REFERENCE_GRID_COMMENT = re.compile(r"\s+#\s*\[[\d,\s]*\]\s*$")
 
 
 # ---- writing ----------------------------------------------------------------------------------
 
-def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[str, Any]:
-    """The ``image`` object of sd-metadata for one image (RFC 266 names, plus what ran)."""
-    info = as_dict(run_info)
+def _v2_text(text: str) -> str:
+    """A sub-prompt's text for InvokeAI 2.x, which reads every colon as a weight separator
+    unless it is escaped (``\\:``)."""
+    return text.replace(":", "\\:")
+
+
+def v2_prompt(request: Request) -> list[dict[str, Any]]:
+    """sd-metadata's ``prompt`` as InvokeAI 2.x wrote it: ``[{"prompt", "weight"}]`` with the
+    negative words inside the (last) prompt text as ``[...]``, since 2.x readers know no
+    separate negative key; colons in the text are escaped."""
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
+    entries = [{"prompt": _v2_text(text), "weight": weight} for text, weight in parts.positive]
+    if parts.negative:
+        last = entries[-1]
+        last["prompt"] = f"{last['prompt']} [{parts.negative}]".strip()
+    return entries
+
+
+def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """The ``image`` object of sd-metadata for one image, with InvokeAI 2.x's keys (``prompt``
+    list with the negative in ``[...]``, ``init_img``, ``strength_steps``, ``orig_hash``,
+    ``init_mask``) plus what ran (``schedule``, ``steps_run``, ``start_step``,
+    ``prediction_type``)."""
+    info = as_dict(run_info)
     fields: dict[str, Any] = {
         "type": "img2img" if request.is_img2img else "txt2img",
-        "prompt": [{"prompt": text, "weight": weight} for text, weight in parts.positive],
-        "negative_prompt": parts.negative,
+        "prompt": v2_prompt(request),
         "seed": request.seed,
         "variations": [{"seed": seed, "weight": weight}
                        for seed, weight in request.with_variations],
@@ -51,15 +74,17 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
         "seamless": request.seamless,
     }
     if request.is_img2img:
+        strength = ran(info, "strength", request.strength)
         fields.update({
-            "strength": ran(info, "strength", request.strength),
-            "init_image": request.init_img,
-            "init_image_hash": info.get("init_hash"),
+            "init_img": request.init_img,
+            "strength": strength,          # what 2.x's !fetch reads
+            "strength_steps": strength,    # what 2.x wrote
+            "orig_hash": info.get("init_hash"),
             "fit": request.fit,
-            "mask": request.init_mask,
+            "init_mask": request.init_mask,
             "invert_mask": request.invert_mask,
         })
-    for key in ("steps_run", "start_step"):
+    for key in ("steps_run", "start_step", "prediction_type"):
         if info.get(key) is not None:
             fields[key] = info[key]
     return fields
@@ -67,13 +92,14 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
 
 def sd_metadata(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
                 model_name: str | None = None, model_hash: str | None = None) -> dict[str, Any]:
-    """InvokeAI 2.0-style metadata for one image.  ``request`` is the one that reproduces
-    exactly this image; ``run_info`` (RunInfo or dict) says what ran; or pass one
-    GeneratedImage.  Model name and hash default to run_info's ``model_name`` / ``model_hash``."""
+    """InvokeAI 2.x-style metadata for one image (``model_weights`` names the model, as 2.3
+    wrote it).  ``request`` is the one that reproduces exactly this image; ``run_info`` (RunInfo
+    or dict) says what ran; or pass one GeneratedImage.  Model name and hash default to
+    run_info's ``model_name`` / ``model_hash``."""
     request, info = request_and_info(request, run_info)
     return {
         "model": "stable diffusion",
-        "model_id": model_name if model_name is not None else info.get("model_name"),
+        "model_weights": model_name if model_name is not None else info.get("model_name"),
         "model_hash": model_hash if model_hash is not None else info.get("model_hash"),
         "app_id": APP_ID,
         "app_version": __version__,
@@ -123,17 +149,24 @@ def dream_command(name: str, chunks: Mapping[str, str]) -> str | None:
     return _REFERENCE_GRID_COMMENT.sub("", command)
 
 
+def _v2_literal(text: str) -> str:
+    """A 2.x sub-prompt text (``\\:`` escapes, ``[negative]`` words) in our syntax."""
+    return escape_weights(text.replace("\\:", ":"))
+
+
 def _sd_prompt(image: Mapping[str, Any]) -> str:
-    """Rebuild a dream prompt from sd-metadata's ``prompt`` list (a string in some versions)."""
+    """Rebuild a dream prompt from sd-metadata's ``prompt`` list (a string in some versions).
+    InvokeAI 2.x keeps the negative words inside the text as ``[...]``; dreamline files before
+    that wrote a separate ``negative_prompt``, which is still read."""
     prompt = image.get("prompt", "")
     if isinstance(prompt, str):
         text = prompt
     else:
         parts = [(str(part.get("prompt", "")), float(part.get("weight", 1.0))) for part in prompt]
         if len(parts) == 1:
-            text = escape_weights(parts[0][0])
+            text = _v2_literal(parts[0][0])
         else:
-            text = " ".join(f"{escape_weights(t)}:{number_text(w)}" for t, w in parts)
+            text = " ".join(f"{_v2_literal(t)}:{number_text(w)}" for t, w in parts)
     negative = image.get("negative_prompt") or ""
     return f"{text} [{negative}]" if negative else text
 
@@ -156,23 +189,25 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
         if image.get(key) is not None:
             changes[key] = image[key]
     sampler = image.get("sampler")
-    if sampler in SAMPLERS:
-        changes["sampler"] = sampler
+    found = sampler_table.resolve(str(sampler)) if sampler else None
+    if found is not None:
+        changes["sampler"] = found[0]
     if image.get("schedule") == "karras":
         changes["karras"] = True
     try:
         variations = image.get("variations") or []
         changes["with_variations"] = tuple((int(v["seed"]), float(v["weight"]))
                                            for v in variations)
-        init = image.get("init_image")
+        init = image.get("init_img", image.get("init_image"))
         if init:
             changes["init_img"] = str(init)
             strength = image.get("strength", image.get("strength_steps"))
             if strength is not None:
                 changes["strength"] = strength
             changes["fit"] = bool(image.get("fit", False))
-            if image.get("mask"):
-                changes["init_mask"] = str(image["mask"])
+            mask = image.get("init_mask", image.get("mask"))
+            if mask:
+                changes["init_mask"] = str(mask)
             changes["invert_mask"] = bool(image.get("invert_mask", False))
         if image.get("seamless"):
             changes["seamless"] = True

@@ -63,7 +63,8 @@ def _made_with(path: Path) -> tuple[str | None, str | None]:
         meta = read_metadata(path)
     except DreamlineError:
         return None, None
-    name, digest = meta.get("model_id"), meta.get("model_hash")
+    name = meta.get("model_weights", meta.get("model_id"))  # 2.x wrote model_weights
+    digest = meta.get("model_hash")
     return (str(name) if name else None), (str(digest) if digest else None)
 
 
@@ -87,11 +88,13 @@ def _other_model_note(context: CommandContext, path: Path) -> str | None:
 def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
     typed = _need_arg("fetch", arg, "a PNG file written by dreamline")
     path = context.find_image(command_argument(typed))
-    from dreamline.repl.fetch import read_command
+    from dreamline.repl.fetch import fetch
 
-    command = read_command(path)
-    context.set_next_input(command)
+    fetched = fetch(path)
+    context.set_next_input(fetched.command)
     context.say(f">> fetched the command of {path}; edit it and press Enter")
+    for note in fetched.notes:  # what the command cannot replay
+        context.say(f">> {note}")
     note = _other_model_note(context, path)
     if note is not None:
         context.say(note)

@@ -255,14 +255,15 @@ class _Job:
         """-g: one grid of the command's images; its command (the line's own request with the
         seed that ran) rebuilds the whole grid."""
         from dreamline import outputs
-        from dreamline.pngmeta import invokeai
+        from dreamline.pngmeta import a1111, invokeai
 
         first = self.done[0][0]
         base_seed = first.request.seed  # image 0 (and every -v image) keeps the command's seed
         command = invokeai.grid_command(self.request, base_seed, len(self.done))
         grid = outputs.make_grid([result.image for result, _ in self.done])
         path = outputs.save_grid(self.outdir, prefix, first.seed, grid, command,
-                                 invokeai.grid_metadata([meta for _, meta in self.done]))
+                                 invokeai.grid_metadata([meta for _, meta in self.done]),
+                                 a1111.grid_parameters(first))
         return path, command
 
 

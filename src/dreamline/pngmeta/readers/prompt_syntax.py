@@ -1,0 +1,127 @@
+"""Other tools' prompt syntax translated into dreamline's (``text:weight`` sub-prompts,
+``[negative]`` words, ``\\:`` for a literal colon).
+
+dreamline has whole-sub-prompt weights but no per-word emphasis, so emphasis written in another
+tool's syntax (A1111/ComfyUI ``(word:1.2)``, ``[word]``; NovelAI ``{word}``, ``-1::word::``;
+InvokeAI's compel ``word+``, ``(words)1.2``) is written as plain text and named in a note, never
+dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and returned as ``unrun``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from dreamline.pngmeta.fields import number_text
+from dreamline.prompts import escape_weights
+
+_AND = re.compile(r"\bAND\b")
+# A1111's trailing sub-prompt weight (composable diffusion): "text :1.2".
+_TRAILING_WEIGHT = re.compile(r"^(?P<text>.*?)(?:\s*:\s*(?P<weight>[-+]?(?:\d+\.?|\d*\.\d+)))?\s*$",
+                              re.DOTALL)
+_TAG = re.compile(r"<(?P<kind>lora|lyco|hypernet|embedding)\s*:[^>]*>", re.IGNORECASE)
+_BREAK = re.compile(r"\bBREAK\b")
+_PAREN_WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?|\d*\.\d+)\s*$")
+_NAI_WEIGHT = re.compile(r"-?\d*\.?\d+::(?P<text>.*?)(?:::|$)", re.DOTALL)
+_COMPEL_SUFFIX = re.compile(r"(?<=[\w)])[+-]+(?=[\s,.)]|$)")
+_COMPEL_WORD = re.compile(r"[\w)]+[+-]+(?=[\s,.)]|$)")
+_COMPEL_GROUP_WEIGHT = re.compile(r"\)(?:\d*\.?\d+)")
+_COMPEL_FUNCTION = re.compile(r"\.(?:blend|and|swap)\(", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
+class Translated(NamedTuple):
+    """A prompt in dreamline's syntax, what of the original's syntax it could not keep
+    (``lost``: emphasis written as plain text) and what it asked for that dreamline does not
+    run (``unrun``: LoRA and other extension tags, ``BREAK``), both removed from the text."""
+
+    prompt: str
+    lost: tuple[str, ...]
+    unrun: tuple[str, ...] = ()
+
+
+def _emphasis(text: str, opening: str, closing: str, lost: list[str]) -> str:
+    """Remove unescaped emphasis brackets (and a group's ``:weight``), keep escaped ones as
+    plain characters; record each emphasised group in ``lost``."""
+    out: list[str] = []
+    stack: list[int] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            out.append(text[index + 1])
+            index += 2
+            continue
+        if char in opening:
+            stack.append(len(out))
+        elif char in closing and stack:
+            start = stack.pop()
+            group = "".join(out[start:])
+            weight = _PAREN_WEIGHT.search(group)
+            if weight:
+                out[start:] = list(group[:weight.start()])
+            lost.append(f"{opening[closing.index(char)]}{group.strip()}{char}")
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
+    """One sub-prompt's text in ``style`` ('a1111', 'novelai', 'compel') as plain text."""
+    for match in _TAG.finditer(text):
+        unrun.append(f"{match.group('kind').lower()} tag {match.group(0)}")
+    text = _TAG.sub(" ", text)
+    if _BREAK.search(text):
+        unrun.append("BREAK")
+        text = _BREAK.sub(" ", text)
+    if style == "novelai":
+        for match in _NAI_WEIGHT.finditer(text):
+            lost.append(f"weighted {match.group(0).strip()}")
+        text = _NAI_WEIGHT.sub(lambda found: found.group("text"), text)
+        text = _emphasis(text, "{[", "}]", lost)
+    elif style == "compel":
+        if _COMPEL_FUNCTION.search(text):
+            lost.append("compel .blend/.and/.swap")
+        lost.extend(match.group(0) for match in _COMPEL_WORD.finditer(text))
+        text = _COMPEL_SUFFIX.sub("", _COMPEL_GROUP_WEIGHT.sub(")", text))
+        text = _emphasis(text, "(", ")", lost)
+    else:
+        text = _emphasis(text, "([", ")]", lost)
+    text = text.replace("[", " ").replace("]", " ")  # literal brackets would mean negative here
+    return escape_weights(_SPACES.sub(" ", text).strip())
+
+
+def translate(positive: str, negative: str = "", *, style: str = "a1111",
+              and_parts: bool = True) -> Translated:
+    """``positive`` and ``negative`` in another tool's ``style`` as one dreamline prompt.
+
+    With ``and_parts`` (A1111), ``AND`` separates sub-prompts with optional ``:weight``, which
+    become dreamline's ``text:weight`` sub-prompts.
+    """
+    lost: list[str] = []
+    unrun: list[str] = []
+    parts = _AND.split(positive) if and_parts else [positive]
+    if len(parts) > 1:
+        words = []
+        for part in parts:
+            match = _TRAILING_WEIGHT.match(part)
+            text = match.group("text") if match else part
+            weight = match.group("weight") if match and match.group("weight") else "1"
+            words.append(f"{_plain(text, style, lost, unrun)}:{number_text(float(weight))}")
+        prompt = " ".join(words)
+    else:
+        prompt = _plain(positive, style, lost, unrun)
+    unwanted = _plain(negative, style, lost, unrun) if negative.strip() else ""
+    if unwanted:
+        prompt = f"{prompt} [{unwanted}]" if prompt else f"[{unwanted}]"
+    return Translated(prompt, tuple(lost), tuple(unrun))
+
+
+def lost_note(lost: tuple[str, ...], tool: str) -> str | None:
+    """The one note for syntax that was written as plain text, or None."""
+    if not lost:
+        return None
+    shown = ", ".join(lost[:6]) + (f", and {len(lost) - 6} more" if len(lost) > 6 else "")
+    return (f"{tool}: prompt syntax dreamline has no equivalent for, written as plain text: "
+            f"{shown}")
