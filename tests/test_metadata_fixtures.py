@@ -34,7 +34,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         ("-s 20 -W 1024 -H 1024",), ("second sampler pass (hires fix / refiner) at denoise 0.3",)),
     "enslo-sd-metadata/comfyui-low-denoise.png": (
         ("-s 40 -W 1024 -H 1024 -C 5.0 -A k_euler_a --karras", "pixel art, dithering"),
-        ("denoise 0.8 on an empty latent", "(pixel art, dithering, pixelated, sprite art, 8-bit:1.2)")),
+        ("denoise 0.8 on an empty latent",
+         "(pixel art, dithering, pixelated, sprite art, 8-bit:1.2)")),
     "enslo-sd-metadata/comfyui-rgthree.png": (("-A k_euler_a --karras",), ("clip skip 2",)),
     "enslo-sd-metadata/comfyui-save-image-extended.png": (("-A k_euler_a --karras",), ()),
     "enslo-sd-metadata/comfyui-saveimage-plus.png": (("-A k_euler_a --karras",), ()),

@@ -90,7 +90,8 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         positive = " AND ".join(a1111_part(text, weight) for text, weight in parts.positive)
     lines = [positive]
     if parts.negative:
-        lines.append(f"Negative prompt: {a1111_text(parts.negative)}")  # never AND-split or weighted
+        # the negative is never AND-split or weighted
+        lines.append(f"Negative prompt: {a1111_text(parts.negative)}")
     width = ran(info, "width", request.width)
     height = ran(info, "height", request.height)
     name = model_name if model_name is not None else info.get("model_name")

@@ -95,9 +95,9 @@ def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
     context.say(f">> fetched the command of {path}; edit it and press Enter")
     for note in fetched.notes:  # what the command cannot replay
         context.say(f">> {note}")
-    note = _other_model_note(context, path)
-    if note is not None:
-        context.say(note)
+    other = _other_model_note(context, path)
+    if other is not None:
+        context.say(other)
     return Flow.GO_ON
 
 

@@ -57,24 +57,8 @@ def invoke3_fetched(name: str, text: str) -> Fetched:
     _scheduler(collector, data.get("scheduler"))
     if data.get("seamless_x") or data.get("seamless_y"):
         collector.changes["seamless"] = True
-    mode = str(data.get("generation_mode", ""))
-    if "img2img" in mode or "inpaint" in mode or "outpaint" in mode:
-        init = data.get("init_image")
-        if isinstance(init, Mapping):
-            init = init.get("image_name")
-        if isinstance(init, str) and init:
-            collector.changes["init_img"] = init
-            if data.get("strength") is not None:
-                collector.number("strength", data["strength"])
-        else:
-            collector.note(f"a {mode} image whose init image is not recorded; the command is "
-                           "txt2img")
-    model = data.get("model")
-    if isinstance(model, Mapping):
-        base = model.get("base", model.get("base_model"))
-        if base not in (None, "sd-1"):
-            collector.note(f"made with a {base} model ({model.get('name', model.get('model_name'))}); "
-                           "dreamline runs SD 1.x models")
+    _init_image(collector, data)
+    _model_note(collector, data.get("model"))
     for key in ("loras", "vae", "clip_skip", "regions", "ref_images"):
         if data.get(key):
             collector.skip(key.replace("_", " "))
@@ -85,3 +69,29 @@ def invoke3_fetched(name: str, text: str) -> Fetched:
     if note:
         collector.notes.append(note)
     return collector.finish()
+
+
+def _init_image(collector: Collector, data: Mapping[str, Any]) -> None:
+    """img2img, inpaint and outpaint images: the init image's name and strength, when recorded."""
+    mode = str(data.get("generation_mode", ""))
+    if "img2img" not in mode and "inpaint" not in mode and "outpaint" not in mode:
+        return
+    init = data.get("init_image")
+    if isinstance(init, Mapping):
+        init = init.get("image_name")
+    if isinstance(init, str) and init:
+        collector.changes["init_img"] = init
+        if data.get("strength") is not None:
+            collector.number("strength", data["strength"])
+    else:
+        collector.note(f"a {mode} image whose init image is not recorded; the command is txt2img")
+
+
+def _model_note(collector: Collector, model: Any) -> None:
+    """A note when the image was made with a model of another family than SD 1.x."""
+    if not isinstance(model, Mapping):
+        return
+    base = model.get("base", model.get("base_model"))
+    if base not in (None, "sd-1"):
+        named = model.get("name", model.get("model_name"))
+        collector.note(f"made with a {base} model ({named}); dreamline runs SD 1.x models")

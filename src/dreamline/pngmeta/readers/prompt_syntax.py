@@ -4,7 +4,8 @@
 dreamline has whole-sub-prompt weights but no per-word emphasis, so emphasis written in another
 tool's syntax (A1111/ComfyUI ``(word:1.2)``, ``[word]``; NovelAI ``{word}``, ``-1::word::``;
 InvokeAI's compel ``word+``, ``(words)1.2``) is written as plain text and named in a note, never
-dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and returned as ``unrun``.
+dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and returned as
+``unrun``.
 """
 
 from __future__ import annotations
