@@ -25,6 +25,8 @@ _COMPEL_AFTER_GROUP = re.compile(r"(?:[+-]+(?![\w])|[+-]?\d|\.\d|\.[A-Za-z_]\w*\
 #: A1111's ``(text:weight)``: the weight ends the group.
 _A1111_WEIGHT = re.compile(r"^(?P<text>.*?):\s*(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$",
                            re.DOTALL)
+#: A group that is a compel method's argument list: ``.blend(`` / ``.and(``.
+_METHOD_BEFORE = re.compile(r"\.[A-Za-z_]\w*$")
 _BREAK = re.compile(r"(?<![\w\\])BREAK(?!\w)")
 #: The emphasis of one pair of A1111 parentheses.
 A1111_EMPHASIS = 1.1
@@ -96,8 +98,9 @@ def _translate(text: str, start: int, end: int, pairs: dict[int, int],
         if char == "(" and index in pairs:
             close = pairs[index]
             inner = _translate(text, index + 1, close, pairs, unmatched)
-            if _COMPEL_AFTER_GROUP.match(text, close + 1):
-                out.append(f"({inner})")  # compel's own syntax follows
+            if (_METHOD_BEFORE.search(text, 0, index)
+                    or _COMPEL_AFTER_GROUP.match(text, close + 1)):
+                out.append(f"({inner})")  # compel's own syntax
             elif not inner.strip():
                 out.append("\\(" + inner + "\\)")  # "()" is not emphasis of anything
             else:
@@ -118,3 +121,8 @@ def unescape(text: str) -> str:
     """The literal text of a prompt without weighting: ``\\(`` -> ``(`` and the like, as compel
     unescapes its syntactic characters."""
     return re.sub(r"\\([()\",.+\-=])", r"\1", text)
+
+
+def has_groups(text: str) -> bool:
+    """Whether ``text`` holds a matched, unescaped pair of parentheses (weighting syntax)."""
+    return bool(_pairs(text)[0])

@@ -27,7 +27,7 @@ from compel.prompt_parser import (
 from transformers.utils import logging as transformers_logging
 
 from dreamline.core.embedding_tokens import EmbeddingVocabulary
-from dreamline.prompt_syntax import split_breaks, to_compel, unescape
+from dreamline.prompt_syntax import has_groups, split_breaks, to_compel, unescape
 from dreamline.request import RequestError
 
 
@@ -133,9 +133,16 @@ class PromptEncoder:
         conjunction = Compel.parse_prompt_string(to_compel(piece))
         _refuse_unsupported(conjunction, piece)
         if _is_plain(conjunction):
+            # Weight 1 everywhere: encode the words as typed (compel's fragments lose quotes
+            # and spacing), unless grouping parentheses have to go.
+            if has_groups(piece):
+                flat = conjunction.prompts[0]
+                text = " ".join(child.text for child in flat.children)
+            else:
+                text = unescape(piece)
             provider = compel.conditioning_provider
             tensor, ids = provider.get_embeddings_for_weighted_prompt_fragments(
-                text_batch=[[unescape(piece)]], fragment_weights_batch=[[1.0]],
+                text_batch=[[text]], fragment_weights_batch=[[1.0]],
                 should_return_tokens=True, device=compel.device)
             return tensor, ids
         tensor, ids, _options = compel.build_conditioning_tensor_for_conjunction(
