@@ -17,12 +17,15 @@ core casts them to the model's device and dtype when a prompt uses them (core/em
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from dreamline.errors import ModelError
 from dreamline.models.hashing import sha256_file
@@ -67,17 +70,17 @@ def _read(path: Path) -> dict[str, Any]:
     is_pickle = head[:1] == b"\x80"
     try:
         if is_zip or is_pickle:
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's note on the pickle protocol is not ours
+                warnings.simplefilter("ignore", UserWarning)
+                loaded = torch.load(str(path), map_location="cpu", weights_only=True)
         else:
-            from safetensors.torch import load_file
-
             loaded = load_file(str(path), device="cpu")
     except pickle.UnpicklingError as error:
         name = refused_global(error)
         what = f"the Python global {name}" if name else "an unsupported pickle operation"
         raise EmbeddingError(f"{path}: refused: this pickle asks for {what}, which could run "
                              "code; use a .safetensors copy of the embedding") from None
-    except (OSError, RuntimeError, ValueError, EOFError) as error:
+    except (OSError, RuntimeError, ValueError, EOFError, SafetensorError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise EmbeddingError(f"{path}: cannot read it as an embedding ({reason})") from None
     if not isinstance(loaded, dict):
