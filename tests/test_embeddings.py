@@ -195,3 +195,40 @@ def test_two_files_with_one_name_are_refused(tmp_path: Path, files: dict[str, Pa
     other = a1111_safetensors(tmp_path / "toy.safetensors", vectors(1, 7))
     with pytest.raises(EmbeddingError, match="'toy' is already taken"):
         EmbeddingSet.load([files["toy"], other])
+
+
+def test_the_folder_beside_the_models_file_and_embedding_path(tmp_path: Path,
+                                                              files: dict[str, Path]) -> None:
+    from dreamline.models.embeddings import embedding_folder, session_embeddings
+
+    models_file = tmp_path / "configs" / "models.yaml"
+    assert embedding_folder(models_file) == tmp_path / "configs" / "embeddings"
+    lines: list[str] = []
+    assert len(session_embeddings([], models_file, report=lines.append)) == 0  # no folder yet
+    embedding_folder(models_file).mkdir(parents=True)
+    a1111_pt(embedding_folder(models_file) / "beside.pt", vectors(1, 8))
+    found = session_embeddings([files["learned"]], models_file, report=lines.append)
+    assert found.names == ("beside", "cat-toy") and lines == []
+
+
+def test_a1111_parameters_name_the_embeddings_used(files: dict[str, Path]) -> None:
+    from dreamline.pngmeta.a1111 import a1111_parameters
+
+    gen = Generator(tiny_model(), embeddings=EmbeddingSet.load([files["folder"]]))
+    used = gen.generate(Request(prompt="a toy [duo-style]", steps=1, seed=3, width=64,
+                                height=64))[0]
+    digests = {name: load_embedding(files[key]).short_hash
+               for name, key in (("toy", "toy"), ("duo-style", "duo"))}
+    assert used.info.embeddings == (("toy", digests["toy"]),
+                                    ("duo-style", digests["duo-style"]))
+    text = a1111_parameters(used)
+    assert f'TI hashes: "toy: {digests["toy"]}, duo-style: {digests["duo-style"]}"' in text
+    plain = gen.generate(Request(prompt="a cat", steps=1, seed=3, width=64, height=64))[0]
+    assert "TI hashes" not in a1111_parameters(plain)
+
+
+def test_a_model_file_that_is_an_embedding_points_at_embedding_path() -> None:
+    from dreamline.models.kinds import sd1_problem
+
+    problem = sd1_problem(["string_to_param", "string_to_token", "name"])
+    assert problem is not None and "--embedding_path" in problem

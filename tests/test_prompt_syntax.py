@@ -63,3 +63,13 @@ def test_the_translator_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_embedding_names_complete_in_the_prompt() -> None:
+    from dreamline.prompt_syntax import complete_embedding
+
+    names = ["cat-toy", "duo-style", "cartoon"]
+    assert complete_embedding("ca", names) == ["<cartoon>", "<cat-toy>"]
+    assert complete_embedding("<du", names) == ["<duo-style>"]
+    assert complete_embedding("<", names) == ["<cartoon>", "<cat-toy>", "<duo-style>"]
+    assert complete_embedding("", names) == [] and complete_embedding("x", names) == []

@@ -19,6 +19,7 @@ dreamline.prompts' job and are taken out before this module sees the text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 #: What compel accepts right after a closing parenthesis: a weight, +/- runs, or a method call.
 _COMPEL_AFTER_GROUP = re.compile(r"(?:[+-]+(?![\w])|[+-]?\d|\.\d|\.[A-Za-z_]\w*\()")
@@ -126,3 +127,12 @@ def unescape(text: str) -> str:
 def has_groups(text: str) -> bool:
     """Whether ``text`` holds a matched, unescaped pair of parentheses (weighting syntax)."""
     return bool(_pairs(text)[0])
+
+
+def complete_embedding(word: str, names: Iterable[str]) -> list[str]:
+    """Completions for the prompt word being typed: ``<name>`` for each embedding whose name
+    starts with ``word`` (with or without its ``<``), sorted; none for an empty word."""
+    typed = word[1:] if word.startswith("<") else word
+    if not word:
+        return []
+    return sorted(f"<{name}>" for name in names if name.startswith(typed))

@@ -32,6 +32,8 @@ from dreamline.models.hashing import sha256_file
 from dreamline.models.safe_pickle import refused_global
 
 SUFFIXES = (".pt", ".safetensors", ".bin")
+#: The folder beside the models file (configs/models.yaml) that is always searched.
+FOLDER_NAME = "embeddings"
 #: A1111's "TI hashes" use the first 12 hex digits of the file's sha256.
 TI_HASH_DIGITS = 12
 #: Text-encoder widths of the well-known model families, for "made for ..." lines.
@@ -197,3 +199,20 @@ class EmbeddingSet:
         """One line per embedding for ``!embeddings``: name, vectors, width, family, file."""
         return [f"<{item.name}>  {item.vectors.shape[0]} vector(s), {item.width} wide "
                 f"({item.trained_for}), {item.path}" for item in self]
+
+
+def embedding_folder(models_file: Path | str) -> Path:
+    """The ``embeddings/`` folder beside the models file (it need not exist)."""
+    return Path(models_file).expanduser().parent / FOLDER_NAME
+
+
+def session_embeddings(paths: Iterable[Path | str], models_file: Path | str | None, *,
+                       report: Report) -> EmbeddingSet:
+    """What a session uses: the ``embeddings/`` folder beside ``models_file`` (when it exists),
+    then each ``--embedding_path`` file or folder.  A bad file inside a folder is skipped with
+    a line to ``report``; a bad file named directly raises EmbeddingError (one line)."""
+    sources: list[Path | str] = []
+    if models_file is not None and embedding_folder(models_file).is_dir():
+        sources.append(embedding_folder(models_file))
+    sources.extend(paths)
+    return EmbeddingSet.load(sources, report=report)

@@ -85,6 +85,10 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings += [("Variation seed", seed), ("Variation seed strength", number_text(weight))]
     if request.seamless:
         settings.append(("Tiling", "True"))
+    embeddings = info.get("embeddings") or ()
+    if embeddings:  # textual-inversion words the prompt used: A1111's "TI hashes"
+        settings.append(("TI hashes", ", ".join(f"{name}: {digest}"
+                                                for name, digest in embeddings)))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)
