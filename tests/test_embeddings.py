@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from core_fixtures import tiny_model
 from safetensors.torch import save_file
 
-from core_fixtures import tiny_model
 from dreamline.core import Generator
 from dreamline.core.conditioning import TextEncoder
 from dreamline.errors import DreamlineError
@@ -168,7 +168,7 @@ def test_width_mismatch_is_refused_naming_the_model(files: dict[str, Path]) -> N
 
 def test_bad_files_are_refused_in_one_line(tmp_path: Path, files: dict[str, Path]) -> None:
     class Payload:
-        def __reduce__(self):  # noqa: ANN204 - a pickle that would run code
+        def __reduce__(self):
             return (print, ("pwned",))
 
     evil = tmp_path / "evil.pt"

@@ -12,8 +12,8 @@ import pytest
 import torch
 from compel import Compel
 from compel.embeddings_provider import SplitLongTextMode
-
 from core_fixtures import tiny_model
+
 from dreamline.core import Generator
 from dreamline.core.conditioning import TextEncoder
 from dreamline.errors import DreamlineError

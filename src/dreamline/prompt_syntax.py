@@ -132,7 +132,7 @@ def has_groups(text: str) -> bool:
 def complete_embedding(word: str, names: Iterable[str]) -> list[str]:
     """Completions for the prompt word being typed: ``<name>`` for each embedding whose name
     starts with ``word`` (with or without its ``<``), sorted; none for an empty word."""
-    typed = word[1:] if word.startswith("<") else word
+    typed = word.removeprefix("<")
     if not word:
         return []
     return sorted(f"<{name}>" for name in names if name.startswith(typed))
