@@ -53,6 +53,9 @@ def library(compel: Compel, text: str) -> torch.Tensor:
 @pytest.mark.parametrize("prompt", [
     "a cat", "", "a red fox in the snow, photo", 'a sign saying "hello", world',
     "(a cat)1 on a mat", "a cat, 16:9 photo",
+    # everyday text that only looks like syntax stays plain
+    "portrait, 8k, highly-detailed", "a cat -- sleeping", 'say "hi" (quietly', "c-3po and r2-d2",
+    "dogs+cats", "hello.world()", "masterpiece!!!",
 ])
 def test_weight_one_everywhere_is_the_plain_encoding(text: TextEncoder, prompt: str) -> None:
     got = text.encode(prompt)
