@@ -91,6 +91,8 @@ def test_an_embedding_changes_the_conditioning_and_its_absence_nothing(
     assert not torch.equal(used.cond, plain.encode("a on a mat"))
     # bare name and <name> are the same word; weighting and BREAK work around it
     assert torch.equal(with_set.encode("a toy on a mat"), used.cond)
+    assert torch.equal(with_set.encode("a Toy on a mat"), used.cond)
+    assert torch.equal(with_set.encode("a <TOY> on a mat"), used.cond)
     assert not torch.equal(with_set.encode("a (toy)1.4 on a mat"), used.cond)
     assert with_set.encode("a toy BREAK cat-toy").shape == (1, 154, WIDTH)
     # and in the negative prompt
@@ -192,8 +194,8 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path, files: dict[str, Path
 
 
 def test_two_files_with_one_name_are_refused(tmp_path: Path, files: dict[str, Path]) -> None:
-    other = a1111_safetensors(tmp_path / "toy.safetensors", vectors(1, 7))
-    with pytest.raises(EmbeddingError, match="'toy' is already taken"):
+    other = a1111_safetensors(tmp_path / "Toy.safetensors", vectors(1, 7))
+    with pytest.raises(EmbeddingError, match="'Toy' is already taken by .*toy.pt"):
         EmbeddingSet.load([files["toy"], other])
 
 

@@ -47,8 +47,10 @@ class EmbeddingVocabulary:
                          for vector in range(item.vectors.shape[0])}
         names = sorted(self._tokens, key=len, reverse=True)
         alternatives = "|".join(re.escape(name) for name in names)
-        self._pattern = (re.compile(rf"<({alternatives})>|(?<![\w<-])({alternatives})(?![\w>-])")
-                         if names else None)
+        # As in A1111 (whose CLIP tokenizer lowercases), "Toy" and "<TOY>" find toy.pt.
+        self._canonical = {name.lower(): name for name in names}
+        self._pattern = (re.compile(rf"<({alternatives})>|(?<![\w<-])({alternatives})(?![\w>-])",
+                                    re.IGNORECASE) if names else None)
         self._tokenizer: Any = None
         self._first_id = 0
         self._extra: torch.Tensor | None = None
@@ -62,7 +64,7 @@ class EmbeddingVocabulary:
         used: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1) or match.group(2)
+            name = self._canonical[(match.group(1) or match.group(2)).lower()]
             self._check(name)
             if name not in used:
                 used.append(name)

@@ -148,7 +148,8 @@ def _files(path: Path) -> list[Path]:
 
 
 class EmbeddingSet:
-    """The session's embeddings, by name (case-sensitive, as A1111 matches them)."""
+    """The session's embeddings, by name (prompts match names in any case, as A1111 does, so
+    two names that differ only in case are refused)."""
 
     def __init__(self, embeddings: Iterable[Embedding] = ()) -> None:
         self._by_name: dict[str, Embedding] = {}
@@ -156,7 +157,8 @@ class EmbeddingSet:
             self._add(embedding)
 
     def _add(self, embedding: Embedding) -> None:
-        known = self._by_name.get(embedding.name)
+        known = next((item for name, item in self._by_name.items()
+                      if name.lower() == embedding.name.lower()), None)
         if known is not None:
             raise EmbeddingError(f"{embedding.path}: the embedding name {embedding.name!r} is "
                                  f"already taken by {known.path}; rename one of the files")
