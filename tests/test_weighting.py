@@ -162,3 +162,9 @@ def test_weighting_reaches_the_pixels() -> None:
     plain = pixels("a cat on a mat")
     assert np.array_equal(pixels("(a cat)1 on a mat"), plain)
     assert not np.array_equal(pixels("a (cat:1.5) on a mat"), plain)
+
+
+def test_compel_lora_syntax_is_refused_in_one_line(text: TextEncoder) -> None:
+    with pytest.raises(DreamlineError, match="names a LoRA") as info:
+        text.conditioning("a cat withLora(detail, 0.5)")
+    assert "\n" not in str(info.value)
