@@ -219,15 +219,19 @@ def test_txt2img_size_floored_with_a_message(gen: Generator, lines: list[str]) -
         _one(gen, seed=1, steps=1, height=40)
 
 
-def test_long_prompt_warns_and_tokens_logged(gen: Generator, lines: list[str]) -> None:
+def test_long_prompt_is_chunked_and_tokens_logged(gen: Generator, lines: list[str]) -> None:
+    """Issue 9: nothing past 75 tokens is cut any more; the prompt goes in 75-token chunks."""
     _one(gen, seed=1, steps=1, prompt=" ".join(["cat"] * 80) + " zebra", log_tokenization=True)
-    assert any(line.startswith("prompt tokens (75):") for line in lines)
-    assert any("over the limit of 75" in line and "zebra" in line for line in lines)
+    assert any(line.startswith("prompt tokens chunk 1 (75):") for line in lines)
+    assert any(line.startswith("prompt tokens chunk 2 (6):") and "zebra" in line
+               for line in lines)
+    assert any(line.startswith("long prompt: 2 chunks of 75 tokens") for line in lines)
+    assert not any("ignored" in line for line in lines)
 
 
 def test_long_prompt_warning_is_ours_alone(lines: list[str]) -> None:
     """The tokenizer library logs its own over-length warnings straight to the screen; the
-    user should see only our one line."""
+    user should see only our one line (the chunk count)."""
     from transformers import CLIPTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -247,7 +251,7 @@ def test_long_prompt_warning_is_ours_alone(lines: list[str]) -> None:
     finally:
         library.removeHandler(handler)
     assert [record.getMessage() for record in logged] == []
-    assert sum("over the limit of 75" in line for line in lines) == 1
+    assert sum(line.startswith("long prompt: 2 chunks") for line in lines) == 1
 
 
 def test_weighted_subprompts_change_the_conditioning(gen: Generator) -> None:

@@ -2,7 +2,11 @@
 
 ``a cat:2 a dog:1`` becomes the weighted sum of each part's embedding (weights from
 dreamline.prompts, normalised unless -x); the unconditional embedding is the encoding of the
-[negative] words, or of "" when there are none, as in the reference.
+[negative] words, or of "" when there are none, as in the reference.  Each part may use the
+attention-weighting syntax (``(word)1.3``, ``word+``, ``(word:1.3)``, ``.blend()``, ``.and()``)
+and be longer than 75 tokens: core/prompt_encoder encodes it with compel in 75-token chunks
+(``BREAK`` starts a new one).  Parts and the negative are padded with the empty prompt's chunk
+to the same number of chunks, as compel does, and a line says how many were used.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import Any
 
 import torch
 
+from dreamline.core.embedding_tokens import EmbeddingVocabulary
+from dreamline.core.prompt_encoder import Encoded, PromptEncoder
+from dreamline.models.embeddings import EmbeddingSet
 from dreamline.prompts import split_prompt
 
 Report = Callable[[str], None]
@@ -20,57 +27,83 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Conditioning:
-    cond: torch.Tensor  # (1, 77, dim): weighted sum of the positive parts
-    uncond: torch.Tensor  # (1, 77, dim): the negative prompt's encoding
+    """``cond`` and ``uncond`` are (1, 77 * chunks, width) in the model's dtype."""
+
+    cond: torch.Tensor  # weighted sum of the positive parts
+    uncond: torch.Tensor  # the negative prompt's encoding
+    embeddings: tuple[str, ...] = ()  # names of the textual-inversion embeddings used
+    chunks: int = 1  # how many 77-token chunks each tensor holds
 
 
 class TextEncoder:
-    """Tokenize (pad to 77, truncate) and encode with CLIP, reporting what was cut off."""
+    """Encode prompts with CLIP through compel, reporting long prompts' chunks.
+
+    ``embeddings``: textual-inversion words usable in the prompt and the negative (None: none).
+    """
 
     def __init__(self, tokenizer: Any, text_encoder: Any, device: torch.device,
-                 dtype: torch.dtype, report: Report) -> None:
+                 dtype: torch.dtype, report: Report,
+                 embeddings: EmbeddingSet | None = None) -> None:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.device = device
         self.dtype = dtype
         self.report = report
         self.max_length = int(tokenizer.model_max_length)
+        vocabulary = (EmbeddingVocabulary(embeddings, tokenizer, text_encoder)
+                      if embeddings is not None and len(embeddings) else None)
+        self.encoder = PromptEncoder(tokenizer, text_encoder, device, dtype, vocabulary)
 
-    def _token_ids(self, text: str, log_tokens: bool, label: str) -> torch.Tensor:
-        """Token ids padded to max_length; tells the user about tokens beyond it."""
-        # verbose=False: the library's own over-length warning would go straight to the
-        # screen; ours below says what was cut off.
-        full = self.tokenizer(text, padding=False, truncation=False, verbose=False).input_ids
-        kept = self.tokenizer(text, padding="max_length", max_length=self.max_length,
-                              truncation=True, return_tensors="pt").input_ids
-        content = full[1:-1]  # without start/end tokens
-        room = self.max_length - 2
+    def _encoded(self, text: str, log_tokens: bool, label: str) -> Encoded:
+        encoded = self.encoder.encode(text)
         if log_tokens:
-            shown = self.tokenizer.convert_ids_to_tokens(content[:room])
-            self.report(f"{label} tokens ({min(len(content), room)}): " + " ".join(shown))
-        if len(content) > room:
-            lost = self.tokenizer.decode(content[room:], clean_up_tokenization_spaces=False)
-            self.report(f"warning: {label} is {len(content)} tokens, over the limit of {room}; "
-                        f"ignored: {lost!r}")
-        return kept
+            for index, chunk in enumerate(encoded.tokens):
+                shown = self.encoder.token_names(chunk, embeddings=bool(encoded.embeddings))
+                where = f" chunk {index + 1}" if encoded.chunks > 1 else ""
+                self.report(f"{label} tokens{where} ({len(chunk)}): " + " ".join(shown))
+        return encoded
 
     def encode(self, text: str, *, log_tokens: bool = False, label: str = "prompt"
                ) -> torch.Tensor:
-        ids = self._token_ids(text, log_tokens, label).to(self.device)
-        hidden = self.text_encoder(ids, attention_mask=None)[0]
-        return hidden.to(dtype=self.dtype)
+        """One text's conditioning, (1, 77 * chunks, width); weighting syntax allowed."""
+        with torch.inference_mode():
+            return self._encoded(text, log_tokens, label).tensor
 
     def conditioning(self, prompt: str, *, normalize: bool = True, log_tokens: bool = False
                      ) -> Conditioning:
+        """The prompt's cond/uncond pair.  Raises RequestError for a bad prompt (weights adding
+        up to zero, unsupported compel syntax) and EmbeddingError for an embedding of the wrong
+        width."""
         parts = split_prompt(prompt, normalize=normalize)
         positive = parts.positive if parts.positive else (("", 1.0),)
-        weighted = []
-        for index, (text, weight) in enumerate(positive):
-            label = "prompt" if len(positive) == 1 else f"sub-prompt {index + 1} {text!r}"
-            weighted.append(self.encode(text, log_tokens=log_tokens, label=label) * weight)
-        cond = weighted[0]
-        for embedding in weighted[1:]:
-            cond = cond + embedding
-        uncond = self.encode(parts.negative, log_tokens=log_tokens and bool(parts.negative),
-                             label="negative prompt")
-        return Conditioning(cond=cond, uncond=uncond)
+        used: list[str] = []
+        encoded: list[tuple[Encoded, float]] = []
+        with torch.inference_mode():
+            for index, (text, weight) in enumerate(positive):
+                label = "prompt" if len(positive) == 1 else f"sub-prompt {index + 1} {text!r}"
+                encoded.append((self._encoded(text, log_tokens, label), weight))
+            negative = self._encoded(parts.negative, log_tokens and bool(parts.negative),
+                                     "negative prompt")
+            tensors = self.encoder.pad([item.tensor for item, _ in encoded] + [negative.tensor])
+            cond = tensors[0] * encoded[0][1]
+            for tensor, (_, weight) in zip(tensors[1:-1], encoded[1:]):
+                cond = cond + tensor * weight
+            uncond = tensors[-1]
+        for item in [entry for entry, _ in encoded] + [negative]:
+            used.extend(name for name in item.embeddings if name not in used)
+        chunks = int(cond.shape[1]) // self.max_length
+        self._report_chunks([item for item, _ in encoded], negative, chunks)
+        return Conditioning(cond=cond, uncond=uncond, embeddings=tuple(used), chunks=chunks)
+
+    def _report_chunks(self, positive: list[Encoded], negative: Encoded,
+                       total: int) -> None:
+        if total <= 1:
+            return
+        room = self.max_length - 2
+        counts = ", ".join(
+            f"{'prompt' if len(positive) == 1 else f'sub-prompt {index + 1}'} "
+            f"{sum(map(len, item.tokens))} tokens in {item.chunks}"
+            for index, item in enumerate(positive))
+        counts += f", negative {sum(map(len, negative.tokens))} tokens in {negative.chunks}"
+        self.report(f"long prompt: {total} chunks of {room} tokens ({counts}; shorter ones "
+                    "padded to match)")

@@ -34,6 +34,7 @@ from dreamline.core.schedule import Schedule, make_scheduler
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.images import mask_to_latent, paste_kept
 from dreamline.init_input import PreparedInit
+from dreamline.models.embeddings import EmbeddingSet
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, steps_to_run, validate
 
@@ -78,15 +79,18 @@ class _Plan:
 class Generator:
     """Turns requests into images with one loaded model.
 
-    ``report`` gets one-line messages (img2img's start step, floored sizes, token warnings);
-    None keeps the core silent.
+    ``report`` gets one-line messages (img2img's start step, floored sizes, long prompts'
+    chunks); None keeps the core silent.  ``embeddings``: textual-inversion words the prompts may
+    use (dreamline.models.embeddings.EmbeddingSet; None: none).
     """
 
-    def __init__(self, model: LoadedModel, *, report: Report | None = None) -> None:
+    def __init__(self, model: LoadedModel, *, report: Report | None = None,
+                 embeddings: EmbeddingSet | None = None) -> None:
         self.model = model
         self.report: Report = report if report is not None else _silent
+        self.embeddings = embeddings
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
-                                self.report)
+                                self.report, embeddings=embeddings)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
 
     # --- public -------------------------------------------------------------------------------
@@ -246,8 +250,16 @@ class Generator:
             model_name=model.name, model_hash=model.short_hash,
             seconds=time.perf_counter() - started,
             variation_seed=plan.file_seed if request.variation_amount > 0 else None,
-            prediction_type=schedule.prediction_type)
+            prediction_type=schedule.prediction_type,
+            embeddings=self._embedding_hashes(cond.embeddings))
         return GeneratedImage(image=image, seed=plan.file_seed, request=exact, info=info)
+
+    def _embedding_hashes(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """(name, short hash) of each embedding the prompt used, for the metadata."""
+        if self.embeddings is None:
+            return ()
+        found = [self.embeddings.get(name) for name in names]
+        return tuple((item.name, item.short_hash) for item in found if item is not None)
 
     @staticmethod
     def _start_info(schedule: Schedule, x: torch.Tensor) -> StartInfo:

@@ -68,6 +68,9 @@ class RunInfo:
     seconds: float
     variation_seed: int | None = None  # the -v target seed of this image, if it is a variation
     prediction_type: str = "epsilon"  # what the UNet predicted: "epsilon" or "v_prediction"
+    # textual-inversion embeddings the prompt used: (name, 12-hex-digit short hash), A1111's
+    # "TI hashes"
+    embeddings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

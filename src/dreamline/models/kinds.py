@@ -49,8 +49,9 @@ def sd1_problem(keys: Iterable[str], first_conv_shape: Sequence[int] | None = No
     """
     keys = [key for key in keys if key != V_PRED_KEY]
     if _is_embedding(keys):
-        return ("it is a textual-inversion embedding (a learned word), not a model; dreamline "
-                f"cannot use embeddings: {WHOLE_MODEL}")
+        return ("it is a textual-inversion embedding (a learned word), not a model; load it "
+                "with --embedding_path (or put it in the embeddings/ folder beside the models "
+                f"file) and write its name in the prompt; {WHOLE_MODEL}")
     if _is_lora(keys):
         return ("it is a LoRA (changes to apply to a model), not a whole model; dreamline cannot "
                 f"apply LoRAs: {WHOLE_MODEL} (or merge the LoRA into one with another tool)")

@@ -120,6 +120,10 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings.append(("Tiling", "True"))
     if info.get("prediction_type") == "v_prediction":
         settings.append(("Prediction type", "v_prediction"))
+    embeddings = info.get("embeddings") or ()
+    if embeddings:  # textual-inversion words the prompt used: A1111's "TI hashes"
+        settings.append(("TI hashes", ", ".join(f"{name}: {digest}"
+                                                for name, digest in embeddings)))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Attention-weighting syntax: A1111's emphasis translated into compel's, and ``BREAK``.
+
+Torch-free, so the parser and metadata code can use it.  compel (InvokeAI's prompt library)
+understands InvokeAI's later syntax: ``word+``, ``word--``, ``(a few words)1.3``,
+``("a", "b").blend(0.7, 0.3)`` and ``("a", "b").and()``.  A1111 writes emphasis differently;
+``to_compel`` rewrites it so compel can encode it:
+
+* ``(word)`` -> ``(word)1.1``, ``((word))`` -> ``((word)1.1)1.1`` (1.21), as in A1111;
+* ``(word:1.3)`` -> ``(word)1.3``;
+* a group already followed by compel's weight (``(a cat)1.3``, ``(cat)++``) or by a method
+  (``("a", "b").blend(...)``) is left as it is;
+* ``\\(`` and ``\\)`` stay literal parentheses, and so does an unmatched one (escaped for compel).
+
+``split_breaks`` cuts a prompt at A1111's ``BREAK`` (upper case, a word of its own): each piece
+starts a new 75-token chunk.  ``[negative]`` words and ``text:weight`` sub-prompts are
+dreamline.prompts' job and are taken out before this module sees the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+#: What compel accepts right after a closing parenthesis: a weight, +/- runs, or a method call.
+_COMPEL_AFTER_GROUP = re.compile(r"(?:[+-]+(?![\w])|[+-]?\d|\.\d|\.[A-Za-z_]\w*\()")
+#: A1111's ``(text:weight)``: the weight ends the group.
+_A1111_WEIGHT = re.compile(r"^(?P<text>.*?):\s*(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$",
+                           re.DOTALL)
+#: A group that is a compel method's argument list: ``.blend(`` / ``.and(``.
+_METHOD_BEFORE = re.compile(r"\.[A-Za-z_]\w*$")
+_BREAK = re.compile(r"(?<![\w\\])BREAK(?!\w)")
+#: The emphasis of one pair of A1111 parentheses.
+A1111_EMPHASIS = 1.1
+
+
+def split_breaks(text: str) -> list[str]:
+    """The pieces of ``text`` between ``BREAK`` words, stripped; never an empty list.
+
+    Empty pieces (``BREAK`` at either end, or twice in a row) are dropped unless every piece is
+    empty, so ``"BREAK"`` alone is one empty prompt.
+    """
+    pieces = [piece.strip() for piece in _BREAK.split(text)]
+    kept = [piece for piece in pieces if piece]
+    return kept if kept else [""]
+
+
+def _pairs(text: str) -> tuple[dict[int, int], set[int]]:
+    """Matching unescaped parentheses (open index -> close index) and the unmatched ones."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    unmatched: set[int] = set()
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "(":
+            stack.append(index)
+        elif char == ")":
+            if stack:
+                pairs[stack.pop()] = index
+            else:
+                unmatched.add(index)
+        index += 1
+    unmatched.update(stack)
+    return pairs, unmatched
+
+
+def _format_weight(weight: float) -> str:
+    return f"{weight:.6g}"
+
+
+def to_compel(text: str) -> str:
+    """``text`` with A1111 emphasis rewritten in compel's syntax (see the module docstring).
+
+    Text without parentheses comes back unchanged.
+    """
+    if "(" not in text and ")" not in text:
+        return text
+    pairs, unmatched = _pairs(text)
+    return _translate(text, 0, len(text), pairs, unmatched)
+
+
+def _translate(text: str, start: int, end: int, pairs: dict[int, int],
+               unmatched: set[int]) -> str:
+    out: list[str] = []
+    index = start
+    while index < end:
+        char = text[index]
+        if char == "\\":
+            out.append(text[index:index + 2])
+            index += 2
+            continue
+        if index in unmatched:
+            out.append("\\" + char)
+            index += 1
+            continue
+        if char == "(" and index in pairs:
+            close = pairs[index]
+            inner = _translate(text, index + 1, close, pairs, unmatched)
+            if (_METHOD_BEFORE.search(text, 0, index)
+                    or _COMPEL_AFTER_GROUP.match(text, close + 1)):
+                out.append(f"({inner})")  # compel's own syntax
+            elif not inner.strip():
+                out.append("\\(" + inner + "\\)")  # "()" is not emphasis of anything
+            else:
+                weighted = _A1111_WEIGHT.match(inner)
+                if weighted is not None and weighted.group("text").strip():
+                    weight = float(weighted.group("weight"))
+                    out.append(f"({weighted.group('text').strip()}){_format_weight(weight)}")
+                else:
+                    out.append(f"({inner}){_format_weight(A1111_EMPHASIS)}")
+            index = close + 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def unescape(text: str) -> str:
+    """The literal text of a prompt without weighting: ``\\(`` -> ``(`` and the like, as compel
+    unescapes its syntactic characters."""
+    return re.sub(r"\\([()\",.+\-=])", r"\1", text)
+
+
+def has_groups(text: str) -> bool:
+    """Whether ``text`` holds a matched, unescaped pair of parentheses (weighting syntax)."""
+    return bool(_pairs(text)[0])
+
+
+def complete_embedding(word: str, names: Iterable[str]) -> list[str]:
+    """Completions for the prompt word being typed: ``<name>`` for each embedding whose name
+    starts with ``word`` (with or without its ``<``), sorted; none for an empty word."""
+    typed = word.removeprefix("<")
+    if not word:
+        return []
+    return sorted(f"<{name}>" for name in names if name.startswith(typed))
