@@ -34,6 +34,8 @@ from dreamline.core.schedule import Schedule, make_scheduler
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.images import mask_to_latent, paste_kept
 from dreamline.init_input import PreparedInit
+from dreamline.lora_tags import strip_lora_tags
+from dreamline.models.lora import LoraLibrary, use_loras
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, steps_to_run, validate
 
@@ -79,12 +81,15 @@ class Generator:
     """Turns requests into images with one loaded model.
 
     ``report`` gets one-line messages (img2img's start step, floored sizes, token warnings);
-    None keeps the core silent.
+    None keeps the core silent.  ``loras`` finds and caches the LoRA files a request names
+    (None: a library of paths only, no folder).
     """
 
-    def __init__(self, model: LoadedModel, *, report: Report | None = None) -> None:
+    def __init__(self, model: LoadedModel, *, report: Report | None = None,
+                 loras: LoraLibrary | None = None) -> None:
         self.model = model
         self.report: Report = report if report is not None else _silent
+        self.loras = loras if loras is not None else LoraLibrary(None)
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 self.report)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
@@ -116,8 +121,13 @@ class Generator:
                                    karras=request.karras,
                                    prediction_type=self.model.prediction_type)
         seed = resolve_seed(request.seed)
+        # Every line sets the LoRAs it uses (none: the plain model), before any encoding.
+        chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
+        use_loras(self.model, chosen, self.report)
+        lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
         with torch.inference_mode():
-            cond = self.text.conditioning(request.prompt, normalize=not request.skip_normalize,
+            cond = self.text.conditioning(strip_lora_tags(request.prompt),
+                                          normalize=not request.skip_normalize,
                                           log_tokens=request.log_tokenization)
             encoded = self._encode_init(request, init) if init is not None else None
         if encoded is not None:
@@ -134,8 +144,11 @@ class Generator:
         for index in range(request.iterations):
             plan = self._plan(request, seed, index)
             with torch.inference_mode():
-                yield self._one(request, plan, cond, encoded, width, height, scheduler, on_step,
-                                on_start)
+                image = self._one(request, plan, cond, encoded, width, height, scheduler,
+                                  on_step, on_start)
+            yield replace(image, info=replace(image.info, loras=lora_info,
+                                              vae_name=self.model.vae_name,
+                                              vae_hash=self.model.vae_hash))
 
     def decode(self, latents: torch.Tensor) -> Image.Image:
         """Full VAE decode of loop latents (e.g. an intermediate from StepInfo)."""

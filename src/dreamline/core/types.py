@@ -68,6 +68,9 @@ class RunInfo:
     seconds: float
     variation_seed: int | None = None  # the -v target seed of this image, if it is a variation
     prediction_type: str = "epsilon"  # what the UNet predicted: "epsilon" or "v_prediction"
+    loras: tuple[tuple[str, float, str], ...] = ()  # (name as written, weight, short hash)
+    vae_name: str | None = None  # a VAE given apart from the checkpoint (file name), else None
+    vae_hash: str | None = None  # its first 10 hex digits of sha256
 
 
 @dataclass(frozen=True)

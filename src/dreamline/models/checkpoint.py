@@ -150,3 +150,27 @@ def read_checkpoint(path: Path) -> Checkpoint:
                 else "a PyTorch checkpoint")
     found = f"it is {what}" if what else "its contents are neither safetensors nor a pickle"
     raise ModelError(f"{path} is not {expected}: {found}")
+
+
+def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """Every tensor of any single file (a LoRA, a VAE), by content: safetensors, or a
+    weights-only pickle (nesting unwrapped).  No check of what the file is for; ModelError
+    (one line, naming ``what``) for a file that is neither or is damaged."""
+    kind = container(path)
+    try:
+        if kind == "safetensors":
+            return load_file(str(path), device="cpu")
+        if kind in ("zip", "pickle"):
+            data = _unwrap(load_pickle(path, mmap=kind == "zip"))
+        else:
+            found = sniff(path)
+            raise ModelError(f"{path} is not a {what} file: "
+                             f"{'it is ' + found if found else 'expected safetensors or a PyTorch file'}")
+    except (SafetensorError, pickle.UnpicklingError, EOFError, OSError, RuntimeError,
+            ValueError) as error:
+        raise ModelError(f"{path} is not a readable {what} file: {first_line(error)}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} holds a {type(data).__name__}, not a state dict; expected a "
+                         f"{what} file")
+    return {key: value for key, value in data.items()
+            if isinstance(key, str) and isinstance(value, torch.Tensor)}

@@ -1,0 +1,111 @@
+"""LoRAs: found by name or path, read once, applied to one line only, equal to diffusers+peft,
+refused in one line when made for another architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import LMSDiscreteScheduler, StableDiffusionPipeline
+
+from core_fixtures import SIZE
+from dreamline.core import Generator
+from dreamline.errors import ModelError
+from dreamline.models.lora import LoraLibrary
+from dreamline.request import Request
+from part_files import fresh_model, save_lora
+
+PROMPT = "a tree by a river"
+STEPS = 4
+
+
+def _pixels(image) -> np.ndarray:  # noqa: ANN001
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def _run(gen: Generator, prompt: str = PROMPT, **changes) -> np.ndarray:  # noqa: ANN003
+    request = Request(prompt=prompt, steps=STEPS, seed=7, width=SIZE, height=SIZE,
+                      sampler="k_lms", **changes)
+    return _pixels(gen.generate(request)[0].image)
+
+
+@pytest.fixture(scope="module")
+def loras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("loras")
+    save_lora(folder / "kohya.safetensors", "kohya", seed=1)
+    save_lora(folder / "peftish.safetensors", "peft", seed=2)
+    save_lora(folder / "pickled.pt", "kohya", seed=1)
+    save_lora(folder / "sd2.safetensors", "kohya", seed=3, context=1024)
+    return folder
+
+
+def test_lora_changes_the_line_and_only_that_line(loras: Path) -> None:
+    library = LoraLibrary(loras)
+    gen = Generator(fresh_model(), loras=library)
+    before = _run(gen)
+    with_tag = _run(gen, f"{PROMPT} <lora:kohya:0.8>")
+    assert np.abs(with_tag - before).max() > 3
+    assert np.array_equal(_run(gen), before)  # the next line without it: the same pixels
+    with_switch = _run(gen, loras=(("kohya", 0.8),))
+    assert np.array_equal(with_switch, with_tag)  # the tag is taken out of the CLIP text
+    negative = _run(gen, loras=(("kohya", -0.8),))
+    assert np.abs(negative - before).max() > 3 and np.abs(negative - with_tag).max() > 3
+    both = _run(gen, f"{PROMPT} <lora:kohya:0.8> <lora:peftish:0.5>")
+    assert np.abs(both - with_tag).max() > 3
+    assert np.array_equal(_run(gen), before)
+    assert library.reads == 2  # each file read once, however often it is used
+
+
+def test_pt_file_is_the_same_lora(loras: Path) -> None:
+    gen = Generator(fresh_model(), loras=LoraLibrary(loras))
+    a = _run(gen, f"{PROMPT} <lora:kohya:1>")
+    b = _run(gen, f"{PROMPT} <lora:{loras / 'pickled.pt'}:1>")
+    assert np.array_equal(a, b)
+
+
+def test_run_info_names_the_loras(loras: Path) -> None:
+    gen = Generator(fresh_model(), loras=LoraLibrary(loras))
+    image = gen.generate(Request(prompt=f"{PROMPT} <lora:kohya:0.5>", steps=2, seed=1,
+                                 width=SIZE, height=SIZE, loras=(("peftish", -1.0),)))[0]
+    names = [(name, weight) for name, weight, _hash in image.info.loras]
+    assert names == [("kohya", 0.5), ("peftish", -1.0)]
+    assert all(len(short) == 10 for _n, _w, short in image.info.loras)
+    assert image.request.prompt == f"{PROMPT} <lora:kohya:0.5>"
+
+
+@pytest.mark.parametrize("name, weight", [("kohya", 0.7), ("peftish", -0.6)])
+def test_equal_to_diffusers_and_peft(loras: Path, name: str, weight: float) -> None:
+    ours = _run(Generator(fresh_model(), loras=LoraLibrary(loras)),
+                loras=((name, weight),))
+    model = fresh_model()
+    pipe = StableDiffusionPipeline(
+        vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
+        unet=model.unet, scheduler=LMSDiscreteScheduler.from_config(model.scheduler_config),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(str(loras / f"{name}.safetensors"), adapter_name="x")
+    pipe.set_adapters(["x"], [weight])
+    theirs = pipe(PROMPT, height=SIZE, width=SIZE, num_inference_steps=STEPS, guidance_scale=7.5,
+                  generator=torch.Generator().manual_seed(7)).images[0]
+    assert np.abs(ours - _pixels(theirs)).max() <= 1
+
+
+def test_other_architecture_refused_in_one_line(loras: Path) -> None:
+    gen = Generator(fresh_model(), loras=LoraLibrary(loras))
+    with pytest.raises(ModelError, match=r"'sd2'.* is for SD 2\.x; expected a LoRA for this") as info:
+        _run(gen, loras=(("sd2", 1.0),))
+    assert "\n" not in str(info.value)
+    sdxl = loras / "xl.safetensors"
+    from safetensors.torch import save_file
+    save_file({"lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight":
+               torch.zeros(4, 768)}, str(sdxl))
+    with pytest.raises(ModelError, match="is for SDXL"):
+        _run(gen, loras=(("xl", 1.0),))
+
+
+def test_missing_lora_names_the_folder(loras: Path) -> None:
+    gen = Generator(fresh_model(), loras=LoraLibrary(loras))
+    with pytest.raises(ModelError, match=r"LoRA 'nope': no .*nope\{\.safetensors"):
+        _run(gen, loras=(("nope", 1.0),))
