@@ -109,3 +109,38 @@ def test_missing_lora_names_the_folder(loras: Path) -> None:
     gen = Generator(fresh_model(), loras=LoraLibrary(loras))
     with pytest.raises(ModelError, match=r"LoRA 'nope': no .*nope\{\.safetensors"):
         _run(gen, loras=(("nope", 1.0),))
+
+
+def test_metadata_records_and_fetch_restores(loras: Path, tmp_path: Path) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    from dreamline.format import format_command
+    from dreamline.pngmeta.a1111 import a1111_parameters
+    from dreamline.pngmeta.invokeai import sd_metadata
+    from dreamline.repl.fetch import read_request
+
+    gen = Generator(fresh_model(), loras=LoraLibrary(loras))
+    made = gen.generate(Request(prompt=f"{PROMPT} <lora:kohya:0.5>", steps=2, seed=3,
+                                width=SIZE, height=SIZE, loras=(("peftish", -1.0),)))[0]
+    digests = {name: digest for name, _w, digest in made.info.loras}
+    text = a1111_parameters(made)
+    first = text.splitlines()[0]
+    assert first == f"{PROMPT} <lora:kohya:0.5> <lora:peftish:-1.0>"
+    assert f'Lora hashes: "kohya: {digests["kohya"]}, peftish: {digests["peftish"]}"' in text
+    meta = sd_metadata(made)
+    assert [entry["name"] for entry in meta["image"]["loras"]] == ["kohya", "peftish"]
+
+    # Our own Dream command round-trips; an A1111 file's tags come back from its prompt.
+    dream = tmp_path / "ours.png"
+    info = PngInfo()
+    info.add_text("Dream", format_command(made.request))
+    made.image.save(dream, pnginfo=info)
+    assert read_request(dream) == made.request
+    a1111 = tmp_path / "a1111.png"
+    info = PngInfo()
+    info.add_text("parameters", text)
+    made.image.save(a1111, pnginfo=info)
+    fetched = read_request(a1111)
+    assert fetched.all_loras == (("kohya", 0.5), ("peftish", -1.0))
+    again = gen.generate(fetched.with_changes(width=SIZE, height=SIZE))[0]
+    assert np.array_equal(_pixels(again.image), _pixels(made.image))

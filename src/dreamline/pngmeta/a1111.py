@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from dreamline import samplers as sampler_table
+from dreamline.lora_tags import lora_tag
 from dreamline.pngmeta.chunks import MetadataError
 from dreamline.pngmeta.fields import number_text, ran, request_and_info
 from dreamline.prompts import escape_weights, split_prompt
@@ -60,7 +61,9 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     else:
         positive = " AND ".join(f"{text} :{number_text(weight)}"
                                 for text, weight in parts.positive)
-    lines = [positive]
+    # A1111 knows LoRAs only as prompt tags: --lora ones are written as tags too.
+    positive = " ".join([positive, *(lora_tag(name, weight) for name, weight in request.loras)])
+    lines = [positive.strip()]
     if parts.negative:
         lines.append(f"Negative prompt: {parts.negative}")
     width = ran(info, "width", request.width)
@@ -85,6 +88,12 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings += [("Variation seed", seed), ("Variation seed strength", number_text(weight))]
     if request.seamless:
         settings.append(("Tiling", "True"))
+    if info.get("vae_name"):
+        settings += [("VAE hash", info.get("vae_hash")), ("VAE", info["vae_name"])]
+    loras = info.get("loras") or ()
+    if loras:
+        settings.append(("Lora hashes", ", ".join(f"{name}: {digest}"
+                                                  for name, _weight, digest in loras)))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)
