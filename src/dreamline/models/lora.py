@@ -82,6 +82,11 @@ def check_architecture(lora: LoraFile, model: LoadedModel) -> None:
                          f"or diffusers/peft LoRA file")
 
 
+def lora_folder(models_file: Path | None) -> Path | None:
+    """Where LoRA names are looked up: ``loras/`` beside the models file (None: no file)."""
+    return models_file.parent / "loras" if models_file is not None else None
+
+
 class LoraLibrary:
     """Finds LoRA files by name and keeps each one read once while it is unchanged.
 

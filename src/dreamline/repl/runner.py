@@ -94,6 +94,7 @@ class Runner:
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
         self._registry: Any = None
         self._generator: Any = None
+        self._loras: Any = None  # models.lora.LoraLibrary, made on the first load
         self._model: Any = None
         self._device: Any = None
         self._dtype: Any = None
@@ -195,7 +196,11 @@ class Runner:
         model = load_model(name, registry=registry, device=self._device, dtype=self._dtype,
                            report=self._report_line)
         self._model = model
-        self._generator = Generator(model, report=self._report_line)
+        if self._loras is None:  # one library for the session: each LoRA file is read once
+            from dreamline.models.lora import LoraLibrary, lora_folder
+
+            self._loras = LoraLibrary(lora_folder(self.models_file))
+        self._generator = Generator(model, report=self._report_line, loras=self._loras)
         if model.name == DEMO_MODEL:
             self.say(">> this is the small built-in demo model; for real pictures point dreamline "
                      "at a Stable Diffusion 1.x checkpoint with --model PATH or an entry in "
