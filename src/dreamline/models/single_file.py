@@ -120,7 +120,9 @@ def _convert(convert: Any, checkpoint: Mapping[str, torch.Tensor], config: dict[
 
 def networks_from_checkpoint(checkpoint: dict[str, torch.Tensor], config_dir: Path,
                              where: str) -> tuple[Any, Any, Any]:
-    """(unet, vae, text_encoder) holding the checkpoint's own tensors (dtype as stored)."""
+    """(unet, vae, text_encoder) holding the checkpoint's own tensors (dtype as stored); vae is
+    None for a checkpoint without one (its VAE is given apart, models.vae)."""
+    has_vae = any(key.startswith(VAE_PREFIX) for key in checkpoint)
     unet_config = read_json(config_dir / "unet" / "config.json", "UNet config")
     vae_config = read_json(config_dir / "vae" / "config.json", "VAE config")
     try:
@@ -133,16 +135,17 @@ def networks_from_checkpoint(checkpoint: dict[str, torch.Tensor], config_dir: Pa
 
     unet_state = _convert(convert_ldm_unet_checkpoint, checkpoint, unet_config, UNET_PREFIX,
                           "UNet", where, config_dir)
-    vae_state = _convert(convert_ldm_vae_checkpoint, checkpoint, vae_config, VAE_PREFIX, "VAE",
-                         where, config_dir)
+    vae_state = (_convert(convert_ldm_vae_checkpoint, checkpoint, vae_config, VAE_PREFIX,
+                          "VAE", where, config_dir) if has_vae else None)
     text_state = {key: value for key, value in convert_ldm_clip_checkpoint(checkpoint).items()
                   if not key.endswith("position_ids")}
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
-        vae = AutoencoderKL.from_config(vae_config)
+        vae = AutoencoderKL.from_config(vae_config) if vae_state is not None else None
         text_encoder = CLIPTextModel(text_config)
     fill(unet, unet_state, "UNet", where, config_dir)
-    fill(vae, vae_state, "VAE", where, config_dir)
+    if vae is not None and vae_state is not None:
+        fill(vae, vae_state, "VAE", where, config_dir)
     nested = any(key.startswith("text_model.") for key in text_encoder.state_dict())
     text_state = {(f"text_model.{key}" if nested else key): value
                   for key, value in ((key.removeprefix("text_model."), value)

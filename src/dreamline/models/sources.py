@@ -35,6 +35,7 @@ class ModelSource:
     width: int | None = None
     height: int | None = None
     prediction_type: str | None = None  # from the registry entry; None: detect
+    vae: Path | None = None  # the entry's vae: field
 
     @property
     def is_folder(self) -> bool:
@@ -43,7 +44,7 @@ class ModelSource:
 
 def _from_entry(entry: ModelEntry) -> ModelSource:
     return ModelSource(entry.name, entry.path, entry.config, entry.width, entry.height,
-                       entry.prediction_type)
+                       entry.prediction_type, entry.vae)
 
 
 def resolve_source(name_or_path: str | Path | None, registry: ModelRegistry) -> ModelSource:
