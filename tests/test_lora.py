@@ -144,3 +144,18 @@ def test_metadata_records_and_fetch_restores(loras: Path, tmp_path: Path) -> Non
     assert fetched.all_loras == (("kohya", 0.5), ("peftish", -1.0))
     again = gen.generate(fetched.with_changes(width=SIZE, height=SIZE))[0]
     assert np.array_equal(_pixels(again.image), _pixels(made.image))
+
+
+def test_runner_finds_loras_beside_the_models_file(tmp_path: Path) -> None:
+    from model_files import build_model_files
+
+    from dreamline.repl.runner import Runner
+    from dreamline.repl.settings import Settings
+
+    files = build_model_files(tmp_path / "models")
+    save_lora(files.root / "loras" / "kohya.safetensors", "kohya", seed=1)
+    runner = Runner(Settings(outdir=tmp_path / "out", config=files.registry_yaml, device="cpu"),
+                    say=lambda _line: None)
+    gen = runner.generator()
+    assert gen.loras.folder == files.root / "loras"
+    assert gen.loras.get("kohya").path == files.root / "loras" / "kohya.safetensors"

@@ -148,3 +148,18 @@ def test_metadata_names_the_vae(files: Files) -> None:
     assert sd_metadata(made)["image"]["vae"] == {"name": "side.vae.pt", "hash": model.vae_hash}
     plain = Generator(_load(files, "full")).generate(Request(prompt="a", steps=2, seed=1))[0]
     assert "VAE" not in a1111_parameters(plain) and "vae" not in sd_metadata(plain)["image"]
+
+
+def test_launch_vae_reaches_the_loader(files: Files, tmp_path: Path) -> None:
+    from dreamline.cli import build_parser, settings_from_args
+    from dreamline.repl.runner import Runner
+
+    args = build_parser().parse_args(["--config", str(files.root / "models.yaml"), "--model",
+                                      "novae", "--vae", str(files.root / "other.ckpt"),
+                                      "-o", str(tmp_path), "--device", "cpu"])
+    settings = settings_from_args(args)
+    assert settings.vae == files.root / "other.ckpt"
+    lines: list[str] = []
+    generator = Runner(settings, say=lines.append).generator()
+    assert _same(generator.model.vae, files.other_vae)
+    assert any("using VAE other.ckpt (--vae" in line for line in lines)

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the file's default, else the built-in demo model)")
     parser.add_argument("-c", "--config", type=Path, metavar="FILE",
                         help=f"the models file (default: {default_models_file()})")
+    parser.add_argument("--vae", type=Path, metavar="PATH",
+                        help="a VAE file (.pt, .ckpt, .safetensors) or diffusers vae/ folder to "
+                             "use instead of each model's own (default: the model's, or a "
+                             "<checkpoint>.vae.pt/.safetensors/.ckpt beside it)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="float type to run in; auto = float16 on CUDA, float32 elsewhere "
                              "(autocast is the reference's name for auto)")
@@ -82,6 +86,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         precision=precision,
         prompt_as_dir=args.prompt_as_dir,
         log_file=args.log_file,
+        vae=args.vae,
     )
 
 

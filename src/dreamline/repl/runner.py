@@ -194,7 +194,7 @@ class Runner:
         self._choose_device()
         registry = self.registry()
         model = load_model(name, registry=registry, device=self._device, dtype=self._dtype,
-                           report=self._report_line)
+                           report=self._report_line, vae=self.settings.vae)
         self._model = model
         if self._loras is None:  # one library for the session: each LoRA file is read once
             from dreamline.models.lora import LoraLibrary, lora_folder
