@@ -57,8 +57,8 @@ def sd1_problem(keys: Iterable[str], first_conv_shape: Sequence[int] | None = No
         return ("it is a textual-inversion embedding (a learned word), not a model; dreamline "
                 f"cannot use embeddings: {WHOLE_MODEL}")
     if _is_lora(keys):
-        return ("it is a LoRA (changes to apply to a model), not a whole model; dreamline cannot "
-                f"apply LoRAs: {WHOLE_MODEL} (or merge the LoRA into one with another tool)")
+        return ("it is a LoRA (changes to apply to a model), not a whole model; put it in the "
+                f"loras folder and use <lora:name:weight> in a prompt or --lora: {WHOLE_MODEL}")
     if not keys:
         return f"it holds no tensors; {WHOLE_MODEL}"
     if any(key.startswith("conditioner.embedders.") for key in keys):
@@ -72,10 +72,10 @@ def sd1_problem(keys: Iterable[str], first_conv_shape: Sequence[int] | None = No
     if any(key.startswith(_DIFFUSERS_PART_STARTS) for key in keys):
         return ("it holds a single diffusers part, not a whole model; give the diffusers folder "
                 "that holds model_index.json instead")
-    if first_conv_shape is not None and len(first_conv_shape) == 4 and first_conv_shape[1] != 4:
-        kind = "an inpainting UNet" if first_conv_shape[1] == 9 else "a UNet"
-        return (f"it is {kind} ({first_conv_shape[1]} input channels); expected an SD 1.x image "
-                f"model with 4 (dreamline inpaints with ordinary models: give -I with a mask)")
+    if (first_conv_shape is not None and len(first_conv_shape) == 4
+            and first_conv_shape[1] not in (4, 9)):
+        return (f"it is a UNet with {first_conv_shape[1]} input channels; expected an SD 1.x "
+                f"model with 4 (an image model) or 9 (an inpainting model)")
     missing = [f"{prefix}* ({part})" for prefix, part in REQUIRED_PREFIXES.items()
                if not any(key.startswith(prefix) for key in keys)]
     if missing == [f"{VAE_PREFIX}* (VAE)"]:

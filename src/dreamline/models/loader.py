@@ -33,11 +33,13 @@ from dreamline.models.folder import (
     scheduler_config,
 )
 from dreamline.models.hashing import HashCache
+from dreamline.models.kinds import UNET_FIRST_CONV
 from dreamline.models.registry import ModelRegistry
 from dreamline.models.single_file import networks_from_checkpoint
 from dreamline.models.sources import (  # noqa: F401  (re-exported for callers and tests)
     EPSILON,
     SD15_CONFIG_DIR,
+    SD15_INPAINT_CONFIG_DIR,
     TOKENIZER_DIR,
     V_PREDICTION,
     ModelSource,
@@ -101,6 +103,11 @@ def _load_single_file(source: ModelSource, report: Report, vae_given: bool) -> _
     config_dir = config_dir_for(source)
     sibling_prediction_type(source.path)  # a broken sibling yaml fails before reading gigabytes
     checkpoint = read_checkpoint(source.path, vae_given=vae_given)
+    first_conv = checkpoint.tensors.get(UNET_FIRST_CONV)
+    if (source.config_dir is None and first_conv is not None and first_conv.ndim == 4
+            and first_conv.shape[1] == 9):
+        config_dir = SD15_INPAINT_CONFIG_DIR  # an SD 1.x inpainting checkpoint
+        report(f"  inpainting model (9-channel UNet): configs from {config_dir.name}")
     unet, vae, text_encoder = networks_from_checkpoint(checkpoint.tensors, config_dir, where)
     ignored = len(checkpoint.tensors) - sum(
         len(module.state_dict()) for module in (unet, vae) if module is not None

@@ -48,12 +48,11 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def check_sd1_networks(unet_config: Mapping[str, Any], text_hidden: int, where: str) -> None:
-    """Refuse networks the generator cannot drive like SD 1.x (inpainting, SD 2, SDXL)."""
+    """Refuse networks the generator cannot drive like SD 1.x (SD 2, SDXL, other inputs)."""
     in_channels = unet_config.get("in_channels")
-    if in_channels != 4:
-        kind = " (an inpainting model)" if in_channels == 9 else ""
-        raise ModelError(f"{where}: the UNet takes {in_channels} input channels{kind}; expected "
-                         f"4 (an SD 1.x image model)")
+    if in_channels not in (4, 9):
+        raise ModelError(f"{where}: the UNet takes {in_channels} input channels; expected 4 (an "
+                         f"SD 1.x image model) or 9 (an SD 1.x inpainting model)")
     for name in ("class_embed_type", "addition_embed_type", "encoder_hid_dim"):
         if unet_config.get(name) is not None:
             raise ModelError(f"{where}: the UNet config sets {name}={unet_config[name]!r}; "

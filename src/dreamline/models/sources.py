@@ -18,6 +18,7 @@ from dreamline.errors import ModelError
 from dreamline.models.registry import DATA_DIR, ModelEntry, ModelRegistry
 
 SD15_CONFIG_DIR = DATA_DIR / "sd15"
+SD15_INPAINT_CONFIG_DIR = DATA_DIR / "sd15-inpainting"  # 9-channel UNet: inpainting checkpoints
 TOKENIZER_DIR = DATA_DIR / "tokenizer"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 EXPECTED = ("expected a diffusers folder (with model_index.json) or an SD 1.x .safetensors/.ckpt "
