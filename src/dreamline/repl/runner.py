@@ -197,9 +197,11 @@ class Runner:
                            report=self._report_line, vae=self.settings.vae)
         self._model = model
         if self._loras is None:  # one library for the session: each LoRA file is read once
+            from dreamline.models.hashing import HashCache
             from dreamline.models.lora import LoraLibrary, lora_folder
 
-            self._loras = LoraLibrary(lora_folder(self.models_file))
+            self._loras = LoraLibrary(lora_folder(self.models_file),
+                                      hashes=HashCache(registry.hash_cache_path))
         self._generator = Generator(model, report=self._report_line, loras=self._loras)
         if model.name == DEMO_MODEL:
             self.say(">> this is the small built-in demo model; for real pictures point dreamline "
