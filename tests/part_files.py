@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
-
 from core_fixtures import SIZE
-from dreamline.models.types import LoadedModel
+from safetensors.torch import save_file
 from tiny_models import SCHEDULER_CONFIG, tiny_components
+
+from dreamline.models.types import LoadedModel
 
 _UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 _TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")

@@ -5,17 +5,18 @@ StableDiffusionInpaintPipeline, kept pixels pasted back exactly."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from core_fixtures import SIZE, gradient_image, prepared, write_image
 from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
+from model_files import compvis_state_dict, save_diffusers, tiny_config_dir
 from PIL import Image
 from safetensors.torch import save_file
+from tiny_models import SCHEDULER_CONFIG, tiny_components
 
-from core_fixtures import SIZE, gradient_image, prepared, write_image
 from dreamline.core import SCHEDULERS, Generator
 from dreamline.errors import ModelError
 from dreamline.images import paste_kept
@@ -23,8 +24,6 @@ from dreamline.models.loader import load_model
 from dreamline.models.registry import ModelRegistry
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request
-from model_files import compvis_state_dict, save_diffusers, tiny_config_dir
-from tiny_models import SCHEDULER_CONFIG, tiny_components
 
 PROMPT = "a red door"
 

@@ -8,24 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import LMSDiscreteScheduler, StableDiffusionPipeline
-
 from core_fixtures import SIZE
+from diffusers import LMSDiscreteScheduler, StableDiffusionPipeline
+from part_files import fresh_model, save_lora
+
 from dreamline.core import Generator
 from dreamline.errors import ModelError
 from dreamline.models.lora import LoraLibrary
 from dreamline.request import Request
-from part_files import fresh_model, save_lora
 
 PROMPT = "a tree by a river"
 STEPS = 4
 
 
-def _pixels(image) -> np.ndarray:  # noqa: ANN001
+def _pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def _run(gen: Generator, prompt: str = PROMPT, **changes) -> np.ndarray:  # noqa: ANN003
+def _run(gen: Generator, prompt: str = PROMPT, **changes) -> np.ndarray:
     request = Request(prompt=prompt, steps=STEPS, seed=7, width=SIZE, height=SIZE,
                       sampler="k_lms", **changes)
     return _pixels(gen.generate(request)[0].image)

@@ -3,7 +3,6 @@ bare keys, .pt/.ckpt/.safetensors) and diffusers vae/ folders; no-VAE checkpoint
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     root = tmp_path_factory.mktemp("vae-files")
     parts = tiny_components(seed=0)
     other = tiny_components(seed=5)
-    config = tiny_config_dir(root / "config")
+    tiny_config_dir(root / "config")
     full = compvis_state_dict(parts)
     save_file(full, str(root / "full.safetensors"))
     save_file(full, str(root / "side.safetensors"))
