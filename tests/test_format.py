@@ -114,6 +114,14 @@ def _int_edges(low: int, high: int) -> st.SearchStrategy[int]:
 _UNIT = _edges(0.0, 1.0)
 
 
+_LORA_NAMES = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=",<>"),
+            min_size=1, max_size=12).filter(lambda name: name.strip() == name and name != ""),
+    st.sampled_from(["detail", "my style", "C:\\loras\\x.safetensors", "a:1", "-x", "1.5"]))
+_LORA_WEIGHTS = st.one_of(st.sampled_from([1.0, -1.0, 0.0, 0.8, -0.5, 2.0]),
+                          st.floats(-10, 10, allow_nan=False))
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> Request:
     """Any valid Request with a concrete seed, every switch exercised, numbers at their edges."""
@@ -151,6 +159,7 @@ def requests(draw: st.DrawFn) -> Request:
         save_intermediates=save_intermediates,
         decode_intermediates=draw(st.booleans()) if save_intermediates is not None else False,
         seamless=draw(st.booleans()),
+        loras=tuple(draw(st.lists(st.tuples(_LORA_NAMES, _LORA_WEIGHTS), max_size=3))),
     )
     # img2img must run at least one sampling step (request.validate refuses it otherwise)
     assume(init_img is None or math.floor(round(request.strength * request.steps, 6)) >= 1)
@@ -198,7 +207,8 @@ def test_every_field_is_written() -> None:
                "strength": 0.5, "fit": True, "init_mask": "m.png", "invert_mask": True,
                "variation_amount": 0.5, "with_variations": ((3, 0.5),), "grid": True,
                "outdir": "o", "skip_normalize": True, "log_tokenization": True,
-               "save_intermediates": 3, "decode_intermediates": True, "seamless": True}
+               "save_intermediates": 3, "decode_intermediates": True, "seamless": True,
+               "loras": (("detail", 0.5),)}
     assert set(changed) == {f.name for f in fields(Request)}
     for name, value in changed.items():
         assert format_command(base.with_changes(**{name: value})) != format_command(base), name

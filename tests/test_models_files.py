@@ -154,18 +154,18 @@ def test_an_a1111_embedding_is_named(model_files: ModelFiles, tmp_path: Path) ->
     assert "holds no tensors" not in message
 
 
-def test_a_vae_alone_and_an_inpainting_unet_are_named(model_files: ModelFiles,  # noqa: F811
-                                                     tmp_path: Path) -> None:
+def test_a_vae_alone_and_an_odd_unet_are_named(model_files: ModelFiles,  # noqa: F811
+                                              tmp_path: Path) -> None:
     weights = state(model_files)
     vae = {key.removeprefix("first_stage_model."): value for key, value in weights.items()
            if key.startswith("first_stage_model.")}
     save_file(vae, str(tmp_path / "vae-ft-mse.safetensors"))
     refused(tmp_path / "vae-ft-mse.safetensors", model_files.config_dir, "is a VAE alone")
     first = UNET_PREFIX + "input_blocks.0.0.weight"
-    weights[first] = torch.zeros(weights[first].shape[0], 9, 3, 3)
-    save_file(weights, str(tmp_path / "inpainting.safetensors"))
-    refused(tmp_path / "inpainting.safetensors", model_files.config_dir,
-            "is an inpainting UNet (9 input channels)")
+    weights[first] = torch.zeros(weights[first].shape[0], 7, 3, 3)
+    save_file(weights, str(tmp_path / "odd.safetensors"))
+    refused(tmp_path / "odd.safetensors", model_files.config_dir,
+            "is a UNet with 7 input channels")
 
 
 @pytest.mark.parametrize("keys, fragment", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -29,9 +30,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = loader.read_checkpoint
 
-    def counting(path: Path):
+    def counting(path: Path, **options: Any):
         seen.append(path)
-        return real(path)
+        return real(path, **options)
 
     monkeypatch.setattr(loader, "read_checkpoint", counting)
     return seen

@@ -252,7 +252,7 @@ def test_bad_lines(line: str, message: str) -> None:
 
 def test_every_switch_parses_by_every_name() -> None:
     samples = {Kind.INT: "60", Kind.FLOAT: "0.5", Kind.PATH: "x.png", Kind.CHOICE: "ddim",
-               Kind.VARIATIONS: "3:0.5", Kind.NEGATIVE: "blurry"}
+               Kind.VARIATIONS: "3:0.5", Kind.NEGATIVE: "blurry", Kind.LORAS: "detail:0.5"}
     for switch in SWITCHES:
         for name in switch.names:
             line = f"a -S 1 -I i.png {name}"

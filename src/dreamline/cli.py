@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the file's default, else the built-in demo model)")
     parser.add_argument("-c", "--config", type=Path, metavar="FILE",
                         help=f"the models file (default: {default_models_file()})")
+    parser.add_argument("--embedding_path", type=Path, metavar="FILE|DIR", action="append",
+                        default=[],
+                        help="textual-inversion embeddings (A1111 .pt/.safetensors, diffusers "
+                             "learned_embeds), each used as <name> in prompts; may be repeated "
+                             "(an embeddings/ folder beside the models file is always read)")
+    parser.add_argument("--vae", type=Path, metavar="PATH",
+                        help="a VAE file (.pt, .ckpt, .safetensors) or diffusers vae/ folder to "
+                             "use instead of each model's own (default: the model's, or a "
+                             "<checkpoint>.vae.pt/.safetensors/.ckpt beside it)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="float type to run in; auto = float16 on CUDA, float32 elsewhere "
                              "(autocast is the reference's name for auto)")
@@ -89,6 +98,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         precision=precision,
         prompt_as_dir=args.prompt_as_dir,
         log_file=args.log_file,
+        vae=args.vae,
+        embedding_path=tuple(args.embedding_path),
     )
 
 
@@ -104,7 +115,7 @@ def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
     """The session's model manager: registry, device, load/switch and the model cache."""
     return ModelManager(models_file=models_file_for(settings.config),
                         device=settings.device, precision=settings.precision,
-                        wanted=wanted, say=_say)
+                        wanted=wanted, say=_say, vae=settings.vae)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     models = make_model_manager(settings, settings.model)
-    generators = ModelGenerators(models, say=_say)
+    generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
+                                 embedding_paths=settings.embedding_path)
     session = Session(settings, models, Runner(settings, generators, say=_say),
                       interactive=interactive)
     if stream is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dreamline.lora_tags import format_lora_list
 from dreamline.request import Request
 from dreamline.switches import BY_FIELD, Kind
 from dreamline.words import quote, quote_path
@@ -34,6 +35,8 @@ def _value_text(field: str, value: Any) -> str:
     kind = BY_FIELD[field].kind
     if kind is Kind.VARIATIONS:
         return ",".join(f"{seed}:{format_number(float(weight))}" for seed, weight in value)
+    if kind is Kind.LORAS:
+        return quote_path(format_lora_list(value))
     if kind is Kind.PATH:
         return quote_path(value)
     if kind is Kind.FLOAT:  # an int in a float field (cfg_scale=5) reads back as 5.0
@@ -51,7 +54,7 @@ def _switch(field: str, value: Any) -> str:
 
 # Written after the fixed part when they differ from Request's defaults: first those that change
 # the image, then those that only change what is done with it.
-_TRAILING = ("karras", "invert_mask", "skip_normalize", "seamless", "with_variations",
+_TRAILING = ("loras", "karras", "invert_mask", "skip_normalize", "seamless", "with_variations",
              "variation_amount", "iterations", "grid", "log_tokenization", "save_intermediates",
              "decode_intermediates", "outdir")
 

@@ -219,6 +219,8 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
                 raise RequestError(f"{switch.label}: missing its value; expected {switch.expected}")
             if switch.kind is Kind.NEGATIVE:
                 negatives.append(switch.convert(raw))
+            elif switch.kind is Kind.LORAS:  # --lora a:1 --lora b:2 gives both
+                values["loras"] = values.get("loras", ()) + switch.convert(raw)
             else:
                 values[str(switch.field)] = _value(switch, raw, quoted, recall)
     given = set(values)

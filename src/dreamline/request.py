@@ -14,6 +14,7 @@ from typing import Any
 
 from dreamline import samplers as sampler_table
 from dreamline.errors import DreamlineError
+from dreamline.lora_tags import LoraTagError, prompt_loras
 
 SAMPLERS: tuple[str, ...] = sampler_table.NAMES
 SEED_MAX = 2**32 - 1
@@ -60,6 +61,14 @@ class Request:
     save_intermediates: int | None = None
     decode_intermediates: bool = False  # full VAE decodes instead of previews
     seamless: bool = False
+    # --lora name:weight pairs (files in the loras/ folder, or paths); the prompt's own
+    # <lora:name:weight> tags stay in ``prompt`` and are added to these (see ``all_loras``).
+    loras: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def all_loras(self) -> tuple[tuple[str, float], ...]:
+        """Every LoRA of this line: the prompt's tags, then --lora's (validated requests only)."""
+        return prompt_loras(self.prompt) + self.loras
 
     @property
     def is_img2img(self) -> bool:
@@ -196,4 +205,24 @@ def validate(request: Request) -> Request:
     if r.decode_intermediates and r.save_intermediates is None:
         raise RequestError("--decode_intermediates: there are no intermediates to decode; "
                            "expected --save_intermediates N as well")
+    _check_loras(r)
     return r
+
+
+def _check_loras(r: Request) -> None:
+    """--lora pairs and the prompt's <lora:name:weight> tags: a name and a finite weight."""
+    try:
+        prompt_loras(r.prompt)
+    except LoraTagError as error:
+        raise RequestError(f"prompt: {error}") from None
+    if not isinstance(r.loras, tuple):
+        raise RequestError(f"--lora: {r.loras!r} is not a list of name:weight pairs")
+    for pair in r.loras:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise RequestError(f"--lora: {pair!r} is not a name:weight pair")
+        name, weight = pair
+        if not name.strip() or any(char in name for char in ",<>"):
+            raise RequestError(f"--lora: {name!r} is not a LoRA name; expected a file name or "
+                               f"path without ',', '<' or '>'")
+        _text("--lora", name, path=True)
+        _number("--lora weight", weight, float)

@@ -12,6 +12,7 @@ from enum import Enum
 from collections.abc import Mapping
 from typing import Any
 
+from dreamline.lora_tags import LoraTagError, parse_lora_list
 from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
                                Request, RequestError, validate)
 from dreamline.switch_values import parse_float, parse_int, parse_variations
@@ -26,6 +27,7 @@ class Kind(Enum):
     FLAG = "flag"
     CHOICE = "choice"
     VARIATIONS = "variations"  # seed:weight,seed:weight
+    LORAS = "loras"            # name:weight,name:weight (repeatable: each adds to the list)
     NEGATIVE = "negative"      # text added to the prompt as its [negative] words
     HELP = "help"              # an optional topic may follow (-h all, -h img2img)
 
@@ -122,6 +124,11 @@ class Switch:
             return parse_float(raw, self.label, self.expected)
         if self.kind is Kind.VARIATIONS:
             return parse_variations(raw, self.label, self.expected)
+        if self.kind is Kind.LORAS:
+            try:
+                return parse_lora_list(raw, self.label)
+            except LoraTagError as error:
+                raise RequestError(str(error)) from None
         if self.kind is Kind.NEGATIVE:
             if "[" in raw or "]" in raw:
                 raise RequestError(f"{self.label}: {raw!r} has a square bracket; expected "
@@ -200,6 +207,11 @@ SWITCHES: tuple[Switch, ...] = (
            "text without [ ], e.g. \"blurry, ugly\"",
            "what to steer away from, the same as writing [TEXT] in the prompt", Group.PROMPT,
            common=True),
+    Switch("--lora", (), (), "loras", Kind.LORAS, "NAME:W,...",
+           "name:weight pairs separated by commas, e.g. detail:0.8,style:-0.5",
+           "apply these LoRAs (loras/ folder beside models.yaml, or paths) to this line only, "
+           "as <lora:name:weight> in the prompt does; the weight may be negative",
+           Group.PROMPT),
     Switch("--skip_normalize", ("-x",), (), "skip_normalize", Kind.FLAG, "", "a flag",
            "do not normalise text:weight sub-prompt weights to sum 1", Group.PROMPT),
     Switch("--log_tokenization", ("-t",), (), "log_tokenization", Kind.FLAG, "", "a flag",

@@ -86,7 +86,7 @@ class TextEncoder:
                                      "negative prompt")
             tensors = self.encoder.pad([item.tensor for item, _ in encoded] + [negative.tensor])
             cond = tensors[0] * encoded[0][1]
-            for tensor, (_, weight) in zip(tensors[1:-1], encoded[1:]):
+            for tensor, (_, weight) in zip(tensors[1:-1], encoded[1:], strict=True):
                 cond = cond + tensor * weight
             uncond = tensors[-1]
         for item in [entry for entry, _ in encoded] + [negative]:

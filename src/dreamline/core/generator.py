@@ -22,6 +22,7 @@ from PIL import Image
 from dreamline.core import latents as latent_ops
 from dreamline.core.conditioning import Conditioning, TextEncoder
 from dreamline.core.guidance import GuidedNoise, UNetNoise
+from dreamline.core.inpaint_unet import InpaintCondition, InpaintUNetNoise, is_inpainting
 from dreamline.core.loop import OnStep, sample
 from dreamline.core.noise import (
     blend_variations,
@@ -35,6 +36,8 @@ from dreamline.core.types import GeneratedImage, RunInfo, StartInfo
 from dreamline.images import mask_to_latent, paste_kept
 from dreamline.init_input import PreparedInit
 from dreamline.models.embeddings import EmbeddingSet
+from dreamline.lora_tags import strip_lora_tags
+from dreamline.models.lora import LoraLibrary, use_loras
 from dreamline.models.types import LoadedModel
 from dreamline.request import Request, RequestError, steps_to_run, validate
 
@@ -81,14 +84,17 @@ class Generator:
 
     ``report`` gets one-line messages (img2img's start step, floored sizes, long prompts'
     chunks); None keeps the core silent.  ``embeddings``: textual-inversion words the prompts may
-    use (dreamline.models.embeddings.EmbeddingSet; None: none).
+    use (dreamline.models.embeddings.EmbeddingSet; None: none).  ``loras`` finds and caches the
+    LoRA files a request names (None: a library of paths only, no folder).
     """
 
     def __init__(self, model: LoadedModel, *, report: Report | None = None,
-                 embeddings: EmbeddingSet | None = None) -> None:
+                 embeddings: EmbeddingSet | None = None,
+                 loras: LoraLibrary | None = None) -> None:
         self.model = model
         self.report: Report = report if report is not None else _silent
         self.embeddings = embeddings
+        self.loras = loras if loras is not None else LoraLibrary(None)
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 self.report, embeddings=embeddings)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
@@ -120,8 +126,13 @@ class Generator:
                                    karras=request.karras,
                                    prediction_type=self.model.prediction_type)
         seed = resolve_seed(request.seed)
+        # Every line sets the LoRAs it uses (none: the plain model), before any encoding.
+        chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
+        use_loras(self.model, chosen, self.report)
+        lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
         with torch.inference_mode():
-            cond = self.text.conditioning(request.prompt, normalize=not request.skip_normalize,
+            cond = self.text.conditioning(strip_lora_tags(request.prompt),
+                                          normalize=not request.skip_normalize,
                                           log_tokens=request.log_tokenization)
             encoded = self._encode_init(request, init) if init is not None else None
         if encoded is not None:
@@ -135,11 +146,21 @@ class Generator:
                                else self.model.default_width, multiple, self.report)
             height = floor_side("-H/--height", request.height if request.height is not None
                                 else self.model.default_height, multiple, self.report)
+        inpaint = None
+        if is_inpainting(self.model.unet):  # 9-channel UNet: mask and masked image as inputs
+            with torch.inference_mode():
+                inpaint = InpaintCondition.build(
+                    self.model.vae, encoded.prepared.image.image if encoded else None,
+                    encoded.prepared.image.mask if encoded else None, (width, height),
+                    self.model.vae_scale_factor)
         for index in range(request.iterations):
             plan = self._plan(request, seed, index)
             with torch.inference_mode():
-                yield self._one(request, plan, cond, encoded, width, height, scheduler, on_step,
-                                on_start)
+                image = self._one(request, plan, cond, encoded, width, height, scheduler,
+                                  on_step, on_start, inpaint)
+            yield replace(image, info=replace(image.info, loras=lora_info,
+                                              vae_name=self.model.vae_name,
+                                              vae_hash=self.model.vae_hash))
 
     def decode(self, latents: torch.Tensor) -> Image.Image:
         """Full VAE decode of loop latents (e.g. an intermediate from StepInfo)."""
@@ -177,8 +198,8 @@ class Generator:
 
     def _encode_init(self, request: Request, init: PreparedInit) -> _Init:
         """Encode the init image once per command (only when its latents are used)."""
-        keep = None
-        if init.image.mask is not None:
+        keep = None  # an inpainting UNet repaints by its own inputs: no kept-region blending
+        if init.image.mask is not None and not is_inpainting(self.model.unet):
             small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
@@ -197,7 +218,8 @@ class Generator:
 
     def _one(self, request: Request, plan: _Plan, cond: Conditioning, init: _Init | None,
              width: int, height: int, built: tuple[Any, str], on_step: OnStep | None,
-             on_start: OnStart | None) -> GeneratedImage:
+             on_start: OnStart | None, inpaint: InpaintCondition | None = None
+             ) -> GeneratedImage:
         started = time.perf_counter()
         model = self.model
         factor = model.vae_scale_factor
@@ -225,8 +247,11 @@ class Generator:
         if init is not None and init.keep is not None and init_latents is not None:
             after_step = self._keep_region(schedule, init_latents, noise, init.keep)
 
-        predict_noise = GuidedNoise(UNetNoise(model.unet), cond.cond, cond.uncond,
-                                    float(request.cfg_scale))
+        unet_noise = UNetNoise(model.unet)
+        if inpaint is not None:  # its masked-image latents are drawn after the noise
+            unet_noise = InpaintUNetNoise(model.unet, inpaint.channels(
+                generator, model.scaling_factor, model.dtype))
+        predict_noise = GuidedNoise(unet_noise, cond.cond, cond.uncond, float(request.cfg_scale))
         with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
             if on_start is not None:
                 on_start(self._start_info(schedule, x))

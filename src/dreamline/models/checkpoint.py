@@ -81,13 +81,14 @@ def container(path: Path) -> str | None:
     return None
 
 
-def _refuse(path: Path, keys: list[str], first_conv: Any = None) -> None:
-    problem = sd1_problem(keys, first_conv)
+def _refuse(path: Path, keys: list[str], first_conv: Any = None, vae_given: bool = False
+            ) -> None:
+    problem = sd1_problem(keys, first_conv, vae_given=vae_given)
     if problem is not None:
         raise ModelError(f"{path} is not an SD 1.x model: {problem}")
 
 
-def _read_safetensors(path: Path) -> Checkpoint:
+def _read_safetensors(path: Path, vae_given: bool) -> Checkpoint:
     try:
         with safe_open(str(path), framework="pt") as handle:
             keys = list(handle.keys())
@@ -96,7 +97,7 @@ def _read_safetensors(path: Path) -> Checkpoint:
     except (SafetensorError, OSError) as error:
         raise ModelError(f"{path} is not a safetensors file: it cannot be read "
                          f"({first_line(error)})") from None
-    _refuse(path, keys, first_conv)  # before reading gigabytes
+    _refuse(path, keys, first_conv, vae_given)  # before reading gigabytes
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as error:
@@ -116,7 +117,7 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
-def _read_pickle(path: Path, is_zip: bool) -> Checkpoint:
+def _read_pickle(path: Path, is_zip: bool, vae_given: bool) -> Checkpoint:
     try:
         data = load_pickle(path, mmap=is_zip)
     except (pickle.UnpicklingError, EOFError, OSError, RuntimeError, ValueError) as error:
@@ -130,23 +131,48 @@ def _read_pickle(path: Path, is_zip: bool) -> Checkpoint:
                if isinstance(key, str) and isinstance(value, torch.Tensor)}
     first = tensors.get(UNET_FIRST_CONV)
     _refuse(path, [key for key in data if isinstance(key, str)],
-            None if first is None else tuple(first.shape))
+            None if first is None else tuple(first.shape), vae_given)
     return Checkpoint(tensors, V_PRED_KEY in tensors)
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
-    """A CompVis single file's tensors (CPU), after checking it is a whole SD 1.x model.
+def read_checkpoint(path: Path, *, vae_given: bool = False) -> Checkpoint:
+    """A CompVis single file's tensors (CPU), after checking it is a whole SD 1.x model
+    (without a VAE of its own when ``vae_given``: one comes from elsewhere).
 
     Raises ModelError (one line) for a file of another kind, a damaged file, a pickle that
     needs code, or a model of another kind (naming what it is).
     """
     kind = container(path)
     if kind == "safetensors":
-        return _read_safetensors(path)
+        return _read_safetensors(path, vae_given)
     if kind in ("zip", "pickle"):
-        return _read_pickle(path, is_zip=kind == "zip")
+        return _read_pickle(path, is_zip=kind == "zip", vae_given=vae_given)
     what = sniff(path)
     expected = ("a safetensors file" if path.suffix.lower() == ".safetensors"
                 else "a PyTorch checkpoint")
     found = f"it is {what}" if what else "its contents are neither safetensors nor a pickle"
     raise ModelError(f"{path} is not {expected}: {found}")
+
+
+def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """Every tensor of any single file (a LoRA, a VAE), by content: safetensors, or a
+    weights-only pickle (nesting unwrapped).  No check of what the file is for; ModelError
+    (one line, naming ``what``) for a file that is neither or is damaged."""
+    kind = container(path)
+    try:
+        if kind == "safetensors":
+            return load_file(str(path), device="cpu")
+        if kind in ("zip", "pickle"):
+            data = _unwrap(load_pickle(path, mmap=kind == "zip"))
+        else:
+            found = sniff(path)
+            why = f"it is {found}" if found else "expected safetensors or a PyTorch file"
+            raise ModelError(f"{path} is not a {what} file: {why}")
+    except (SafetensorError, pickle.UnpicklingError, EOFError, OSError, RuntimeError,
+            ValueError) as error:
+        raise ModelError(f"{path} is not a readable {what} file: {first_line(error)}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} holds a {type(data).__name__}, not a state dict; expected a "
+                         f"{what} file")
+    return {key: value for key, value in data.items()
+            if isinstance(key, str) and isinstance(value, torch.Tensor)}

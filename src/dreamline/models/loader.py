@@ -33,11 +33,13 @@ from dreamline.models.folder import (
     scheduler_config,
 )
 from dreamline.models.hashing import HashCache
+from dreamline.models.kinds import UNET_FIRST_CONV
 from dreamline.models.registry import ModelRegistry
 from dreamline.models.single_file import networks_from_checkpoint
 from dreamline.models.sources import (  # noqa: F401  (re-exported for callers and tests)
     EPSILON,
     SD15_CONFIG_DIR,
+    SD15_INPAINT_CONFIG_DIR,
     TOKENIZER_DIR,
     V_PREDICTION,
     ModelSource,
@@ -49,6 +51,7 @@ from dreamline.models.sources import (  # noqa: F401  (re-exported for callers a
     weights_file,
 )
 from dreamline.models.types import LoadedModel
+from dreamline.models.vae import load_vae, sidecar, vae_weights_file
 
 Report = Callable[[str], None]
 _ALIGNMENT = 64  # bytes: what torch's own CPU allocator gives every tensor
@@ -82,14 +85,33 @@ def _prediction(source: ModelSource, file_says_v: bool,
     return EPSILON, "the default"
 
 
-def _load_single_file(source: ModelSource, report: Report) -> _Networks:
+def vae_choice(source: ModelSource, vae: str | Path | None) -> tuple[Path, str] | None:
+    """The VAE to use instead of the model's own, and why: --vae, then the models.yaml entry's
+    vae:, then an A1111 sidecar beside a single file; None: the model's own."""
+    if vae is not None:
+        return Path(vae).expanduser().resolve(), "--vae"
+    if source.vae is not None:
+        return source.vae, "its models.yaml entry"
+    found = sidecar(source.path)
+    if found is not None:
+        return found.resolve(), "found beside the checkpoint"
+    return None
+
+
+def _load_single_file(source: ModelSource, report: Report, vae_given: bool) -> _Networks:
     where = str(source.path)
     config_dir = config_dir_for(source)
     sibling_prediction_type(source.path)  # a broken sibling yaml fails before reading gigabytes
-    checkpoint = read_checkpoint(source.path)
+    checkpoint = read_checkpoint(source.path, vae_given=vae_given)
+    first_conv = checkpoint.tensors.get(UNET_FIRST_CONV)
+    if (source.config_dir is None and first_conv is not None and first_conv.ndim == 4
+            and first_conv.shape[1] == 9):
+        config_dir = SD15_INPAINT_CONFIG_DIR  # an SD 1.x inpainting checkpoint
+        report(f"  inpainting model (9-channel UNet): configs from {config_dir.name}")
     unet, vae, text_encoder = networks_from_checkpoint(checkpoint.tensors, config_dir, where)
     ignored = len(checkpoint.tensors) - sum(
-        len(module.state_dict()) for module in (unet, vae)) - len(text_encoder.state_dict())
+        len(module.state_dict()) for module in (unet, vae) if module is not None
+    ) - len(text_encoder.state_dict())
     if ignored > 0:
         report(f"  ignored about {ignored} tensors that belong to no network "
                f"(EMA copies, training schedules)")
@@ -107,13 +129,19 @@ def _load_folder(source: ModelSource, dtype: torch.dtype) -> _Networks:
                      schedule, prediction, found)
 
 
-def cache_key(source: ModelSource, device: torch.device, dtype: torch.dtype) -> tuple[Any, ...]:
-    """What identifies a loaded model: the weights file as it is now, config, device, dtype."""
+def cache_key(source: ModelSource, device: torch.device, dtype: torch.dtype,
+              vae: Path | None = None) -> tuple[Any, ...]:
+    """What identifies a loaded model: the weights file as it is now, config, device, dtype,
+    and the VAE file (as it is now) used instead of its own."""
     weights = weights_file(source.path)
     stat = weights.stat()
     config = None if source.path.is_dir() else str(config_dir_for(source))
+    vae_state: tuple[Any, ...] = ()
+    if vae is not None and vae.exists():
+        vae_stat = vae_weights_file(vae).stat()
+        vae_state = (str(vae), vae_stat.st_size, vae_stat.st_mtime_ns)
     return (str(source.path), str(weights), stat.st_size, stat.st_mtime_ns, config, str(device),
-            dtype, source.prediction_type)
+            dtype, source.prediction_type, vae_state)
 
 
 @contextmanager
@@ -157,16 +185,19 @@ def _default_side(given: int | None, model: LoadedModel) -> int:
 
 def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistry,
                device: torch.device | str, dtype: torch.dtype, report: Report = print,
-               cache: ModelCache | None = None) -> LoadedModel:
+               cache: ModelCache | None = None, vae: str | Path | None = None) -> LoadedModel:
     """Load a registry model (by name; None = the default) or a path; from ``cache`` if there.
 
+    ``vae``: a VAE file or diffusers vae/ folder used instead of the model's own (--vae); else
+    the entry's ``vae:``, else an A1111 sidecar (``<checkpoint>.vae.pt`` ...) beside the file.
     Every user-fixable failure (missing file, wrong kind of file, not SD 1.x, architecture
     mismatch, a pickle that needs code) is a one-line ModelError naming the path.
     """
     device = torch.device(device)
     source = resolve_source(name_or_path, registry)
     check_path(source)
-    key = cache_key(source, device, dtype)
+    chosen_vae = vae_choice(source, vae)
+    key = cache_key(source, device, dtype, chosen_vae[0] if chosen_vae else None)
     cached = cache.get(key) if cache is not None else None
     if cached is not None:
         return replace(cached, name=source.name,
@@ -180,7 +211,12 @@ def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistr
         if source.is_folder:
             networks = _load_folder(source, dtype)
         else:
-            networks = _load_single_file(source, report)
+            networks = _load_single_file(source, report, vae_given=chosen_vae is not None)
+        if chosen_vae is not None:
+            vae_path, why = chosen_vae
+            report(f"  using VAE {vae_path.name} ({why}: {vae_path})")
+            config_root = source.path if source.is_folder else config_dir_for(source)
+            networks.vae = load_vae(vae_path, config_root / "vae" / "config.json", dtype)
         unet = _prepare(networks.unet, device, dtype)
         vae = _prepare(networks.vae, device, dtype)
         text_encoder = _prepare(networks.text_encoder, device, dtype)
@@ -192,6 +228,10 @@ def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistr
     if not hashes.is_cached(weights):
         report(f"  hashing {weights.name} (once; remembered in {hashes.cache_path})")
     short = hashes.short_hash(weights)
+    vae_name = vae_hash = None
+    if chosen_vae is not None:
+        vae_name = chosen_vae[0].name
+        vae_hash = hashes.short_hash(vae_weights_file(chosen_vae[0]))
 
     model = LoadedModel(
         name=source.name, path=source.path, short_hash=short,
@@ -199,13 +239,15 @@ def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistr
         scheduler_config={**networks.scheduler_config,
                           "prediction_type": networks.prediction_type},
         device=device, dtype=dtype, default_width=0, default_height=0,
-        prediction_type=networks.prediction_type,
+        prediction_type=networks.prediction_type, vae_name=vae_name, vae_hash=vae_hash,
     )
     model.default_width = _default_side(source.width, model)
     model.default_height = _default_side(source.height, model)
     if cache is not None:
         cache.put(key, model)
-    report(f"model {source.name!r} loaded in {time.monotonic() - started:.1f} s: hash {short}, "
+    with_vae = f" with VAE {vae_name} [{vae_hash}]" if vae_name else ""
+    report(f"model {source.name!r}{with_vae} loaded in {time.monotonic() - started:.1f} s: "
+           f"hash {short}, "
            f"default size {model.default_width}x{model.default_height}, "
            f"{describe(device, dtype)}")
     return model

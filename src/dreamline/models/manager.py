@@ -63,11 +63,13 @@ class ModelManager:
     """Owns the models registry, the device and dtype, the current model and the cache."""
 
     def __init__(self, *, models_file: Path | None, device: str | None, precision: str,
-                 wanted: str | None, say: Callable[[str], None], max_models: int = 2) -> None:
+                 wanted: str | None, say: Callable[[str], None], max_models: int = 2,
+                 vae: Path | None = None) -> None:
         """``models_file`` None: the built-in demo registry; ``wanted`` None: its default.
 
         ``say`` gets one line per event (device chosen, loading, loaded).  Nothing is loaded,
-        read or chosen yet.
+        read or chosen yet.  ``vae``: a VAE file or folder used instead of every model's own
+        (``--vae``; None: each model's entry, sidecar or own VAE).
         """
         from dreamline.models.cache import ModelCache
 
@@ -76,6 +78,7 @@ class ModelManager:
         self.precision = precision
         self.wanted = wanted
         self.say = say
+        self.vae = vae
         self.cache = ModelCache(max_models)
         self._registry: ModelRegistry | None = None
         self._device: Any = None
@@ -207,7 +210,7 @@ class ModelManager:
         try:
             model = load_model(name_or_path, registry=self.registry(), device=self._device,
                                dtype=self._dtype, report=lambda text: self.say(f">> {text}"),
-                               cache=self.cache)
+                               cache=self.cache, vae=self.vae)
         except ModelError as error:
             self._failures[key] = (state, error)
             raise

@@ -27,7 +27,7 @@ BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_REGISTRY = Path("configs") / "models.yaml"
 _KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "cfg_scale", "config",
-                           "default", "prediction_type"})
+                           "default", "prediction_type", "vae"})
 PREDICTION_TYPES: dict[str, str] = {"epsilon": "epsilon", "v_prediction": "v_prediction",
                                     "v": "v_prediction"}
 
@@ -45,6 +45,7 @@ class ModelEntry:
     config: Path | None = None  # diffusers-style config folder for single files
     default: bool = False
     prediction_type: str | None = None  # "epsilon" / "v_prediction"; None: detect from the file
+    vae: Path | None = None  # a VAE file or diffusers vae/ folder used instead of the model's own
 
 
 def user_cache_dir() -> Path:
@@ -130,6 +131,8 @@ def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
                                                          base_dir),
         default=default,
         prediction_type=_prediction_type(source, name, raw.get("prediction_type")),
+        vae=None if raw.get("vae") is None else resolve_path(_text(source, name, "vae",
+                                                                   raw["vae"]), base_dir),
     )
 
 

@@ -48,12 +48,11 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def check_sd1_networks(unet_config: Mapping[str, Any], text_hidden: int, where: str) -> None:
-    """Refuse networks the generator cannot drive like SD 1.x (inpainting, SD 2, SDXL)."""
+    """Refuse networks the generator cannot drive like SD 1.x (SD 2, SDXL, other inputs)."""
     in_channels = unet_config.get("in_channels")
-    if in_channels != 4:
-        kind = " (an inpainting model)" if in_channels == 9 else ""
-        raise ModelError(f"{where}: the UNet takes {in_channels} input channels{kind}; expected "
-                         f"4 (an SD 1.x image model)")
+    if in_channels not in (4, 9):
+        raise ModelError(f"{where}: the UNet takes {in_channels} input channels; expected 4 (an "
+                         f"SD 1.x image model) or 9 (an SD 1.x inpainting model)")
     for name in ("class_embed_type", "addition_embed_type", "encoder_hid_dim"):
         if unet_config.get(name) is not None:
             raise ModelError(f"{where}: the UNet config sets {name}={unet_config[name]!r}; "
@@ -120,7 +119,9 @@ def _convert(convert: Any, checkpoint: Mapping[str, torch.Tensor], config: dict[
 
 def networks_from_checkpoint(checkpoint: dict[str, torch.Tensor], config_dir: Path,
                              where: str) -> tuple[Any, Any, Any]:
-    """(unet, vae, text_encoder) holding the checkpoint's own tensors (dtype as stored)."""
+    """(unet, vae, text_encoder) holding the checkpoint's own tensors (dtype as stored); vae is
+    None for a checkpoint without one (its VAE is given apart, models.vae)."""
+    has_vae = any(key.startswith(VAE_PREFIX) for key in checkpoint)
     unet_config = read_json(config_dir / "unet" / "config.json", "UNet config")
     vae_config = read_json(config_dir / "vae" / "config.json", "VAE config")
     try:
@@ -133,16 +134,17 @@ def networks_from_checkpoint(checkpoint: dict[str, torch.Tensor], config_dir: Pa
 
     unet_state = _convert(convert_ldm_unet_checkpoint, checkpoint, unet_config, UNET_PREFIX,
                           "UNet", where, config_dir)
-    vae_state = _convert(convert_ldm_vae_checkpoint, checkpoint, vae_config, VAE_PREFIX, "VAE",
-                         where, config_dir)
+    vae_state = (_convert(convert_ldm_vae_checkpoint, checkpoint, vae_config, VAE_PREFIX,
+                          "VAE", where, config_dir) if has_vae else None)
     text_state = {key: value for key, value in convert_ldm_clip_checkpoint(checkpoint).items()
                   if not key.endswith("position_ids")}
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
-        vae = AutoencoderKL.from_config(vae_config)
+        vae = AutoencoderKL.from_config(vae_config) if vae_state is not None else None
         text_encoder = CLIPTextModel(text_config)
     fill(unet, unet_state, "UNet", where, config_dir)
-    fill(vae, vae_state, "VAE", where, config_dir)
+    if vae is not None and vae_state is not None:
+        fill(vae, vae_state, "VAE", where, config_dir)
     nested = any(key.startswith("text_model.") for key in text_encoder.state_dict())
     text_state = {(f"text_model.{key}" if nested else key): value
                   for key, value in ((key.removeprefix("text_model."), value)

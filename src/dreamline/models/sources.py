@@ -18,6 +18,7 @@ from dreamline.errors import ModelError
 from dreamline.models.registry import DATA_DIR, ModelEntry, ModelRegistry
 
 SD15_CONFIG_DIR = DATA_DIR / "sd15"
+SD15_INPAINT_CONFIG_DIR = DATA_DIR / "sd15-inpainting"  # 9-channel UNet: inpainting checkpoints
 TOKENIZER_DIR = DATA_DIR / "tokenizer"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 EXPECTED = ("expected a diffusers folder (with model_index.json) or an SD 1.x .safetensors/.ckpt "
@@ -35,6 +36,7 @@ class ModelSource:
     width: int | None = None
     height: int | None = None
     prediction_type: str | None = None  # from the registry entry; None: detect
+    vae: Path | None = None  # the entry's vae: field
 
     @property
     def is_folder(self) -> bool:
@@ -43,7 +45,7 @@ class ModelSource:
 
 def _from_entry(entry: ModelEntry) -> ModelSource:
     return ModelSource(entry.name, entry.path, entry.config, entry.width, entry.height,
-                       entry.prediction_type)
+                       entry.prediction_type, entry.vae)
 
 
 def resolve_source(name_or_path: str | Path | None, registry: ModelRegistry) -> ModelSource:

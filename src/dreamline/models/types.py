@@ -28,6 +28,10 @@ class LoadedModel:
     # What the UNet predicts: "epsilon" (the noise; most SD 1.x) or "v_prediction"; also set
     # as scheduler_config["prediction_type"].  Last, with a default, so older callers still work.
     prediction_type: str = "epsilon"
+    # A VAE given apart from the checkpoint (--vae, models.yaml vae:, a sidecar file): its
+    # file name and short hash, for the metadata; None when the checkpoint's own VAE is used.
+    vae_name: str | None = None
+    vae_hash: str | None = None
 
     @property
     def vae_scale_factor(self) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from dreamline import samplers as sampler_table
+from dreamline.lora_tags import lora_tag
 from dreamline.pngmeta.fields import number_text, ran, request_and_info
 from dreamline.prompts import split_prompt
 from dreamline.request import Request
@@ -88,7 +89,9 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         positive = a1111_part(parts.positive[0][0], None)
     else:
         positive = " AND ".join(a1111_part(text, weight) for text, weight in parts.positive)
-    lines = [positive]
+    # A1111 knows LoRAs only as prompt tags: --lora ones are written as tags too.
+    positive = " ".join([positive, *(lora_tag(name, weight) for name, weight in request.loras)])
+    lines = [positive.strip()]
     if parts.negative:
         # the negative is never AND-split or weighted
         lines.append(f"Negative prompt: {a1111_text(parts.negative)}")
@@ -124,6 +127,12 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     if embeddings:  # textual-inversion words the prompt used: A1111's "TI hashes"
         settings.append(("TI hashes", ", ".join(f"{name}: {digest}"
                                                 for name, digest in embeddings)))
+    if info.get("vae_name"):
+        settings += [("VAE hash", info.get("vae_hash")), ("VAE", info["vae_name"])]
+    loras = info.get("loras") or ()
+    if loras:
+        settings.append(("Lora hashes", ", ".join(f"{name}: {digest}"
+                                                  for name, _weight, digest in loras)))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)

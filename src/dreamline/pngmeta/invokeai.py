@@ -87,6 +87,11 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
     for key in ("steps_run", "start_step", "prediction_type"):
         if info.get(key) is not None:
             fields[key] = info[key]
+    if info.get("loras"):
+        fields["loras"] = [{"name": name, "weight": weight, "hash": digest}
+                           for name, weight, digest in info["loras"]]
+    if info.get("vae_name"):
+        fields["vae"] = {"name": info["vae_name"], "hash": info.get("vae_hash")}
     return fields
 
 

@@ -36,6 +36,8 @@ class Settings:
     precision: str = "auto"
     prompt_as_dir: bool = False
     log_file: Path | None = None  # where tracebacks go; None: <outdir>/dreamline-errors.log
+    vae: Path | None = None  # --vae: a VAE file or folder used with every model
+    embedding_path: tuple[Path, ...] = ()  # --embedding_path: textual-inversion files/folders
 
     @property
     def launch_cfg_scale(self) -> bool:

@@ -23,10 +23,11 @@ _AUTOMATIC_EXPONENTIAL = {"dpm++ 2m sde", "dpm++ 2m sde heun", "dpm++ 3m sde"}
 _HARMLESS = {"steps", "sampler", "schedule type", "cfg scale", "seed", "size", "model hash",
              "model", "version", "rng", "app", "pipeline", "operations", "vae", "vae hash",
              "hashes", "denoising strength", "variation seed", "variation seed strength",
-             "tiling", "eta", "ensd", "prediction type", "sampler sigma", "face restoration"}
+             "tiling", "eta", "ensd", "prediction type", "sampler sigma", "face restoration",
+             "lora hashes", "ti hashes"}  # LoRA tags stay in the prompt; embeddings by name
 # Field name prefixes -> what they are, for the not-replayed note.
 _FEATURES = (("hires", "hires fix"), ("refine", "refiner"), ("adetailer", "ADetailer"),
-             ("lora", "LoRA"), ("lyco", "LyCORIS"), ("ti hashes", "embeddings"),
+             ("lyco", "LyCORIS"),
              ("controlnet", "ControlNet"), ("clip skip", "clip skip"),
              ("face restoration", "face restoration"), ("mask", "inpainting mask"),
              ("pag", "perturbed-attention guidance"), ("cfg rescale", "CFG rescale"),

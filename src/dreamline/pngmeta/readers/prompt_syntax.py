@@ -4,8 +4,8 @@
 dreamline has whole-sub-prompt weights but no per-word emphasis, so emphasis written in another
 tool's syntax (A1111/ComfyUI ``(word:1.2)``, ``[word]``; NovelAI ``{word}``, ``-1::word::``;
 InvokeAI's compel ``word+``, ``(words)1.2``) is written as plain text and named in a note, never
-dropped silently.  Extension tags (``<lora:...>``) and ``BREAK`` are removed and returned as
-``unrun``.
+dropped silently.  ``<lora:name:weight>`` tags and ``BREAK`` are kept (dreamline runs both);
+other extension tags (``<lyco:...>``, ``<hypernet:...>``) are removed and returned as ``unrun``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ _AND = re.compile(r"\bAND\b")
 # A1111's trailing sub-prompt weight (composable diffusion): "text :1.2".
 _TRAILING_WEIGHT = re.compile(r"^(?P<text>.*?)(?:\s*:\s*(?P<weight>[-+]?(?:\d+\.?|\d*\.\d+)))?\s*$",
                               re.DOTALL)
-_TAG = re.compile(r"<(?P<kind>lora|lyco|hypernet|embedding)\s*:[^>]*>", re.IGNORECASE)
-_BREAK = re.compile(r"\bBREAK\b")
+_TAG = re.compile(r"<(?P<kind>lyco|hypernet|embedding)\s*:[^>]*>", re.IGNORECASE)
 _PAREN_WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?|\d*\.\d+)\s*$")
 _NAI_WEIGHT = re.compile(r"-?\d*\.?\d+::(?P<text>.*?)(?:::|$)", re.DOTALL)
 _COMPEL_SUFFIX = re.compile(r"(?<=[\w)])[+-]+(?=[\s,.)]|$)")
@@ -34,7 +33,7 @@ _SPACES = re.compile(r"\s+")
 class Translated(NamedTuple):
     """A prompt in dreamline's syntax, what of the original's syntax it could not keep
     (``lost``: emphasis written as plain text) and what it asked for that dreamline does not
-    run (``unrun``: LoRA and other extension tags, ``BREAK``), both removed from the text."""
+    run (``unrun``: extension tags other than LoRA), both removed from the text."""
 
     prompt: str
     lost: tuple[str, ...]
@@ -73,9 +72,6 @@ def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
     for match in _TAG.finditer(text):
         unrun.append(f"{match.group('kind').lower()} tag {match.group(0)}")
     text = _TAG.sub(" ", text)
-    if _BREAK.search(text):
-        unrun.append("BREAK")
-        text = _BREAK.sub(" ", text)
     if style == "novelai":
         for match in _NAI_WEIGHT.finditer(text):
             lost.append(f"weighted {match.group(0).strip()}")
