@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any, Mapping
 
+from dreamline import samplers as sampler_table
 from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
                                Request, RequestError, validate)
 
@@ -41,7 +42,7 @@ class Complete(Enum):
     IMAGE = "image"      # an image file (directories too, to walk into)
     PATH = "path"        # any path, e.g. a directory
     SEED = "seed"        # a recent seed
-    SAMPLER = "sampler"  # one of SAMPLERS
+    SAMPLER = "sampler"  # one of the switch's choices (SAMPLERS for -A)
 
 
 class Group(Enum):
@@ -129,15 +130,41 @@ class Switch:
         if self.kind in (Kind.PATH, Kind.CHOICE):
             if raw == "":
                 raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
-            if self.kind is Kind.CHOICE and raw not in self.choices:
-                raise RequestError(f"{self.label}: {raw!r} is not one of the choices; expected "
-                                   f"{self.expected}")
+            if self.kind is Kind.CHOICE:
+                return self._choice(raw)
             return raw
         raise RequestError(f"{self.label} takes no value, but got {raw!r}")
 
+    def _choice(self, raw: str) -> str:
+        """Our name for a choice: -A takes A1111's and ComfyUI's sampler names as well
+        ('DPM++ 2M Karras', dpmpp_2m), --schedule 'uniform' for the model's own."""
+        found: str | None
+        if self.field == "sampler":
+            named = sampler_table.resolve(raw)
+            found = None if named is None else named[0]
+        elif self.field == "schedule":
+            found = sampler_table.schedule_word(raw)
+        else:
+            found = raw if raw in self.choices else None
+        if found is None:
+            raise RequestError(f"{self.label}: {raw!r} is not one of the choices; expected "
+                               f"{self.expected}")
+        return found
+
+    def implied(self, raw: str) -> dict[str, Any]:
+        """Other fields a value sets as well: -A "DPM++ 2M Karras" also sets the schedule.
+        Call it with a value ``convert`` accepted."""
+        if self.field == "sampler":
+            named = sampler_table.resolve(raw)
+            if named is not None and named[1] is not None:
+                return {"schedule": named[1]}
+        return {}
+
     @property
     def choices(self) -> tuple[str, ...]:
-        return SAMPLERS if self.kind is Kind.CHOICE else ()
+        if self.kind is not Kind.CHOICE:
+            return ()
+        return tuple(sampler_table.SCHEDULE_WORDS) if self.field == "schedule" else SAMPLERS
 
 
 _INT = re.compile(r"[+-]?\d+")
@@ -198,11 +225,17 @@ SWITCHES: tuple[Switch, ...] = (
            CFG_SCALE_EXPECTED, "classifier-free guidance scale", Group.GENERATION,
            launch=True, common=True),
     Switch("--sampler", ("-A",), ("-m",), "sampler", Kind.CHOICE, "NAME",
-           f"one of {_SAMPLER_LIST}", "sampler", Group.GENERATION, Complete.SAMPLER,
+           f"one of {_SAMPLER_LIST}, or an A1111 or ComfyUI name (\"DPM++ 2M Karras\", "
+           "dpmpp_2m)", "sampler", Group.GENERATION, Complete.SAMPLER,
            launch=True, common=True),
     Switch("--karras", (), (), "karras", Kind.FLAG, "", "a flag",
-           "use the Karras sigma schedule (k_* samplers) instead of the model's own",
-           Group.GENERATION),
+           "use the Karras sigma schedule instead of the model's own (short for --schedule "
+           "karras)", Group.GENERATION),
+    Switch("--schedule", (), (), "schedule", Kind.CHOICE, "TYPE",
+           f"one of {', '.join(sampler_table.SCHEDULE_WORDS)}",
+           "sigma schedule type: model (the model's own spacing, A1111's Uniform), karras or "
+           f"exponential; karras and exponential for {', '.join(sampler_table.SCHEDULED_NAMES)}",
+           Group.GENERATION, Complete.SAMPLER),
     Switch("--seamless", (), (), "seamless", Kind.FLAG, "", "a flag",
            "make a tileable image (circular padding in every convolution)", Group.GENERATION),
     Switch("--init_img", ("-I",), (), "init_img", Kind.PATH, "PATH",
@@ -327,6 +360,7 @@ def launch_defaults(values: Mapping[str, Any], base: Request | None = None) -> R
             if not isinstance(value, bool):
                 raise RequestError(f"{switch.label}: {value!r} is not on/off; expected a flag")
         elif isinstance(value, str):
+            changes.update(switch.implied(value) if switch.kind is Kind.CHOICE else {})
             value = switch.convert(value)
         changes[name] = value
     return validate(replace(base if base is not None else Request(), **changes))

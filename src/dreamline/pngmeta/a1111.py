@@ -6,8 +6,8 @@ to the closest dreamline Request, necessarily approximately: A1111's attention s
 equivalent here, so square brackets are dropped (``[x]`` is a negative prompt in dreamline but a
 mild de-emphasis in A1111), colons that would read as our ``text:weight`` separators are escaped,
 ``AND`` parts become ``text:weight`` sub-prompts, and the init image of an A1111 img2img is not
-stored, so its command is txt2img.  A1111 samplers without a dreamline equivalent (DPM++ ...)
-are an error.
+stored, so its command is txt2img.  A1111 samplers and schedule types without a dreamline
+equivalent (DPM adaptive, Align Your Steps ...) are an error.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     height = ran(info, "height", request.height)
     name = model_name if model_name is not None else info.get("model_name")
     digest = model_hash if model_hash is not None else info.get("model_hash")
-    schedule = ran(info, "schedule", "karras" if request.karras else "model")
+    schedule = ran(info, "schedule", request.sigma_schedule)
     settings: list[tuple[str, Any]] = [
         ("Steps", request.steps),
         ("Sampler", a1111_sampler(ran(info, "sampler", request.sampler), schedule)),
@@ -150,15 +150,22 @@ def a1111_prompt(parameters: A1111Parameters) -> str:
     return f"{positive} [{negative}]" if negative else positive
 
 
-def _sampler_from_a1111(name: str, value: str, fields: Mapping[str, str]) -> tuple[str, bool]:
+def _sampler_from_a1111(name: str, value: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """The Request fields for A1111's Sampler (and Schedule type, written since A1111 1.9)."""
     found = sampler_table.resolve(value)
     if found is None:
         known = ", ".join(spec.a1111 for spec in sampler_table.TABLE)
         raise MetadataError(f"{name}: A1111 sampler {value!r} has no dreamline equivalent; "
                             f"expected one of {known} (optionally with ' Karras')")
     ours, schedule = found
-    karras = schedule == "karras" or fields.get("Schedule type", "").strip().lower() == "karras"
-    return ours, karras
+    if "Schedule type" in fields:
+        try:
+            schedule = sampler_table.a1111_schedule(fields["Schedule type"], ours)
+        except sampler_table.ScheduleNameError as error:
+            raise MetadataError(f"{name}: {error}") from error
+    if schedule == "karras":
+        return {"sampler": ours, "karras": True}
+    return {"sampler": ours, "schedule": schedule or "model"}
 
 
 def a1111_request(name: str, parameters: A1111Parameters) -> Request:
@@ -187,8 +194,7 @@ def a1111_request(name: str, parameters: A1111Parameters) -> Request:
         raise MetadataError(f"{name}: A1111 parameters hold a value that is not a number "
                             f"({error})") from error
     if "Sampler" in fields:
-        changes["sampler"], changes["karras"] = _sampler_from_a1111(name, fields["Sampler"],
-                                                                    fields)
+        changes.update(_sampler_from_a1111(name, fields["Sampler"], fields))
     if fields.get("Tiling", "").strip().lower() == "true":
         changes["seamless"] = True
     if changes.get("seed") is None:
