@@ -84,19 +84,21 @@ def make_scheduler(sampler: str, scheduler_config: dict[str, Any], *, karras: bo
     row = sampler_table.spec(sampler)
     if schedule not in row.schedules:
         takes = ", ".join(sampler_table.SCHEDULED_NAMES)
-        switch = "--karras" if schedule == "karras" else f"--schedule {schedule}"
+        switch = "--karras" if karras else f"--schedule {schedule}"
         raise RequestError(f"{switch}: the {sampler} sampler has no sigma schedule to respace; "
                            f"expected one of {takes}")
     if prediction_type is not None and prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction type {prediction_type!r}; expected one of "
                          f"{', '.join(PREDICTION_TYPES)}")
-    config = {key: value for key, value in scheduler_config.items() if not key.startswith("_")}
+    cls = SCHEDULERS[sampler]
+    # Only what the class takes: diffusers warns about the rest (PNDM's skip_prk_steps for LCM).
+    config = {key: value for key, value in scheduler_config.items()
+              if not key.startswith("_") and key in _init_parameters(cls)}
     overrides: dict[str, Any] = dict(row.options)
     if prediction_type is not None:
         overrides["prediction_type"] = prediction_type
     if sampler == "plms":
         overrides["skip_prk_steps"] = True
-    cls = SCHEDULERS[sampler]
     option = SCHEDULE_OPTIONS.get(schedule)
     if option is not None and option in _init_parameters(cls):
         overrides[option] = True
