@@ -316,3 +316,27 @@ def test_vp_schedulers_add_noise_at_begin_and_step_index(sampler: str, schedule_
     contract(int(scheduler.step_index) == 3, f"{name}.step_index after a step")
     contract(torch.allclose(schedule.noised_for_next_call(z0, noise, 0), expected(3), atol=1e-5),
              f"{name}.add_noise at step_index (inpainting)")
+
+
+@pytest.mark.parametrize("sampler", ["k_dpmpp_2m", "unipc", "deis"])
+def test_vp_inpainting_levels_by_position_where_timesteps_repeat(sampler: str) -> None:
+    """Exponential sigmas at 20 steps repeat a timestep; the kept region must still be noised
+    to the sigma of the next call (by position: Schedule.full sets begin_index 0), not to the
+    first sigma with that timestep."""
+    steps = 20
+    scheduler, name = make_scheduler(sampler, tiny_model().scheduler_config,
+                                     schedule="exponential")
+    schedule = Schedule.full(scheduler, sampler, steps, schedule=name)
+    timesteps = schedule.timesteps.tolist()
+    contract(len(set(timesteps)) < len(timesteps),
+             f"{type(scheduler).__name__}'s exponential timesteps (no repeat to test with)")
+    z0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(6))
+    x = schedule.pure_noise(noise)
+    for call, t in enumerate(schedule.timesteps[:-1]):
+        x = schedule.step(torch.zeros(SHAPE), t, x, call)
+        sigma = float(scheduler.sigmas[call + 1])
+        alpha = 1 / (sigma**2 + 1) ** 0.5
+        contract(torch.allclose(schedule.noised_for_next_call(z0, noise, call),
+                                alpha * z0 + sigma * alpha * noise, atol=1e-5),
+                 f"{type(scheduler).__name__}.add_noise after call {call} (t={int(t)})")
