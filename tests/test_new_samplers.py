@@ -41,9 +41,9 @@ def _scheduler(sampler: str, schedule: str, brownian: int | None) -> Any:
 
 def _parts(scheduler: Any) -> dict[str, Any]:
     model = tiny_model()
-    return dict(vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
-                unet=model.unet, scheduler=scheduler, safety_checker=None,
-                feature_extractor=None, requires_safety_checker=False)
+    return {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer,
+            "unet": model.unet, "scheduler": scheduler, "safety_checker": None,
+            "feature_extractor": None, "requires_safety_checker": False}
 
 
 def _brownian(sampler: str, draws: int) -> int | None:

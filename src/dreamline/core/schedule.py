@@ -129,6 +129,11 @@ def _borrow_sigmas(scheduler: Any, steps: int, schedule: str) -> None:
     scheduler.timesteps = donor.timesteps.clone()
 
 
+def _brownian(scheduler: Any) -> bool:
+    """DPM++ SDE's scheduler: noise from a seeded Brownian tree, a midpoint second call."""
+    return isinstance(scheduler, DPMSolverSDEScheduler)
+
+
 def brownian_seed(generator: torch.Generator | None) -> int:
     """The seed of DPM++ SDE's Brownian tree: one integer drawn from the image's generator
     (``torch.randint(0, 2**63 - 1)``) just before the first step, after the noise was drawn, so
@@ -278,8 +283,7 @@ class Schedule:
             extra["generator"] = generator
         if isinstance(self.scheduler, LMSDiscreteScheduler):
             extra["order"] = min(LMS_ORDER, call + 1)
-        if isinstance(self.scheduler, DPMSolverSDEScheduler) and \
-                self.scheduler.noise_sampler is None:
+        if _brownian(self.scheduler) and self.scheduler.noise_sampler is None:
             # Its Brownian tree is built at the first step from noise_sampler_seed (a random
             # seed when None): seed it from the request's generator instead.
             self.scheduler.noise_sampler_seed = brownian_seed(generator)
@@ -290,14 +294,14 @@ class Schedule:
 
         It is the sigma ``scale_model_input`` divides by: the table entry at ``step_index``,
         except inside a DPM2 step, whose second call evaluates at the interpolated (midpoint)
-        sigma.
+        sigma, and inside a DPM++ SDE step (its ``mid_point_sigma``).
         """
         scheduler = self.scheduler
         sigmas = getattr(scheduler, "sigmas", None)
         index = getattr(scheduler, "step_index", None)
         if not self.uses_sigmas or sigmas is None or index is None:
             return None
-        if isinstance(scheduler, DPMSolverSDEScheduler) and not scheduler.state_in_first_order:
+        if _brownian(scheduler) and not scheduler.state_in_first_order:
             return torch.as_tensor(scheduler.mid_point_sigma)  # its second call's midpoint
         interpolated = getattr(scheduler, "sigmas_interpol", None)
         if interpolated is not None and not scheduler.state_in_first_order:
