@@ -154,3 +154,28 @@ def test_exponential_sigmas_differ_from_karras_and_model() -> None:
         sigmas[schedule] = scheduler.sigmas
     assert not torch.allclose(sigmas["model"], sigmas["karras"])
     assert not torch.allclose(sigmas["exponential"], sigmas["karras"])
+
+
+@pytest.mark.parametrize("sampler, schedule, label", [
+    ("k_dpmpp_2m_sde", "exponential", "DPM++ 2M SDE Exponential"),
+    ("k_dpmpp_2m", "model", "DPM++ 2M Uniform"),
+    ("k_dpmpp_2m", "karras", "DPM++ 2M Karras"),
+    ("unipc", "exponential", "UniPC Exponential"),
+    ("lcm", "model", "LCM"),
+])
+def test_metadata_names_the_sampler_and_schedule_both_ways(sampler: str, schedule: str,
+                                                           label: str) -> None:
+    """sd-metadata keeps our names; A1111's text says the schedule where "Automatic" would
+    pick another; both read back to the same sampler and schedule."""
+    from dreamline.pngmeta import a1111, invokeai
+
+    request = Request(prompt="p", steps=5, seed=3, sampler=sampler, schedule=schedule)
+    info = {"sampler": sampler, "schedule": schedule, "width": SIZE, "height": SIZE}
+    metadata = invokeai.sd_metadata(request, info)
+    assert (metadata["image"]["sampler"], metadata["image"]["schedule"]) == (sampler, schedule)
+    back = invokeai.sd_metadata_request("x.png", metadata)
+    assert (back.sampler, back.sigma_schedule) == (sampler, schedule)
+    text = a1111.a1111_parameters(request, info)
+    assert f"Sampler: {label}," in text
+    back = a1111.a1111_request("x.png", a1111.parse_a1111(text))
+    assert (back.sampler, back.sigma_schedule) == (sampler, schedule)

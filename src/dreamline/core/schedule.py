@@ -32,6 +32,7 @@ pinned diffusers 0.42.x, and says "diffusers changed X" when one breaks):
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -287,7 +288,11 @@ class Schedule:
             # Its Brownian tree is built at the first step from noise_sampler_seed (a random
             # seed when None): seed it from the request's generator instead.
             self.scheduler.noise_sampler_seed = brownian_seed(generator)
-        return self.scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
+        with warnings.catch_warnings():
+            # torchsde complains when the float32 smallest sigma diffusers asks the tree about
+            # rounds a hair below the float64 bound it built the tree with; harmless noise.
+            warnings.filterwarnings("ignore", message="Should have ta>=t0", category=UserWarning)
+            return self.scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
 
     def input_sigma(self) -> torch.Tensor | None:
         """The sigma of the sample the scheduler expects at its next call (None for DDIM/PLMS).
