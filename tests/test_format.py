@@ -13,7 +13,7 @@ from dreamline.format import format_command, format_number, quote, quote_path
 from dreamline.parse import parse_line
 from dreamline.prompts import split_prompt
 from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE, SAMPLERS, SEED_MAX, Request, RequestError
-from dreamline.samplers import SIGMA_NAMES
+from dreamline import samplers as sampler_table
 
 
 def test_txt2img_order() -> None:
@@ -127,6 +127,8 @@ def requests(draw: st.DrawFn) -> Request:
     """Any valid Request with a concrete seed, every switch exercised, numbers at their edges."""
     init_img = draw(st.none() | _PATHS)
     sampler = draw(st.sampled_from(SAMPLERS))
+    schedule = draw(st.sampled_from(sampler_table.spec(sampler).schedules))
+    karras = draw(st.booleans()) if schedule == "karras" else False
     save_intermediates = draw(st.none() | _int_edges(1, 1000))
     skip_normalize = draw(st.booleans())
     prompt = draw(_PROMPTS)
@@ -136,14 +138,15 @@ def requests(draw: st.DrawFn) -> Request:
         assume(False)
     request = Request(
         prompt=prompt,
-        steps=draw(_int_edges(1, 1000)),
+        steps=draw(_int_edges(1, sampler_table.spec(sampler).max_steps or 1000)),
         seed=draw(_int_edges(0, SEED_MAX)),
         iterations=draw(_int_edges(1, 1000)),
         width=draw(st.none() | _int_edges(8, MAX_SIDE)),
         height=draw(st.none() | _int_edges(8, MAX_SIDE)),
         cfg_scale=draw(_edges(*CFG_SCALE_RANGE)),
         sampler=sampler,
-        karras=draw(st.booleans()) if sampler in SIGMA_NAMES else False,
+        karras=karras,
+        schedule=schedule,
         init_img=init_img,
         strength=draw(_edges(0.0, 1.0, exclude_min=True)),
         fit=draw(st.booleans()),
@@ -203,7 +206,8 @@ def test_every_field_is_written() -> None:
     """Changing any field away from its default changes the command: the formatter knows it."""
     base = Request(prompt="p", seed=1, init_img="i.png", save_intermediates=2)
     changed = {"prompt": "q", "steps": 9, "seed": 2, "iterations": 2, "width": 64, "height": 64,
-               "cfg_scale": 3.0, "sampler": "ddim", "karras": True, "init_img": "j.png",
+               "cfg_scale": 3.0, "sampler": "ddim", "karras": True, "schedule": "exponential",
+               "init_img": "j.png",
                "strength": 0.5, "fit": True, "init_mask": "m.png", "invert_mask": True,
                "variation_amount": 0.5, "with_variations": ((3, 0.5),), "grid": True,
                "outdir": "o", "skip_normalize": True, "log_tokenization": True,

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from core_fixtures import generate, tiny_model, write_image
+from dreamline import samplers as sampler_table
 from dreamline.core import Generator, StepInfo
 from dreamline.request import SAMPLERS, Request
 
@@ -19,7 +20,7 @@ SEED = 31
 STEPS = 5
 STRENGTH = 0.6  # img2img: 3 of the 5 steps
 
-# "<sampler>/<txt2img|img2img>[/karras]": latents[0, -1, -3:, -3:], row by row
+# "<sampler>/<txt2img|img2img>[/karras|/exponential]": latents[0, -1, -3:, -3:], row by row
 GOLDEN: dict[str, tuple[float, ...]] = {
     "ddim/txt2img": (5.729345, 2.871634, 2.459217, -2.443289, 7.879596,
         0.280345, -3.182149, 2.582928, 4.819464),
@@ -65,6 +66,85 @@ GOLDEN: dict[str, tuple[float, ...]] = {
         -10.297726, -11.758659, 13.555121, 13.823300),
     "k_dpm_2_a/img2img": (0.106560, 0.813460, -1.317187, 0.780639, 2.094292,
         -2.808437, -1.168421, 2.814628, 0.067290),
+    # Recorded when the samplers and schedule types after this line were added (k_dpmpp_*,
+    # unipc, deis, lcm, ddpm; exponential).  (With 3 steps DPM++ 3M SDE is 2M SDE: lower orders
+    # at the start and, under 15 steps, at the end.)
+    "k_dpmpp_2m/txt2img": (14.642102, 7.968323, 6.581794, -4.607918, 20.970627,
+        -0.062998, -8.623546, 6.728857, 13.951701),
+    "k_dpmpp_2m/img2img": (-0.286233, 0.988088, -1.841164, 0.016457, 3.680584,
+        -3.664681, -2.463366, 3.500300, 0.938623),
+    "k_dpmpp_2m_sde/txt2img": (17.713005, 6.031490, 10.092329, -3.567551, 34.013645,
+        -9.562173, -14.134281, 16.801367, 14.992557),
+    "k_dpmpp_2m_sde/img2img": (0.815650, 1.730577, -0.969766, 1.955432, 3.200212,
+        -3.753939, -1.681842, 4.432494, -0.014472),
+    "k_dpmpp_sde/txt2img": (16.407768, 20.996107, 20.265766, 2.774313, 11.903863,
+        -18.054569, 5.136552, 18.695272, 6.354959),
+    "k_dpmpp_sde/img2img": (0.106611, 0.415382, -3.410790, 0.907317, 4.246769,
+        -2.155314, -1.581596, 1.631256, 2.383883),
+    "k_dpmpp_2s_a/txt2img": (18.378315, 6.037827, 9.846056, -3.690004, 29.412037,
+        -4.763552, -11.586279, 12.837417, 14.579127),
+    "k_dpmpp_2s_a/img2img": (0.691368, 1.906940, -1.107526, 1.612732, 3.664926,
+        -3.749599, -2.322638, 4.159922, 0.358859),
+    "k_dpmpp_3m_sde/txt2img": (17.521854, 6.050322, 9.991491, -3.796268, 34.664959,
+        -10.261114, -14.559516, 17.299112, 15.182257),
+    "k_dpmpp_3m_sde/img2img": (0.815650, 1.730577, -0.969766, 1.955432, 3.200212,
+        -3.753939, -1.681842, 4.432494, -0.014472),
+    "unipc/txt2img": (14.235529, 8.118876, 6.491778, -4.603165, 20.700308,
+        -0.262047, -8.637471, 6.713387, 13.909619),
+    "unipc/img2img": (-0.338665, 0.951367, -1.845417, 0.019484, 3.661703,
+        -3.678592, -2.464005, 3.486827, 0.905478),
+    "deis/txt2img": (14.934088, 7.844794, 6.634817, -4.607408, 21.183123,
+        0.090142, -8.603848, 6.728694, 13.999603),
+    "deis/img2img": (-0.266615, 0.998995, -1.840783, 0.011308, 3.694634,
+        -3.652947, -2.453465, 3.485905, 0.958853),
+    "lcm/txt2img": (20.000069, 4.837787, 11.382990, -3.793951, 31.976763,
+        -6.296383, -12.967115, 14.537891, 14.366437),
+    "lcm/img2img": (1.039090, 2.269606, -1.188065, 2.023706, 3.500289,
+        -3.833751, -2.316585, 4.616167, 0.140860),
+    "ddpm/txt2img": (6.762201, 2.107493, 3.650492, -2.025020, 12.183793,
+        -2.571492, -4.938534, 6.004325, 4.814171),
+    "ddpm/img2img": (0.516943, 0.451953, -0.669375, 0.261147, 1.891872,
+        -1.795176, -0.938917, 2.202132, 0.378641),
+    "k_lms/txt2img/exponential": (16.444782, 7.069412, 6.815334, -4.476357, 22.429398,
+        0.774030, -8.556564, 6.721333, 14.258805),
+    "k_euler/txt2img/exponential": (16.668528, 7.004040, 6.881733, -4.490435, 22.566040,
+        0.881734, -8.548748, 6.734879, 14.289036),
+    "k_euler_a/txt2img/exponential": (18.373484, 5.214561, 7.780358, -4.862632, 28.296614,
+        -3.254209, -10.609775, 11.094178, 15.105846),
+    "k_heun/txt2img/exponential": (11.751041, 8.520326, 5.536252, -4.317616, 19.516142,
+        -1.534968, -8.708570, 6.469431, 13.680276),
+    "k_dpm_2/txt2img/exponential": (12.524561, 11.382430, 6.889448, -5.491740, 17.704147,
+        -0.989178, -8.700529, 6.978111, 13.320442),
+    "k_dpm_2_a/txt2img/exponential": (6.651768, 8.999603, 4.486702, -4.481020, 20.753010,
+        -9.176258, -10.764407, 10.528716, 13.717393),
+    "k_dpmpp_2m/txt2img/karras": (13.406120, 8.852494, 6.252476, -4.824349, 19.976685,
+        -0.621015, -8.843598, 6.783187, 13.662740),
+    "k_dpmpp_2m/txt2img/exponential": (15.007771, 7.621235, 5.989183, -4.433627, 21.504395,
+        0.007720, -8.826865, 7.232810, 14.006713),
+    "k_dpmpp_2m_sde/txt2img/karras": (16.412474, 4.327509, 8.526184, -5.716900, 37.041466,
+        -14.737782, -15.059072, 21.131441, 15.258677),
+    "k_dpmpp_2m_sde/txt2img/exponential": (17.455681, 4.624482, 7.173966, -5.212837, 31.549906,
+        -7.885337, -12.650051, 15.354487, 15.408593),
+    "k_dpmpp_sde/txt2img/karras": (12.748737, 22.795223, 20.051043, 6.146214, 10.254069,
+        -17.359375, 4.231415, 16.242487, 3.616604),
+    "k_dpmpp_sde/txt2img/exponential": (21.344072, 23.925035, 16.665863, 3.782749, 16.451530,
+        -12.288144, 5.832100, 17.612186, 7.031013),
+    "k_dpmpp_2s_a/txt2img/karras": (17.821726, 5.171095, 8.307499, -5.170864, 30.939091,
+        -6.609829, -12.032064, 14.306111, 14.921246),
+    "k_dpmpp_2s_a/txt2img/exponential": (18.268095, 5.353538, 7.221649, -4.800366, 28.083847,
+        -3.407070, -10.871713, 11.923750, 14.978786),
+    "k_dpmpp_3m_sde/txt2img/karras": (15.825479, 4.013456, 8.498503, -6.079384, 39.300014,
+        -17.764296, -16.228483, 23.632168, 15.475382),
+    "k_dpmpp_3m_sde/txt2img/exponential": (17.322187, 4.409089, 7.225662, -5.218431, 32.141666,
+        -8.804612, -12.877938, 16.121822, 15.385438),
+    "unipc/txt2img/karras": (13.082881, 9.009355, 6.177136, -4.833148, 19.743000,
+        -0.774882, -8.864526, 6.780755, 13.613744),
+    "unipc/txt2img/exponential": (14.810213, 7.679030, 5.939989, -4.431273, 21.392492,
+        -0.087914, -8.830555, 7.212215, 13.983102),
+    "deis/txt2img/karras": (14.854311, 8.157881, 6.589187, -4.795120, 21.039019,
+        0.072009, -8.732459, 6.798432, 13.914954),
+    "deis/txt2img/exponential": (15.827459, 7.371961, 6.186575, -4.432368, 21.979752,
+        0.422612, -8.793884, 7.310524, 14.123195),
 }
 
 
@@ -80,7 +160,8 @@ def init_img(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_every_sampler_and_mode_has_a_golden_slice() -> None:
     expected = {f"{name}/{mode}" for name in SAMPLERS for mode in ("txt2img", "img2img")}
-    expected |= {f"{name}/txt2img/karras" for name in SAMPLERS if name.startswith("k_")}
+    expected |= {f"{name}/txt2img/{schedule}" for name in SAMPLERS
+                 for schedule in sampler_table.spec(name).schedules if schedule != "model"}
     assert set(GOLDEN) == expected
 
 
@@ -91,7 +172,8 @@ def test_last_latents_match_the_golden_slice(gen: Generator, init_img: str, key:
         if mode == "img2img" else {}
     seen: list[StepInfo] = []
     generate(gen, Request(prompt="a lighthouse", steps=STEPS, seed=SEED, sampler=sampler,
-                          karras=bool(schedule), **extra), on_step=seen.append)
+                          schedule=schedule[0] if schedule else "model", **extra),
+             on_step=seen.append)
     got = seen[-1].latents[0, -1, -3:, -3:].flatten()
     expected = torch.tensor(GOLDEN[key])
     assert torch.allclose(got, expected, rtol=0, atol=TOLERANCE), (

@@ -351,7 +351,7 @@ def test_lower_strength_ends_closer_to_the_init_latent(gen: Generator,
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_img2img_starts_from_the_init_latent_noised_to_the_first_step(
         gen: Generator, pictures: dict[str, str], sampler: str) -> None:
-    """k samplers start at z0 + noise * sigma_start; DDIM/PLMS at add_noise(z0, t_start)."""
+    """k samplers start at z0 + noise * sigma_start; the others at add_noise(z0, t_start)."""
     seed, strength, steps = 17, 0.5, 6
     with UNetInputs() as seen:
         result = _one(gen, seed=seed, sampler=sampler, steps=steps, init_img=pictures["init"],
@@ -366,6 +366,11 @@ def test_img2img_starts_from_the_init_latent_noised_to_the_first_step(
         order = int(scheduler.order)
         sigma = float(scheduler.sigmas[start * order])
         expected = (init_latents + noise * sigma) / (sigma**2 + 1) ** 0.5
+    elif sampler not in ("ddim", "plms"):  # their own timesteps (DPM++ 2M, UniPC, LCM ...)
+        scheduler.set_timesteps(steps)
+        assert first_t == scheduler.timesteps[start]
+        alpha = scheduler.alphas_cumprod[int(first_t)]
+        expected = alpha**0.5 * init_latents + (1 - alpha) ** 0.5 * noise
     else:
         full = _leading_timesteps(steps)
         assert first_t == full[start]

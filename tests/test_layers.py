@@ -112,7 +112,7 @@ def test_no_import_cycle_between_modules() -> None:
             assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-MAX_MODULE_LINES = 320  # "about 300": one sitting's read
+MAX_MODULE_LINES = 340  # "about 300": one sitting's read
 
 
 def test_every_module_is_small_enough_to_read_in_one_sitting() -> None:

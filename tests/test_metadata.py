@@ -263,10 +263,42 @@ def test_a1111_sampler_names(tmp_path: Path, name: str, sampler: str, karras: bo
 
 
 def test_unknown_a1111_sampler_is_a_clear_error(tmp_path: Path) -> None:
-    path = write_plain_png(tmp_path / "dpmpp.png", {
-        "parameters": "x\nSteps: 5, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1, Size: 64x64"})
-    with pytest.raises(MetadataError, match=r"dpmpp\.png: A1111 sampler 'DPM\+\+ 2M Karras'"):
+    path = write_plain_png(tmp_path / "dpm.png", {
+        "parameters": "x\nSteps: 5, Sampler: DPM adaptive, CFG scale: 7, Seed: 1, Size: 64x64"})
+    with pytest.raises(MetadataError, match=r"dpm\.png: A1111 sampler 'DPM adaptive'"):
         read_command(path)
+
+
+@pytest.mark.parametrize("fields, sampler, schedule", [
+    ("Sampler: DPM++ 2M Karras", "k_dpmpp_2m", "karras"),
+    ("Sampler: DPM++ 2M", "k_dpmpp_2m", "model"),  # before A1111 1.9: no suffix, Uniform
+    ("Sampler: DPM++ 2M, Schedule type: Automatic", "k_dpmpp_2m", "karras"),
+    ("Sampler: DPM++ 2M SDE, Schedule type: Automatic", "k_dpmpp_2m_sde", "exponential"),
+    ("Sampler: DPM++ 2M SDE Exponential", "k_dpmpp_2m_sde", "exponential"),
+    ("Sampler: DPM++ 2M, Schedule type: Uniform", "k_dpmpp_2m", "model"),
+    ("Sampler: Euler a, Schedule type: Automatic", "k_euler_a", "model"),
+    ("Sampler: UniPC, Schedule type: Exponential", "unipc", "exponential"),
+    ("Sampler: DPM++ 2S a Karras", "k_dpmpp_2s_a", "karras"),
+    ("Sampler: DDPM", "ddpm", "model"),
+])
+def test_a1111_new_samplers_and_schedule_types(tmp_path: Path, fields: str, sampler: str,
+                                                schedule: str) -> None:
+    path = write_plain_png(tmp_path / "s.png", {
+        "parameters": f"x\nSteps: 5, {fields}, CFG scale: 7, Seed: 1, Size: 64x64"})
+    request = parsed(read_command(path))
+    assert (request.sampler, request.sigma_schedule) == (sampler, schedule)
+
+
+def test_a1111_schedule_type_without_an_equivalent_is_said(tmp_path: Path) -> None:
+    """Never silently wrong: the command runs the model's own sigmas and a note says so."""
+    from dreamline.repl.fetch import fetch
+
+    path = write_plain_png(tmp_path / "ays.png", {
+        "parameters": "x\nSteps: 5, Sampler: DPM++ 2M, Schedule type: Align Your Steps, "
+                      "CFG scale: 7, Seed: 1, Size: 64x64"})
+    fetched = fetch(path)
+    assert "--karras" not in fetched.command and "--schedule" not in fetched.command
+    assert any("'Align Your Steps' has no dreamline equivalent" in note for note in fetched.notes)
 
 
 def test_a1111_metadata_is_taken_apart(tmp_path: Path) -> None:

@@ -186,8 +186,14 @@ BAD: list[tuple[str, str]] = [
     ("a -C -1", "-C/--cfg_scale: -1.0 is out of range"),
     ("a -C nan", "-C/--cfg_scale: 'nan' is not a number"),
     ("a -C inf", "-C/--cfg_scale: 'inf' is not a number"),
-    ("a -A euler", "-A/--sampler: 'euler' is not one of the choices"),
-    ("a -m K_LMS", "-A/--sampler: 'K_LMS' is not one of the choices"),
+    ("a -A eulr", "-A/--sampler: 'eulr' is not one of the choices"),
+    ("a -m K_LMSS", "-A/--sampler: 'K_LMSS' is not one of the choices"),
+    ("a --schedule polyexponential", "--schedule: 'polyexponential' is not one of the choices"),
+    ("a -A ddim --schedule karras", "--schedule karras: the Karras sigma schedule is for the "
+                                    "samplers that walk sigmas, not 'ddim'"),
+    ("a -A k_euler --karras --schedule exponential",
+     "--karras and --schedule exponential disagree"),
+    ("a -A lcm -s 60", "-s/--steps: 60 is too many for the lcm sampler; expected at most 50"),
     ("a -I x.png -f 0", "-f/--strength: 0.0 is out of range; expected a value in (0, 1]"),
     ("a -I x.png -f 1.5", "-f/--strength: 1.5 is out of range"),
     ("a -f", "-f/--strength: missing its value"),
@@ -251,7 +257,7 @@ def test_bad_lines(line: str, message: str) -> None:
 
 
 def test_every_switch_parses_by_every_name() -> None:
-    samples = {Kind.INT: "60", Kind.FLOAT: "0.5", Kind.PATH: "x.png", Kind.CHOICE: "ddim",
+    samples = {Kind.INT: "60", Kind.FLOAT: "0.5", Kind.PATH: "x.png",
                Kind.VARIATIONS: "3:0.5", Kind.NEGATIVE: "blurry", Kind.LORAS: "detail:0.5"}
     for switch in SWITCHES:
         for name in switch.names:
@@ -261,7 +267,9 @@ def test_every_switch_parses_by_every_name() -> None:
             if switch.kind is Kind.HELP:
                 assert parse(line).wants_help
                 continue
-            if switch.kind.takes_value:
+            if switch.kind is Kind.CHOICE:
+                line += f" {switch.choices[-1]}"
+            elif switch.kind.takes_value:
                 line += f" {samples[switch.kind]}"
             parsed = parse(line)
             if switch.kind is Kind.NEGATIVE:
@@ -364,3 +372,18 @@ def test_is_comment(line: str, comment: bool) -> None:
 def test_numbers_take_ascii_digits_only(line: str) -> None:
     with pytest.raises(RequestError, match="is not a"):
         parse_line(line, Request())
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('a -A "DPM++ 2M Karras"', {"sampler": "k_dpmpp_2m", "schedule": "karras"}),
+    ("a -A dpmpp_2m_sde", {"sampler": "k_dpmpp_2m_sde", "schedule": "model"}),
+    ("a -A 'Euler a'", {"sampler": "k_euler_a", "schedule": "model"}),
+    ("a -A k_dpmpp_sde --schedule exponential", {"sampler": "k_dpmpp_sde",
+                                                  "schedule": "exponential"}),
+    ("a -A unipc --schedule uniform", {"sampler": "unipc", "schedule": "model"}),
+    ("a -A K_LMS", {"sampler": "k_lms"}),
+])
+def test_sampler_names_of_every_dialect_and_schedule_types(line: str,
+                                                           expected: dict[str, str]) -> None:
+    request = parse(line).request
+    assert {name: getattr(request, name) for name in expected} == expected

@@ -12,6 +12,7 @@ import inspect
 import pytest
 import torch
 from diffusers import (
+    DPMSolverSDEScheduler,
     EulerAncestralDiscreteScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
@@ -19,14 +20,25 @@ from diffusers import (
 
 from core_fixtures import tiny_model
 from dreamline import samplers as sampler_table
-from dreamline.core.schedule import SCHEDULERS, SIGMA_SAMPLERS, Schedule, make_scheduler
+from dreamline.core.schedule import (
+    SCHEDULERS,
+    SIGMA_SAMPLERS,
+    Schedule,
+    brownian_seed,
+    make_scheduler,
+)
 
 STEPS = 6
 SHAPE = (1, 4, 2, 2)
-TWO_CALL = ("k_heun", "k_dpm_2", "k_dpm_2_a")  # two scheduler calls per sampling step
+TWO_CALL = ("k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_sde")  # two calls per sampling step
 DPM2 = ("k_dpm_2", "k_dpm_2_a")  # midpoint sigmas in sigmas_interpol
 ALPHA_SAMPLERS = ("ddim", "plms")  # no sigmas: add_noise with alphas_cumprod
-KARRAS_OPTION = {"k_lms", "k_euler", "k_heun", "k_dpm_2", "k_dpm_2_a"}  # use_karras_sigmas
+# use_karras_sigmas and use_exponential_sigmas
+KARRAS_OPTION = {"k_lms", "k_euler", "k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2m",
+                 "k_dpmpp_2m_sde", "k_dpmpp_sde", "k_dpmpp_2s_a", "k_dpmpp_3m_sde", "unipc",
+                 "deis"}
+# VP sigma schedules: unscaled input, img2img/inpainting through add_noise at begin/step_index
+VP_SIGMAS = ("k_dpmpp_2m", "k_dpmpp_2m_sde", "k_dpmpp_2s_a", "k_dpmpp_3m_sde", "unipc", "deis")
 
 
 def contract(ok: bool, what: str) -> None:
@@ -36,8 +48,8 @@ def contract(ok: bool, what: str) -> None:
 
 
 def _schedule(sampler: str, **options: object) -> Schedule:
-    scheduler, _ = make_scheduler(sampler, tiny_model().scheduler_config, **options)
-    return Schedule.full(scheduler, sampler, STEPS, karras=bool(options.get("karras")))
+    scheduler, name = make_scheduler(sampler, tiny_model().scheduler_config, **options)
+    return Schedule.full(scheduler, sampler, STEPS, schedule=name)
 
 
 def _sigma_of_scaled_input(schedule: Schedule, t: torch.Tensor) -> float:
@@ -75,17 +87,19 @@ def test_every_scheduler_takes_the_config_we_give_it(sampler: str) -> None:
     contract("return_dict" in inspect.signature(cls.step).parameters,
              f"{cls.__name__}.step(return_dict=...)")
     contract(hasattr(scheduler, "init_noise_sigma"), f"{cls.__name__}.init_noise_sigma")
-    contract(("generator" in inspect.signature(cls.step).parameters)
-             >= sampler_table.spec(sampler).stochastic,
+    takes_generator = "generator" in inspect.signature(cls.step).parameters
+    seeded_tree = cls is DPMSolverSDEScheduler  # its noise: a Brownian tree (see below)
+    contract((takes_generator or seeded_tree) >= sampler_table.spec(sampler).stochastic,
              f"{cls.__name__}.step(generator=...) (ancestral noise from the request's seed)")
 
 
-def test_which_schedulers_take_karras_sigmas() -> None:
+@pytest.mark.parametrize("option", ["use_karras_sigmas", "use_exponential_sigmas"])
+def test_which_schedulers_take_karras_sigmas(option: str) -> None:
     has_option = {name for name, cls in SCHEDULERS.items()
-                  if "use_karras_sigmas" in inspect.signature(cls.__init__).parameters}
+                  if option in inspect.signature(cls.__init__).parameters}
     contract(has_option == KARRAS_OPTION,
-             f"which schedulers take use_karras_sigmas: {sorted(has_option)} (Euler a borrows "
-             "Euler's Karras sigmas because it has none)")
+             f"which schedulers take {option}: {sorted(has_option)} (Euler a borrows "
+             "Euler's sigmas because it has none)")
 
 
 # ------------------------------------------------------------------------------ k samplers
@@ -114,12 +128,14 @@ def test_k_sampler_sigma_bookkeeping(sampler: str) -> None:
                  f"scale_model_input used {used:.5f}, sigmas has {expected:.5f}")
 
 
-@pytest.mark.parametrize("karras", [False, True])
+@pytest.mark.parametrize("schedule", ["model", "karras", "exponential"])
 @pytest.mark.parametrize("sampler", sorted(SIGMA_SAMPLERS))
-def test_input_sigma_is_the_sigma_scale_model_input_uses(sampler: str, karras: bool) -> None:
+def test_input_sigma_is_the_sigma_scale_model_input_uses(sampler: str, schedule: str) -> None:
     """At every call, also inside Heun's and DPM2's second call (DPM2: sigmas_interpol, the
-    ancestral one indexed one behind), and with borrowed Karras sigmas (Euler a)."""
-    for call, (used, ours, _finished) in enumerate(_run_calls(_schedule(sampler, karras=karras))):
+    ancestral one indexed one behind; DPM++ SDE: mid_point_sigma), and with borrowed Karras or
+    exponential sigmas (Euler a)."""
+    calls = _run_calls(_schedule(sampler, schedule=schedule))
+    for call, (used, ours, _finished) in enumerate(calls):
         contract(ours is not None and used is not None and abs(used - ours) < 1e-3 * max(1, used),
                  f"the sigma {sampler}'s scale_model_input uses at call {call}: {used}, "
                  f"input_sigma() says {ours}")
@@ -134,7 +150,8 @@ def test_two_call_samplers_say_when_a_step_is_done(sampler: str) -> None:
     contract(schedule.scheduler.state_in_first_order is True,
              f"{type(schedule.scheduler).__name__}.state_in_first_order (True before a step)")
     finished = [done for _used, _ours, done in _run_calls(schedule)]
-    contract(finished == [False, True] * (STEPS - 1) + [False],
+    # the last call is a lone Euler step; the loop ends the step there whatever this says
+    contract(finished[:-1] == [False, True] * (STEPS - 1),
              f"{type(schedule.scheduler).__name__}.state_in_first_order over a run: {finished}")
 
 
@@ -229,3 +246,97 @@ def test_alpha_samplers_add_noise_with_alphas_cumprod(sampler: str) -> None:
 
 def test_pndm_is_the_plms_class() -> None:
     contract(SCHEDULERS["plms"] is PNDMScheduler, "the plms class")
+
+
+# ------------------------------------------------------------------------------ DPM++ SDE
+
+
+def test_dpmpp_sde_brownian_tree_is_seeded_from_the_generator() -> None:
+    """noise_sampler (None until the first step) is built from noise_sampler_seed: the same
+    seed gives the same steps, another seed other ones; Schedule.step sets the seed."""
+    def run(seed: int) -> torch.Tensor:
+        schedule = _schedule("k_dpmpp_sde")
+        contract(getattr(schedule.scheduler, "noise_sampler", "missing") is None,
+                 "DPMSolverSDEScheduler.noise_sampler (None before the first step)")
+        x = schedule.pure_noise(torch.ones(SHAPE))
+        generator = torch.Generator().manual_seed(seed)
+        for call, t in enumerate(schedule.timesteps[:3]):
+            schedule.scale_input(x, t)
+            x = schedule.step(torch.zeros(SHAPE), t, x, call, generator)
+        contract(schedule.scheduler.noise_sampler_seed
+                 == brownian_seed(torch.Generator().manual_seed(seed)),
+                 "DPMSolverSDEScheduler.noise_sampler_seed")
+        return x
+
+    contract(torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2)),
+             "DPMSolverSDEScheduler's Brownian tree from noise_sampler_seed")
+
+
+def test_dpmpp_sde_second_call_scales_by_mid_point_sigma() -> None:
+    schedule = _schedule("k_dpmpp_sde")
+    x = schedule.pure_noise(torch.ones(SHAPE))
+    t0, t1 = schedule.timesteps[0], schedule.timesteps[1]
+    schedule.scale_input(x, t0)
+    x = schedule.step(torch.zeros(SHAPE), t0, x, 0, torch.Generator().manual_seed(0))
+    contract(not schedule.scheduler.state_in_first_order
+             and hasattr(schedule.scheduler, "mid_point_sigma"),
+             "DPMSolverSDEScheduler.mid_point_sigma / state_in_first_order")
+    used = _sigma_of_scaled_input(schedule, t1)
+    contract(abs(used - float(schedule.scheduler.mid_point_sigma)) < 1e-4 * max(1.0, used),
+             "DPMSolverSDEScheduler.scale_model_input's sigma in its second call")
+
+
+# ------------------------------------------------------------------------------ VP sigma schedules
+
+
+@pytest.mark.parametrize("schedule_type", ["model", "karras"])
+@pytest.mark.parametrize("sampler", VP_SIGMAS)
+def test_vp_schedulers_add_noise_at_begin_and_step_index(sampler: str, schedule_type: str) -> None:
+    """Unscaled input, init_noise_sigma 1, and add_noise = alpha_t z0 + sigma_t noise with
+    sigma = sigmas[begin_index] before the first step and sigmas[step_index] after a step
+    (alpha_t = 1 / sqrt(sigma**2 + 1), sigma_t = sigma * alpha_t)."""
+    schedule = _schedule(sampler, schedule=schedule_type).sliced(STEPS - 2)
+    scheduler = schedule.scheduler
+    name = type(scheduler).__name__
+    z0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(6))
+
+    def expected(index: int) -> torch.Tensor:
+        sigma = float(scheduler.sigmas[index])
+        alpha = 1 / (sigma**2 + 1) ** 0.5
+        return alpha * z0 + sigma * alpha * noise
+
+    contract(float(scheduler.init_noise_sigma) == 1.0, f"{name}.init_noise_sigma")
+    x = schedule.noise_init(z0, noise)
+    contract(torch.allclose(x, expected(2), atol=1e-5), f"{name}.add_noise at begin_index")
+    contract(torch.equal(schedule.scale_input(x, schedule.timesteps[0]), x),
+             f"{name}.scale_model_input (unscaled)")
+    x = schedule.step(torch.zeros(SHAPE), schedule.timesteps[0], x, 0,
+                      torch.Generator().manual_seed(0))
+    contract(int(scheduler.step_index) == 3, f"{name}.step_index after a step")
+    contract(torch.allclose(schedule.noised_for_next_call(z0, noise, 0), expected(3), atol=1e-5),
+             f"{name}.add_noise at step_index (inpainting)")
+
+
+@pytest.mark.parametrize("sampler", ["k_dpmpp_2m", "unipc", "deis"])
+def test_vp_inpainting_levels_by_position_where_timesteps_repeat(sampler: str) -> None:
+    """Exponential sigmas at 20 steps repeat a timestep; the kept region must still be noised
+    to the sigma of the next call (by position: Schedule.full sets begin_index 0), not to the
+    first sigma with that timestep."""
+    steps = 20
+    scheduler, name = make_scheduler(sampler, tiny_model().scheduler_config,
+                                     schedule="exponential")
+    schedule = Schedule.full(scheduler, sampler, steps, schedule=name)
+    timesteps = schedule.timesteps.tolist()
+    contract(len(set(timesteps)) < len(timesteps),
+             f"{type(scheduler).__name__}'s exponential timesteps (no repeat to test with)")
+    z0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(6))
+    x = schedule.pure_noise(noise)
+    for call, t in enumerate(schedule.timesteps[:-1]):
+        x = schedule.step(torch.zeros(SHAPE), t, x, call)
+        sigma = float(scheduler.sigmas[call + 1])
+        alpha = 1 / (sigma**2 + 1) ** 0.5
+        contract(torch.allclose(schedule.noised_for_next_call(z0, noise, call),
+                                alpha * z0 + sigma * alpha * noise, atol=1e-5),
+                 f"{type(scheduler).__name__}.add_noise after call {call} (t={int(t)})")

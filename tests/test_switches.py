@@ -72,7 +72,7 @@ def test_launch_defaults_typed_and_text() -> None:
     ({"steps": "ten"}, "-s/--steps: 'ten' is not a whole number"),
     ({"cfg_scale": "x"}, "-C/--cfg_scale: 'x' is not a number"),
     ({"strength": 0}, "-f/--strength: 0 is out of range"),
-    ({"sampler": "euler"}, "-A/--sampler: 'euler' is not one of the choices"),
+    ({"sampler": "eulr"}, "-A/--sampler: 'eulr' is not one of the choices"),
     ({"grid": "yes"}, "-g/--grid: 'yes' is not on/off"),
 ])
 def test_launch_defaults_errors(values: dict, message: str) -> None:

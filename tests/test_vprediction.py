@@ -19,7 +19,9 @@ import torch
 from diffusers import PNDMScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
 from core_fixtures import SIZE, gradient_image, prepared, tiny_model, write_image
+from dreamline import samplers as sampler_table
 from dreamline.core import SCHEDULERS, Generator, Schedule, make_scheduler, sample
+from dreamline.core.schedule import brownian_seed
 from dreamline.models.types import LoadedModel
 from dreamline.request import SAMPLERS, Request, steps_to_run
 
@@ -51,9 +53,14 @@ def _parts(sampler: str, prediction_type: str = V) -> dict:
     model = tiny_model()
     if sampler == "plms":  # epsilon inside: PerCallPLMS hands it noise
         scheduler = PerCallPLMS.from_config(model.scheduler_config, skip_prk_steps=True)
-    else:
+    else:  # the table's options; DPM++ SDE's Brownian tree seeded as our generator seeds it
+        options = dict(sampler_table.spec(sampler).options)
+        if sampler == "k_dpmpp_sde":
+            generator = torch.Generator().manual_seed(SEED)
+            torch.randn((1, 4, SIZE // 8, SIZE // 8), generator=generator)  # the noise
+            options["noise_sampler_seed"] = brownian_seed(generator)
         scheduler = SCHEDULERS[sampler].from_config(model.scheduler_config,
-                                                    prediction_type=prediction_type)
+                                                    prediction_type=prediction_type, **options)
     return {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer,
             "unet": model.unet, "scheduler": scheduler, "safety_checker": None,
             "feature_extractor": None, "requires_safety_checker": False}
@@ -107,7 +114,8 @@ def test_unknown_prediction_type_is_refused() -> None:
         Generator(model).generate(Request(prompt=PROMPT, steps=1, seed=1))
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "plms", "k_lms", "k_euler", "k_heun"])
+@pytest.mark.parametrize("sampler", ["ddim", "plms", "k_lms", "k_euler", "k_heun", "k_dpmpp_2m",
+                                     "unipc", "deis"])
 @pytest.mark.parametrize("strength", [1.0, 0.5])
 def test_a_perfect_v_predictor_lands_on_the_init_latent(sampler: str, strength: float) -> None:
     """Told the true v (``sqrt(alpha_t) * noise - sqrt(1 - alpha_t) * z0``) at every call, the
@@ -133,6 +141,9 @@ def test_a_perfect_v_predictor_lands_on_the_init_latent(sampler: str, strength: 
     out = sample(predict_v, x, schedule)
     if schedule.uses_sigmas:
         expected = z0
+    elif sampler not in ("ddim", "plms"):  # VP sigmas end at their last (0; DEIS's is not)
+        last = float(scheduler.sigmas[-1])
+        expected = (z0 + last * noise) / (last**2 + 1) ** 0.5
     else:  # DDIM/PLMS end at the "final" alpha (alphas_cumprod[0] with set_alpha_to_one False)
         final = float(scheduler.final_alpha_cumprod)
         expected = final**0.5 * z0 + (1 - final) ** 0.5 * noise

@@ -223,6 +223,7 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
                 values["loras"] = values.get("loras", ()) + switch.convert(raw)
             else:
                 values[str(switch.field)] = _value(switch, raw, quoted, recall)
+                values.update(switch.implied(raw))  # -A "DPM++ 2M Karras": the schedule too
     given = set(values)
     prompt = _with_negative(" ".join(prompt_words), negatives)
     if prompt_words or prompt:

@@ -17,6 +17,7 @@ from dreamline.errors import DreamlineError
 from dreamline.lora_tags import LoraTagError, prompt_loras
 
 SAMPLERS: tuple[str, ...] = sampler_table.NAMES
+SCHEDULES: tuple[str, ...] = sampler_table.SCHEDULES  # "model", "karras", "exponential"
 SEED_MAX = 2**32 - 1
 MAX_STEPS = 1000
 MAX_SIDE = 8192
@@ -46,7 +47,8 @@ class Request:
     height: int | None = None
     cfg_scale: float = 7.5
     sampler: str = "k_lms"
-    karras: bool = False
+    karras: bool = False  # the short form of schedule="karras"
+    schedule: str = "model"  # the sigma schedule type: one of SCHEDULES
     init_img: str | None = None
     strength: float = 0.75
     fit: bool = False
@@ -73,6 +75,11 @@ class Request:
     @property
     def is_img2img(self) -> bool:
         return self.init_img is not None
+
+    @property
+    def sigma_schedule(self) -> str:
+        """The schedule type that runs: "karras" when --karras is on, else ``schedule``."""
+        return "karras" if self.karras else self.schedule
 
     def with_changes(self, **changes: Any) -> Request:
         """A validated copy with some fields replaced."""
@@ -150,6 +157,29 @@ def steps_to_run(strength: float, steps: int) -> int:
     return t_enc
 
 
+def _check_schedule(r: Request) -> None:
+    """The sampler takes the schedule type; --karras agrees with --schedule; -s fits LCM."""
+    if not isinstance(r.karras, bool):
+        raise RequestError(f"--karras: {r.karras!r} is not on/off; expected a flag")
+    if r.schedule not in SCHEDULES:
+        raise RequestError(f"--schedule: {r.schedule!r} is not a schedule type; expected one of "
+                           f"{', '.join(SCHEDULES)}")
+    if r.karras and r.schedule not in ("model", "karras"):
+        raise RequestError(f"--karras and --schedule {r.schedule} disagree; expected one "
+                           "schedule type (--karras is short for --schedule karras)")
+    row = sampler_table.spec(r.sampler)
+    schedule = r.sigma_schedule
+    if schedule not in row.schedules:
+        switch = "--karras" if r.karras else f"--schedule {schedule}"
+        kind = "Karras" if schedule == "karras" else schedule
+        raise RequestError(f"{switch}: the {kind} sigma schedule is for the samplers that walk "
+                           f"sigmas, not {r.sampler!r}; expected one of "
+                           f"{', '.join(sampler_table.SCHEDULED_NAMES)}")
+    if row.max_steps is not None and r.steps > row.max_steps:
+        raise RequestError(f"-s/--steps: {r.steps} is too many for the {r.sampler} sampler; "
+                           f"expected at most {row.max_steps}")
+
+
 def validate(request: Request) -> Request:
     """Check every field of ``request``; return it unchanged or raise RequestError."""
     r = request
@@ -174,10 +204,7 @@ def validate(request: Request) -> Request:
     if r.sampler not in SAMPLERS:
         raise RequestError(f"-A/--sampler: {r.sampler!r} is not a sampler; expected one of "
                            f"{', '.join(SAMPLERS)}")
-    if r.karras and r.sampler not in sampler_table.SIGMA_NAMES:
-        raise RequestError(f"--karras: the Karras sigma schedule is for the samplers that walk "
-                           f"sigmas, not {r.sampler!r}; expected one of "
-                           f"{', '.join(sampler_table.SIGMA_NAMES)}")
+    _check_schedule(r)
     _number("-f/--strength", r.strength, float)
     _in_range("-f/--strength", r.strength, 0.0, 1.0, low_open=True)
     _number("-v/--variation_amount", r.variation_amount, float)

@@ -7,145 +7,18 @@ for *form* here (is it a number?); ranges are checked once, by ``request.validat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from enum import Enum
 from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from dreamline.lora_tags import LoraTagError, parse_lora_list
+from dreamline import samplers as sampler_table
 from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
                                Request, RequestError, validate)
-from dreamline.switch_values import parse_float, parse_int, parse_variations
+from dreamline.switch_types import HELP_TOPICS, Complete, Group, Kind, Switch
 
-
-class Kind(Enum):
-    """What a switch's value looks like on the line."""
-
-    INT = "int"
-    FLOAT = "float"
-    PATH = "path"
-    FLAG = "flag"
-    CHOICE = "choice"
-    VARIATIONS = "variations"  # seed:weight,seed:weight
-    LORAS = "loras"            # name:weight,name:weight (repeatable: each adds to the list)
-    NEGATIVE = "negative"      # text added to the prompt as its [negative] words
-    HELP = "help"              # an optional topic may follow (-h all, -h img2img)
-
-    @property
-    def takes_value(self) -> bool:
-        """A value must follow (the help topic is optional, so help is not counted)."""
-        return self not in (Kind.FLAG, Kind.HELP)
-
-
-class Complete(Enum):
-    """What the REPL completer offers after the switch."""
-
-    NONE = "none"
-    IMAGE = "image"      # an image file (directories too, to walk into)
-    PATH = "path"        # any path, e.g. a directory
-    SEED = "seed"        # a recent seed
-    SAMPLER = "sampler"  # one of SAMPLERS
-
-
-class Group(Enum):
-    """Help groups, in the order help shows them; ``topic`` is the word for ``-h <topic>``."""
-
-    GENERATION = "Generation"
-    IMG2IMG = "Image to image and inpainting"
-    VARIATIONS = "Variations"
-    PROMPT = "Prompt"
-    OUTPUT = "Output"
-    OTHER = "Other"
-
-    @property
-    def topic(self) -> str:
-        return self.name.lower()
-
-
-HELP_TOPICS: tuple[str, ...] = ("all", *(group.topic for group in Group))
-
-
-_REQUEST_DEFAULTS = Request()
-
-
-@dataclass(frozen=True)
-class Switch:
-    """One prompt-line switch: every name it answers to and how its value is read."""
-
-    long: str                       # "--steps"
-    shorts: tuple[str, ...]         # ("-s",): single-letter forms, which take joined values
-    aliases: tuple[str, ...]        # extra spellings, e.g. "-m" for --sampler, "-fit" for --fit
-    field: str | None               # the Request field it sets; None for --help
-    kind: Kind
-    metavar: str                    # what help shows for the value
-    expected: str                   # the allowed values, for help and error messages
-    help: str
-    group: Group
-    complete: Complete = Complete.NONE
-    launch: bool = False            # also a launch option giving the default for every line
-    recall: bool = False            # "-N" means "from the N-th-from-last image of the last command"
-    common: bool = False            # shown on the short -h screen
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Every spelling, the long name first."""
-        return (self.long, *self.shorts, *self.aliases)
-
-    @property
-    def label(self) -> str:
-        """How error messages name the switch: '-s/--steps' (matches request.validate)."""
-        return "/".join((*self.shorts, self.long))
-
-    @property
-    def default(self) -> Any:
-        """The Request's own default for this switch's field."""
-        if self.field is None:
-            return None
-        return getattr(_REQUEST_DEFAULTS, self.field)
-
-    @property
-    def brief(self) -> str:
-        """The help text up to its first ';' (the short -h screen)."""
-        return self.help.split(";")[0]
-
-    def convert(self, raw: str) -> Any:
-        """Read a value written on a line (or given as a launch option string).
-
-        Raises RequestError naming the switch when the text is not of the right form.
-        """
-        if self.kind is Kind.HELP:
-            if raw not in HELP_TOPICS:
-                raise RequestError(f"{self.label}: {raw!r} is not a help topic; expected "
-                                   f"{self.expected}")
-            return raw
-        if self.kind is Kind.INT:
-            return parse_int(raw, self.label, self.expected)
-        if self.kind is Kind.FLOAT:
-            return parse_float(raw, self.label, self.expected)
-        if self.kind is Kind.VARIATIONS:
-            return parse_variations(raw, self.label, self.expected)
-        if self.kind is Kind.LORAS:
-            try:
-                return parse_lora_list(raw, self.label)
-            except LoraTagError as error:
-                raise RequestError(str(error)) from None
-        if self.kind is Kind.NEGATIVE:
-            if "[" in raw or "]" in raw:
-                raise RequestError(f"{self.label}: {raw!r} has a square bracket; expected "
-                                   "negative words without [ ]")
-            return raw
-        if self.kind in (Kind.PATH, Kind.CHOICE):
-            if raw == "":
-                raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
-            if self.kind is Kind.CHOICE and raw not in self.choices:
-                raise RequestError(f"{self.label}: {raw!r} is not one of the choices; expected "
-                                   f"{self.expected}")
-            return raw
-        raise RequestError(f"{self.label} takes no value, but got {raw!r}")
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return SAMPLERS if self.kind is Kind.CHOICE else ()
+__all__ = ["HELP_TOPICS", "SWITCHES", "UNSUPPORTED", "BY_NAME", "BY_FIELD", "LONG_NAMES",
+           "Complete", "Group", "Kind", "Switch", "Unsupported", "launch_switches",
+           "launch_defaults"]
 
 
 _SAMPLER_LIST = ", ".join(SAMPLERS)
@@ -174,11 +47,17 @@ SWITCHES: tuple[Switch, ...] = (
            CFG_SCALE_EXPECTED, "classifier-free guidance scale", Group.GENERATION,
            launch=True, common=True),
     Switch("--sampler", ("-A",), ("-m",), "sampler", Kind.CHOICE, "NAME",
-           f"one of {_SAMPLER_LIST}", "sampler", Group.GENERATION, Complete.SAMPLER,
+           f"one of {_SAMPLER_LIST}, or an A1111 or ComfyUI name (\"DPM++ 2M Karras\", "
+           "dpmpp_2m)", "sampler", Group.GENERATION, Complete.SAMPLER,
            launch=True, common=True),
     Switch("--karras", (), (), "karras", Kind.FLAG, "", "a flag",
-           "use the Karras sigma schedule (k_* samplers) instead of the model's own",
-           Group.GENERATION),
+           "use the Karras sigma schedule instead of the model's own (short for --schedule "
+           "karras)", Group.GENERATION),
+    Switch("--schedule", (), (), "schedule", Kind.CHOICE, "TYPE",
+           f"one of {', '.join(sampler_table.SCHEDULE_WORDS)}",
+           "sigma schedule type: model (the model's own spacing, A1111's Uniform), karras or "
+           f"exponential; karras and exponential for {', '.join(sampler_table.SCHEDULED_NAMES)}",
+           Group.GENERATION, Complete.SAMPLER),
     Switch("--seamless", (), (), "seamless", Kind.FLAG, "", "a flag",
            "make a tileable image (circular padding in every convolution)", Group.GENERATION),
     Switch("--init_img", ("-I",), (), "init_img", Kind.PATH, "PATH",
@@ -309,6 +188,7 @@ def launch_defaults(values: Mapping[str, Any], base: Request | None = None) -> R
             if not isinstance(value, bool):
                 raise RequestError(f"{switch.label}: {value!r} is not on/off; expected a flag")
         elif isinstance(value, str):
+            changes.update(switch.implied(value) if switch.kind is Kind.CHOICE else {})
             value = switch.convert(value)
         changes[name] = value
     return validate(replace(base if base is not None else Request(), **changes))

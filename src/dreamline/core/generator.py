@@ -123,7 +123,7 @@ class Generator:
         # Built once per command (DPM2's takes a noticeable time); each image gets a copy, so
         # it still starts from a fresh scheduler state.
         scheduler = make_scheduler(request.sampler, self.model.scheduler_config,
-                                   karras=request.karras,
+                                   schedule=request.sigma_schedule,
                                    prediction_type=self.model.prediction_type)
         seed = resolve_seed(request.seed)
         # Every line sets the LoRAs it uses (none: the plain model), before any encoding.
@@ -235,7 +235,7 @@ class Generator:
 
         scheduler, schedule_name = copy.deepcopy(built[0]), built[1]  # a fresh state per image
         schedule = Schedule.full(scheduler, request.sampler, request.steps,
-                                 karras=request.karras, device=model.device)
+                                 schedule=schedule_name, device=model.device)
         strength = request.strength if init is not None else None
         if init_latents is not None and request.strength < 1.0:
             schedule = schedule.sliced(steps_to_run(request.strength, request.steps))

@@ -12,9 +12,16 @@ pinned diffusers 0.42.x, and says "diffusers changed X" when one breaks):
   and ``counter`` (1 after the first, predictor, call);
 - LMS: ``step(order=...)``, ramped here from the first step *run* (diffusers counts from the
   start of the full schedule, so a sliced img2img run would start at 4th order);
-- Euler a: no Karras option, so it borrows Euler's Karras ``sigmas``/``timesteps``;
+- Euler a: no Karras or exponential option, so it borrows Euler's ``sigmas``/``timesteps``;
 - every k sampler: ``sigmas``, ``step_index``, ``order`` and ``set_begin_index``;
-  DDIM/PLMS: ``add_noise``, ``alphas_cumprod``;
+  DDIM/PLMS/DDPM/LCM: ``add_noise``, ``alphas_cumprod``;
+- DPM++ SDE (DPMSolverSDEScheduler): two calls per step like Heun (``state_in_first_order``),
+  its second call's input sigma ``mid_point_sigma``, and ``noise_sampler`` /
+  ``noise_sampler_seed``: the Brownian tree is built at the first step from that seed, which
+  is set here from the request's generator (``brownian_seed``);
+- DPM++ 2M/2M SDE/3M SDE, 2S a, UniPC, DEIS: the sigmas are a VP schedule (input not scaled,
+  ``init_noise_sigma`` 1), so img2img and inpainting noise with ``add_noise``, which reads the
+  sigma at ``begin_index``/``step_index`` once ``set_begin_index`` was called;
 - v-prediction: every scheduler's ``prediction_type`` config, except PLMS: diffusers' PNDM
   combines the raw v outputs of several steps and converts the sum to noise once, at the current
   sample, which is not the noise the steps predicted (a perfect v predictor does not land on the
@@ -25,18 +32,17 @@ pinned diffusers 0.42.x, and says "diffusers changed X" when one breaks):
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import torch
+import diffusers
 from diffusers import (
-    DDIMScheduler,
-    EulerAncestralDiscreteScheduler,
+    DPMSolverSDEScheduler,
     EulerDiscreteScheduler,
-    HeunDiscreteScheduler,
     KDPM2AncestralDiscreteScheduler,
-    KDPM2DiscreteScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
 )
@@ -44,45 +50,61 @@ from diffusers import (
 from dreamline import samplers as sampler_table
 from dreamline.request import RequestError
 
-_CLASSES: dict[str, Any] = {cls.__name__: cls for cls in (
-    DDIMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
-    KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)}
-SCHEDULERS: dict[str, Any] = {spec.name: _CLASSES[spec.scheduler] for spec in sampler_table.TABLE}
-# Samplers whose scheduler walks a sigma schedule (img2img starts at z0 + noise * sigma).
+# The diffusers classes named in the sampler table (DPMSolverSDEScheduler needs torchsde).
+SCHEDULERS: dict[str, Any] = {spec.name: getattr(diffusers, spec.scheduler)
+                              for spec in sampler_table.TABLE}
+# Samplers whose scheduler walks a k-diffusion sigma schedule (img2img starts at
+# z0 + noise * sigma, the model input is scaled).
 SIGMA_SAMPLERS = frozenset(sampler_table.SIGMA_NAMES)
 # What the UNet predicts: the noise (SD 1.x) or v (v-prediction fine-tunes).
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
 LMS_ORDER = 4  # the order of k_lms, as in k-diffusion and the reference program
+# The config option that respaces a scheduler's sigmas, per schedule type.
+SCHEDULE_OPTIONS: dict[str, str] = {"karras": "use_karras_sigmas",
+                                    "exponential": "use_exponential_sigmas"}
+BROWNIAN_SEED_MAX = 2**63 - 1  # DPM++ SDE's Brownian tree seed is drawn below this
 
 
 def make_scheduler(sampler: str, scheduler_config: dict[str, Any], *, karras: bool = False,
-                   prediction_type: str | None = None) -> tuple[Any, str]:
-    """A fresh scheduler for ``sampler`` built from the model's schedule; also "model"/"karras".
+                   prediction_type: str | None = None, schedule: str = "model"
+                   ) -> tuple[Any, str]:
+    """A fresh scheduler for ``sampler`` built from the model's schedule, and the schedule type
+    it runs ("model", "karras" or "exponential"; ``karras=True`` is short for
+    ``schedule="karras"``).
 
     ``prediction_type`` ("epsilon" or "v_prediction") overrides the config's; None keeps it.
-    Raises RequestError for an unknown sampler or Karras sigmas with ddim/plms, ValueError for
-    an unknown prediction type.  A fresh scheduler per image matters: schedulers keep state.
+    Raises RequestError for an unknown sampler or a schedule type the sampler cannot take,
+    ValueError for an unknown prediction type.  A fresh scheduler per image matters:
+    schedulers keep state (multistep ones their previous outputs).
     """
     if sampler not in SCHEDULERS:
         raise RequestError(f"-A/--sampler: {sampler!r} is not a sampler; expected one of "
                            f"{', '.join(SCHEDULERS)}")
-    if karras and sampler not in SIGMA_SAMPLERS:
-        raise RequestError(f"--karras: the {sampler} sampler has no sigma schedule; Karras sigmas "
-                           f"need a k_* sampler ({', '.join(sorted(SIGMA_SAMPLERS))})")
+    if karras:
+        schedule = "karras"
+    row = sampler_table.spec(sampler)
+    if schedule not in row.schedules:
+        takes = ", ".join(sampler_table.SCHEDULED_NAMES)
+        switch = "--karras" if karras else f"--schedule {schedule}"
+        raise RequestError(f"{switch}: the {sampler} sampler has no sigma schedule to respace; "
+                           f"expected one of {takes}")
     if prediction_type is not None and prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction type {prediction_type!r}; expected one of "
                          f"{', '.join(PREDICTION_TYPES)}")
-    config = {key: value for key, value in scheduler_config.items() if not key.startswith("_")}
-    overrides: dict[str, Any] = {}
+    cls = SCHEDULERS[sampler]
+    # Only what the class takes: diffusers warns about the rest (PNDM's skip_prk_steps for LCM).
+    config = {key: value for key, value in scheduler_config.items()
+              if not key.startswith("_") and key in _init_parameters(cls)}
+    overrides: dict[str, Any] = dict(row.options)
     if prediction_type is not None:
         overrides["prediction_type"] = prediction_type
     if sampler == "plms":
         overrides["skip_prk_steps"] = True
-    cls = SCHEDULERS[sampler]
-    if karras and "use_karras_sigmas" in _init_parameters(cls):
-        overrides["use_karras_sigmas"] = True
+    option = SCHEDULE_OPTIONS.get(schedule)
+    if option is not None and option in _init_parameters(cls):
+        overrides[option] = True
     scheduler = cls.from_config(config, **overrides)
-    return scheduler, ("karras" if karras else "model")
+    return scheduler, schedule
 
 
 @cache
@@ -92,19 +114,34 @@ def _init_parameters(cls: Any) -> frozenset[str]:
 
 @cache
 def _takes_generator(cls: Any) -> bool:
-    """Whether the class's step draws noise (ancestral samplers, DDIM with eta)."""
+    """Whether the class's step draws noise (ancestral and SDE samplers, DDPM, LCM)."""
     return "generator" in inspect.signature(cls.step).parameters
 
 
-def _borrow_karras_sigmas(scheduler: Any, steps: int) -> None:
-    """Give a scheduler without a Karras option (Euler ancestral) Euler's Karras schedule.
+def _borrow_sigmas(scheduler: Any, steps: int, schedule: str) -> None:
+    """Give a scheduler without the option (Euler ancestral) Euler's respaced schedule.
 
     Its step only reads ``sigmas``/``timesteps``, so the same sigmas mean the same schedule.
     """
-    donor = EulerDiscreteScheduler.from_config(scheduler.config, use_karras_sigmas=True)
+    donor = EulerDiscreteScheduler.from_config(scheduler.config,
+                                               **{SCHEDULE_OPTIONS[schedule]: True})
     donor.set_timesteps(steps)
     scheduler.sigmas = donor.sigmas.clone()
     scheduler.timesteps = donor.timesteps.clone()
+
+
+def _brownian(scheduler: Any) -> bool:
+    """DPM++ SDE's scheduler: noise from a seeded Brownian tree, a midpoint second call."""
+    return isinstance(scheduler, DPMSolverSDEScheduler)
+
+
+def brownian_seed(generator: torch.Generator | None) -> int:
+    """The seed of DPM++ SDE's Brownian tree: one integer drawn from the image's generator
+    (``torch.randint(0, 2**63 - 1)``) just before the first step, after the noise was drawn, so
+    the same seed gives the same image; 0 without a generator."""
+    if generator is None:
+        return 0
+    return int(torch.randint(0, BROWNIAN_SEED_MAX, (1,), generator=generator).item())
 
 
 def _plms_slice(timesteps: torch.Tensor, start: int) -> torch.Tensor:
@@ -137,14 +174,22 @@ class Schedule:
 
     @classmethod
     def full(cls, scheduler: Any, sampler: str, steps: int, *, karras: bool = False,
-             device: torch.device | str | None = None) -> Schedule:
+             device: torch.device | str | None = None, schedule: str = "model") -> Schedule:
         """The whole schedule of ``steps`` sampling steps (txt2img, or strength 1), from a
-        fresh scheduler (as make_scheduler builds it; it is set up in place)."""
+        fresh scheduler (as make_scheduler builds it, with the same ``schedule``; it is set up
+        in place).  ``karras=True`` is short for ``schedule="karras"``."""
+        if karras:
+            schedule = "karras"
         scheduler.set_timesteps(steps, device=device)
-        if karras and "use_karras_sigmas" not in scheduler.config:
-            _borrow_karras_sigmas(scheduler, steps)
+        option = SCHEDULE_OPTIONS.get(schedule)
+        if option is not None and option not in scheduler.config:
+            _borrow_sigmas(scheduler, steps, schedule)
             if device is not None:
                 scheduler.timesteps = scheduler.timesteps.to(device)
+        if sampler not in SIGMA_SAMPLERS and hasattr(scheduler, "set_begin_index"):
+            # add_noise then reads the sigma by position, not by a timestep that Karras or
+            # exponential sigmas may repeat (multistep DPM++, UniPC, DEIS), as diffusers does.
+            scheduler.set_begin_index(0)
         prediction_type = str(scheduler.config.prediction_type)
         noise_from_v = isinstance(scheduler, PNDMScheduler) and prediction_type == "v_prediction"
         if noise_from_v:  # see the module docstring: step() hands PNDM noise
@@ -239,20 +284,30 @@ class Schedule:
             extra["generator"] = generator
         if isinstance(self.scheduler, LMSDiscreteScheduler):
             extra["order"] = min(LMS_ORDER, call + 1)
-        return self.scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
+        if _brownian(self.scheduler) and self.scheduler.noise_sampler is None:
+            # Its Brownian tree is built at the first step from noise_sampler_seed (a random
+            # seed when None): seed it from the request's generator instead.
+            self.scheduler.noise_sampler_seed = brownian_seed(generator)
+        with warnings.catch_warnings():
+            # torchsde complains when the float32 smallest sigma diffusers asks the tree about
+            # rounds a hair below the float64 bound it built the tree with; harmless noise.
+            warnings.filterwarnings("ignore", message="Should have ta>=t0", category=UserWarning)
+            return self.scheduler.step(model_output, t, x, return_dict=False, **extra)[0]
 
     def input_sigma(self) -> torch.Tensor | None:
         """The sigma of the sample the scheduler expects at its next call (None for DDIM/PLMS).
 
         It is the sigma ``scale_model_input`` divides by: the table entry at ``step_index``,
         except inside a DPM2 step, whose second call evaluates at the interpolated (midpoint)
-        sigma.
+        sigma, and inside a DPM++ SDE step (its ``mid_point_sigma``).
         """
         scheduler = self.scheduler
         sigmas = getattr(scheduler, "sigmas", None)
         index = getattr(scheduler, "step_index", None)
         if not self.uses_sigmas or sigmas is None or index is None:
             return None
+        if _brownian(scheduler) and not scheduler.state_in_first_order:
+            return torch.as_tensor(scheduler.mid_point_sigma)  # its second call's midpoint
         interpolated = getattr(scheduler, "sigmas_interpol", None)
         if interpolated is not None and not scheduler.state_in_first_order:
             # The ancestral variant indexes its midpoints one behind (see its scale_model_input).

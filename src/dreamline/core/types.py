@@ -54,7 +54,7 @@ class RunInfo:
     """What actually ran for one image, so the metadata records facts, not wishes."""
 
     sampler: str
-    schedule: str  # "model" (the model's own sigmas) or "karras"
+    schedule: str  # "model" (the model's own sigmas, A1111's "Uniform"), "karras" or "exponential"
     width: int
     height: int
     steps: int  # steps of the full schedule (-s)

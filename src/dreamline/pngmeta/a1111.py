@@ -100,7 +100,7 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     name = model_name if model_name is not None else info.get("model_name")
     digest = model_hash if model_hash is not None else info.get("model_hash")
     sampler = ran(info, "sampler", request.sampler)
-    schedule = ran(info, "schedule", "karras" if request.karras else "model")
+    schedule = ran(info, "schedule", request.sigma_schedule)
     uses_sigmas = sampler in sampler_table.BY_NAME and sampler_table.spec(sampler).uses_sigmas
     settings: list[tuple[str, Any]] = [
         ("Steps", request.steps),

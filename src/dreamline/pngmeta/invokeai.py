@@ -7,7 +7,7 @@
 * ``sd-metadata``: InvokeAI 2.0's JSON (model, model_id, model_hash, app_id, app_version, then
   ``image``).  Unlike the reference it records what ran: the real size, the sampler that ran
   (the reference wrote ``ddim`` for every img2img image) and the sigma ``schedule``
-  (model|karras).  A grid carries ``images``, one entry per seed, as the reference did.
+  (model|karras|exponential).  A grid carries ``images``, one entry per seed, as the reference did.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dreamline.pngmeta.chunks import (
 )
 from dreamline.pngmeta.fields import as_dict, number_text, ran, request_and_info
 from dreamline.prompts import escape_weights, split_prompt
-from dreamline.request import Request, RequestError, validate
+from dreamline.request import SCHEDULES, Request, RequestError, validate
 
 _REFERENCE_GRID_COMMENT = re.compile(r"\s+#\s*\[[\d,\s]*\]\s*$")
 
@@ -70,7 +70,7 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
         "width": ran(info, "width", request.width),
         "height": ran(info, "height", request.height),
         "sampler": ran(info, "sampler", request.sampler),
-        "schedule": ran(info, "schedule", "karras" if request.karras else "model"),
+        "schedule": ran(info, "schedule", request.sigma_schedule),
         "seamless": request.seamless,
     }
     if request.is_img2img:
@@ -199,6 +199,8 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
         changes["sampler"] = found[0]
     if image.get("schedule") == "karras":
         changes["karras"] = True
+    elif image.get("schedule") in SCHEDULES:
+        changes["schedule"] = image["schedule"]
     try:
         variations = image.get("variations") or []
         changes["with_variations"] = tuple((int(v["seed"]), float(v["weight"]))

@@ -26,7 +26,7 @@ class Fetched(NamedTuple):
 # "noise_schedule", InvokeAI "_k") -> ours; None: the tool's default, i.e. the model's own.
 SCHEDULES: dict[str, str | None] = {
     "karras": "karras", "normal": "model", "uniform": "model", "native": "model",
-    "automatic": None, "": None,
+    "exponential": "exponential", "automatic": None, "": None,
 }
 # Suffixes other tools glue to a sampler name ("euler_ancestral_karras", "DPM++ 2M Karras").
 _SCHEDULE_SUFFIX = re.compile(r"[ _](karras|normal|simple|exponential|sgm[ _]uniform|"
@@ -126,18 +126,25 @@ class Collector:
         self.schedule(ours, wanted)
 
     def schedule(self, sampler: str, text: str | None) -> None:
-        """Karras or the model's own sigmas; any other schedule is named in a note."""
+        """The schedule type (Karras, exponential or the model's own sigmas); "Automatic" is the
+        sampler's A1111 default (the sampler table's ``a1111_automatic``); a schedule the
+        sampler does not take, or one dreamline lacks, is named in a note."""
         key = (text or "").strip().lower().replace(" ", "_")
+        if key == "automatic":
+            key = sampler_table.spec(sampler).a1111_automatic
         ours = SCHEDULES.get(key.replace("_", " "), SCHEDULES.get(key, "?"))
         if ours == "?":
             self.note(f"schedule {text!r} has no dreamline equivalent; the command uses the "
                       "model's own sigmas")
             return
-        if ours == "karras":
-            if sampler_table.spec(sampler).uses_sigmas:
-                self.changes["karras"] = True
-            else:
-                self.note(f"Karras sigmas do not apply to {sampler}; left out")
+        if ours is None or ours == "model":
+            return
+        if ours not in sampler_table.spec(sampler).schedules:
+            self.note(f"the {ours} schedule does not apply to {sampler}; left out")
+        elif ours == "karras":
+            self.changes["karras"] = True
+        else:
+            self.changes["schedule"] = ours
 
     def size(self, width: Any, height: Any) -> None:
         """Width and height (pixels)."""
