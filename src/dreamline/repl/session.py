@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.parse import ParsedLine, parse_line
@@ -34,6 +34,22 @@ if TYPE_CHECKING:
 
 MAX_REPLAY_DEPTH = 8
 STATUS_MODEL_UNAVAILABLE = 2
+
+
+class LineHooks(Protocol):
+    """What a batch run (dreamline.batch) adds around each line of a file: resume, manifest."""
+
+    def before(self, number: int, line: str) -> bool: ...  # True: skip it (done before)
+
+    def after(self, number: int, line: str, finished: FinishedLine | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class FinishedLine:
+    """A prompt line whose every image was written: its request and what it produced."""
+
+    request: Request
+    produced: LastCommand
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ class Session:
         self.next_input = ""
         self.current_line = ""
         self._replay_depth = 0
+        self.hooks: LineHooks | None = None  # set by a batch run (--resume, the manifest)
+        self.finished_line: FinishedLine | None = None  # the last line, if it fully finished
 
     # ---- state the tests and the toolbar read -------------------------------------------
     @property
@@ -203,6 +221,8 @@ class Session:
                                                                            seed))
         finally:
             self.recall.finish(produced)
+        if len(produced.images) == request.iterations:  # not cut short by Ctrl-C
+            self.finished_line = FinishedLine(request, produced)
         return Flow.GO_ON
 
     # ---- the loops ----------------------------------------------------------------------
@@ -259,10 +279,15 @@ class Session:
             line = item.text
             if is_skipped(line):
                 continue
+            if self.hooks is not None and self.hooks.before(item.number, line):
+                continue
             self.say(f"#{shown(line)}")
             if not self.interactive:  # typed lines are recorded by the prompt itself
                 self.history.append_string(without_prompt(line))
+            self.finished_line = None
             outcome = self.handle_line(line)
+            if self.hooks is not None and outcome.error is None:
+                self.hooks.after(item.number, line, self.finished_line)
             if outcome.error is not None:
                 failures.append((item.number, outcome.error))
             if outcome.fatal:
@@ -281,10 +306,12 @@ class Session:
         except OSError as exc:
             raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
         self._replay_depth += 1
+        hooks, self.hooks = self.hooks, None  # a replayed file's lines are not the run's lines
         try:
             failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
         finally:
             self._replay_depth -= 1
+            self.hooks = hooks
         if fatal:
             raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
         if failures:
