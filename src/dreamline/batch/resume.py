@@ -25,12 +25,15 @@ class ManifestHooks:
         self.skipped = 0
         self._warned = False
 
+    def would_skip(self, number: int, line: str) -> bool:
+        """True when ``before`` will skip this line (the Ray driver sends it nowhere)."""
+        return (self.resume and not is_command_line(without_prompt(line))
+                and self.manifest.finished(number, line) is not None)
+
     def before(self, number: int, line: str) -> bool:
         """True when ``--resume`` finds this line done; its images become the previous
         command's (for a following -S -1 / -I -1)."""
-        if not self.resume or is_command_line(without_prompt(line)):
-            return False
-        done = self.manifest.finished(number, line)
+        done = self.manifest.finished(number, line) if self.would_skip(number, line) else None
         if done is None:
             return False
         images = list(done.files[:len(done.seeds)])
@@ -42,8 +45,9 @@ class ManifestHooks:
         self.skipped += 1
         return True
 
-    def after(self, number: int, line: str, finished: FinishedLine | None) -> None:
-        if finished is None:
+    def after(self, number: int, line: str, finished: FinishedLine | None,
+              error: str | None) -> None:
+        if finished is None or error is not None:
             return
         files = list(finished.produced.images)
         seeds = list(finished.produced.seeds)

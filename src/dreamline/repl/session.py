@@ -41,7 +41,8 @@ class LineHooks(Protocol):
 
     def before(self, number: int, line: str) -> bool: ...  # True: skip it (done before)
 
-    def after(self, number: int, line: str, finished: FinishedLine | None) -> None: ...
+    def after(self, number: int, line: str, finished: FinishedLine | None,
+              error: str | None) -> None: ...  # finished: None unless every image was written
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,8 @@ class Session:
                 self.history.append_string(without_prompt(line))
             self.finished_line = None
             outcome = self.handle_line(line)
-            if self.hooks is not None and outcome.error is None:
-                self.hooks.after(item.number, line, self.finished_line)
+            if self.hooks is not None:
+                self.hooks.after(item.number, line, self.finished_line, outcome.error)
             if outcome.error is not None:
                 failures.append((item.number, outcome.error))
             if outcome.fatal:
