@@ -136,13 +136,13 @@ class Dispatcher:
         for position, item in self.ahead:
             if position in self.sent:
                 continue
-            ready = self._ready(item)
+            ready = self._ready(position, item)
             if ready is None:
                 return  # a barrier: the session must run it first
             if ready is not False:
                 self.sent[position] = ready
 
-    def _ready(self, item: SourceLine) -> _Sent | bool | None:
+    def _ready(self, position: int, item: SourceLine) -> _Sent | bool | None:
         """Sent (the line is on its way), False (nothing to send), None (a barrier)."""
         if item.text is None or is_skipped(item.text):
             return False
@@ -164,11 +164,12 @@ class Dispatcher:
                 return False
             request = prepare_request(parsed.request, self.session.settings.outdir,
                                       lambda text: None)
-            return self._send(request, None)
+            return self._send(position, request, None)
         except DreamlineError:
             return False  # the session reports it when the line's turn comes
 
-    def _send(self, request: Request, init: Any) -> _Sent:
+    def _send(self, position: int | None, request: Request, init: Any) -> _Sent:
+        """Send ``request`` (line ``position`` of the input, from 0) with its seed drawn."""
         from dreamline.core.noise import resolve_seed
 
         info = self.models.current()
@@ -178,14 +179,14 @@ class Dispatcher:
             init = prepare_init(request, default_size=(info.default_width, info.default_height),
                                 multiple=info.size_multiple, report=lambda text: None)
         sent = request.with_changes(seed=resolve_seed(request.seed))
-        return _Sent(sent, self.pool.submit(self.current, self.models.wanted, sent, init))
+        return _Sent(sent, self.pool.submit(position, self.models.wanted, sent, init))
 
     def take(self, request: Request, init: Any) -> Ticket:
         """The ticket of the line the session is running now (sent now if it was not)."""
         sent = self.sent.pop(self.current, None) if self.current is not None else None
         if sent is not None and sent.request == request.with_changes(seed=sent.request.seed):
             return sent.ticket
-        return self._send(request, init).ticket
+        return self._send(self.current, request, init).ticket
 
 
 class RemoteGenerator:
