@@ -147,8 +147,7 @@ class Dispatcher:
         if item.text is None or is_skipped(item.text):
             return False
         line = without_prompt(item.text)
-        hooks = self.session.hooks
-        if hooks is not None and getattr(hooks, "would_skip", _never)(item.number, item.text):
+        if getattr(self.session.hooks, "would_skip", _never)(item.number, item.text):
             return False
         if is_command_line(line):
             return None

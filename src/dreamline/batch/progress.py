@@ -16,7 +16,7 @@ class LineBar:
     only on a terminal (or when ``enabled``)."""
 
     def __init__(self, inner: Any, pool: Any, *, enabled: bool | None = None) -> None:
-        self.inner = inner  # the manifest hooks (or None)
+        self.inner = inner  # the session's hooks before (the manifest's)
         self.pool = pool
         stream = sys.stderr
         self.enabled = stream.isatty() if enabled is None else enabled
@@ -28,14 +28,13 @@ class LineBar:
                               leave=False) if self.enabled else None
 
     def would_skip(self, number: int, line: str) -> bool:
-        return self.inner is not None and bool(self.inner.would_skip(number, line))
+        return bool(getattr(self.inner, "would_skip", lambda n, t: False)(number, line))
 
     def before(self, number: int, line: str) -> bool:
-        return self.inner is not None and bool(self.inner.before(number, line))
+        return bool(self.inner.before(number, line))
 
     def after(self, number: int, line: str, finished: Any, error: str | None) -> None:
-        if self.inner is not None:
-            self.inner.after(number, line, finished, error)
+        self.inner.after(number, line, finished, error)
         if error is not None:
             self.failed += 1
         elif finished is not None:

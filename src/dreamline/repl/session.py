@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.parse import ParsedLine, parse_line
 from dreamline.repl.commands import find_command, is_command_line, split_command
-from dreamline.repl.context import Flow, ModelManager, ModelUnavailable, RequestRunner
+from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
+                                    ModelUnavailable, RequestRunner)
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
@@ -34,23 +35,6 @@ if TYPE_CHECKING:
 
 MAX_REPLAY_DEPTH = 8
 STATUS_MODEL_UNAVAILABLE = 2
-
-
-class LineHooks(Protocol):
-    """What a batch run (dreamline.batch) adds around each line of a file: resume, manifest."""
-
-    def before(self, number: int, line: str) -> bool: ...  # True: skip it (done before)
-
-    def after(self, number: int, line: str, finished: FinishedLine | None,
-              error: str | None) -> None: ...  # finished: None unless every image was written
-
-
-@dataclass(frozen=True)
-class FinishedLine:
-    """A prompt line whose every image was written: its request and what it produced."""
-
-    request: Request
-    produced: LastCommand
 
 
 @dataclass(frozen=True)
@@ -82,7 +66,7 @@ class Session:
         self.next_input = ""
         self.current_line = ""
         self._replay_depth = 0
-        self.hooks: LineHooks | None = None  # set by a batch run (--resume, the manifest)
+        self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
         self.finished_line: FinishedLine | None = None  # the last line, if it fully finished
 
     # ---- state the tests and the toolbar read -------------------------------------------
@@ -176,7 +160,7 @@ class Session:
         """Run one line; report any failure as one line and never raise it (but Ctrl-C when
         there is no prompt to go back to)."""
         line = without_prompt(line)
-        self.current_line = line
+        self.current_line, self.finished_line = line, None
         return self.guarded(lambda: self._dispatch(line), line)
 
     def guarded(self, action: Callable[[], Flow], line: str) -> Outcome:
@@ -222,8 +206,7 @@ class Session:
                                                                            seed))
         finally:
             self.recall.finish(produced)
-        if len(produced.images) == request.iterations:  # not cut short by Ctrl-C
-            self.finished_line = FinishedLine(request, produced)
+        self.finished_line = FinishedLine.of(request, produced)
         return Flow.GO_ON
 
     # ---- the loops ----------------------------------------------------------------------
@@ -271,6 +254,7 @@ class Session:
 
     def _run_lines(self, lines: Iterable[SourceLine]) -> tuple[list[tuple[int, str]], bool]:
         failures: list[tuple[int, str]] = []
+        hooks = self.hooks if self._replay_depth == 0 else NO_HOOKS  # not a replayed file's
         for item in lines:
             if item.text is None:
                 message = f"error: {item.problem}"
@@ -278,17 +262,13 @@ class Session:
                 failures.append((item.number, message))
                 continue
             line = item.text
-            if is_skipped(line):
-                continue
-            if self.hooks is not None and self.hooks.before(item.number, line):
+            if is_skipped(line) or hooks.before(item.number, line):
                 continue
             self.say(f"#{shown(line)}")
             if not self.interactive:  # typed lines are recorded by the prompt itself
                 self.history.append_string(without_prompt(line))
-            self.finished_line = None
             outcome = self.handle_line(line)
-            if self.hooks is not None:
-                self.hooks.after(item.number, line, self.finished_line, outcome.error)
+            hooks.after(item.number, line, self.finished_line, outcome.error)
             if outcome.error is not None:
                 failures.append((item.number, outcome.error))
             if outcome.fatal:
@@ -307,12 +287,10 @@ class Session:
         except OSError as exc:
             raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
         self._replay_depth += 1
-        hooks, self.hooks = self.hooks, None  # a replayed file's lines are not the run's lines
         try:
             failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
         finally:
             self._replay_depth -= 1
-            self.hooks = hooks
         if fatal:
             raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
         if failures:
