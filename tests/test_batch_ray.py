@@ -74,7 +74,6 @@ def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def local_run(model_files, prompts: Path, tmp_path_factory) -> tuple[Path, int, str]:  # type: ignore[no-untyped-def]
     outdir = tmp_path_factory.mktemp("local")
-    capture = pytest.CaptureFixture  # noqa: F841 (the status and the files are what we compare)
     status = run(model_files, outdir, prompts)
     return outdir, status, (outdir / "invoke_log.txt").read_text()
 
