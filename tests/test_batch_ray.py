@@ -16,10 +16,10 @@ from PIL import Image
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e .[ray])")
 
-import dreamline  # noqa: E402
-from dreamline.batch import driver  # noqa: E402
-from dreamline.batch.manifest import MANIFEST_NAME, read_records  # noqa: E402
-from dreamline.cli import main  # noqa: E402
+import dreamline
+from dreamline.batch import driver
+from dreamline.batch.manifest import MANIFEST_NAME, read_records
+from dreamline.cli import main
 
 PICTURE = Path(__file__).resolve().parents[1] / "test-pictures" / "fire-drawing-64.png"
 LINES = [
@@ -157,3 +157,11 @@ def test_without_ray_the_switch_says_how_to_install(model_files, prompts: Path, 
     assert capsys.readouterr().err.strip() == ("dreamline: error: --ray: Ray is not installed; "
                                                "install the extra with: pip install "
                                                "'dreamline[ray]'")
+
+
+def test_more_workers_than_the_cluster_has_is_one_line(model_files, prompts: Path, local_ray,  # type: ignore[no-untyped-def]
+                                                       tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(model_files, tmp_path, prompts, "--ray", "--ray_workers", "3") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --ray_workers: 3 workers of --ray_cpus 1 need 3 CPUs; the cluster has 2")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from dreamline.batch.launch import BatchPlan
+from dreamline.batch.models import RayModels
 from dreamline.batch.pool import Ticket, WorkerPool
 from dreamline.batch.worker import ModelInfo
 from dreamline.errors import DreamlineError, ModelError
@@ -32,49 +33,6 @@ from dreamline.repl.validator import is_skipped
 from dreamline.request import Request
 
 LOOKAHEAD_PER_WORKER = 2
-
-
-class RayModels:
-    """The session's ModelManager on the driver: names and defaults from the registry, models
-    loaded on the workers only."""
-
-    def __init__(self, inner: Any, pool: WorkerPool) -> None:
-        self.inner = inner  # the models.manager.ModelManager (its registry; never loads here)
-        self.pool = pool
-
-    @property
-    def label(self) -> str:
-        info = self.pool.infos.get(self.inner.wanted)
-        shown = info.label if info is not None else self.inner.label
-        return f"{shown} on {len(self.pool.slots)} Ray worker(s)"
-
-    @property
-    def device_label(self) -> str:
-        return "ray"
-
-    @property
-    def wanted(self) -> str | None:
-        return self.inner.wanted
-
-    def names(self) -> list[str]:
-        return list(self.inner.names())
-
-    def describe(self) -> list[str]:
-        return list(self.inner.describe())
-
-    def default_cfg(self) -> tuple[str, float, str] | None:
-        return self.inner.default_cfg()  # type: ignore[no-any-return]
-
-    def current(self) -> ModelInfo:
-        return self.pool.model_info(self.inner.wanted)
-
-    def switch(self, name_or_path: str) -> ModelInfo:
-        info = self.pool.model_info(name_or_path)  # ModelError: the previous model stays
-        self.inner.wanted = name_or_path
-        return info
-
-    def release(self) -> None:
-        return None
 
 
 def _never(number: int, text: str) -> bool:
@@ -139,7 +97,7 @@ class Dispatcher:
             ready = self._ready(position, item)
             if ready is None:
                 return  # a barrier: the session must run it first
-            if ready is not False:
+            if isinstance(ready, _Sent):
                 self.sent[position] = ready
 
     def _ready(self, position: int, item: SourceLine) -> _Sent | bool | None:
@@ -234,6 +192,12 @@ def _pool(ray: Any, plan: BatchPlan, session: Session,
     gpus = int(resources.get("GPU", 0))
     cpus = float(resources.get("CPU", 1))
     count = plan.ray_workers or gpus or max(1, int(cpus // plan.ray_cpus))
+    if gpus and count > gpus:
+        raise DreamlineError(f"--ray_workers: {count} workers need {count} GPUs; the cluster "
+                             f"has {gpus}")
+    if not gpus and count * plan.ray_cpus > cpus:
+        raise DreamlineError(f"--ray_workers: {count} workers of --ray_cpus {plan.ray_cpus:g} "
+                             f"need {count * plan.ray_cpus:g} CPUs; the cluster has {cpus:g}")
     options = {"num_gpus": 1} if gpus else {"num_cpus": plan.ray_cpus}
     settings = session.settings
     models_file = models_file_for(settings.config)
@@ -252,10 +216,18 @@ def run_on_ray(plan: BatchPlan, session: Session, lines: Iterable[SourceLine], *
     from dreamline.batch.progress import LineBar
     from dreamline.repl.runner import Runner
 
-    started = _init_ray(ray, plan.ray or "")
+    try:
+        started = _init_ray(ray, plan.ray or "")
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        session.error(f"error: --ray {plan.ray or '(local)'}: cannot start or join Ray: {exc}")
+        return 2
     pool = None
     try:
-        pool = _pool(ray, plan, session, on_submit)
+        try:
+            pool = _pool(ray, plan, session, on_submit)
+        except DreamlineError as exc:
+            session.error(f"error: {exc}")
+            return 2
         models = RayModels(session.models, pool)
         try:
             models.current()  # load on a worker first: a bad --model stops here

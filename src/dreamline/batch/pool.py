@@ -86,10 +86,7 @@ class WorkerPool:
         """The actor of ``slot`` died (or hit a CUDA error): a fresh one takes its place."""
         if slot.actor is not actor:
             return  # already replaced by another line that saw it die
-        try:
-            self.ray.kill(actor, no_restart=True)
-        except Exception:  # it may be gone already; the replacement is what matters
-            pass
+        self._kill(actor)
         slot.actor = self._new_actor()
         slot.in_flight = 0
         slot.replaced += 1
@@ -170,7 +167,12 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         for slot in self.slots:
-            try:
-                self.ray.kill(slot.actor, no_restart=True)
-            except Exception:  # gone already
-                pass
+            self._kill(slot.actor)
+
+    def _kill(self, actor: Any) -> None:
+        """Stop ``actor``; one that is gone already is fine (the replacement is what counts)."""
+        gone: tuple[type[BaseException], ...] = (ValueError, *self._lost_errors())
+        try:
+            self.ray.kill(actor, no_restart=True)
+        except gone:
+            return

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from dreamline.batch.manifest import Manifest, ManifestError, grid_file
 from dreamline.repl.commands import is_command_line
-from dreamline.repl.lines import shown, without_prompt
 from dreamline.repl.context import FinishedLine
+from dreamline.repl.lines import shown, without_prompt
 from dreamline.repl.session import Session
 from dreamline.repl.state import LastCommand
 
