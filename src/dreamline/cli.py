@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dreamline import __version__, switches
+from dreamline.batch.launch import plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.models.manager import ModelManager, default_models_file, models_file_for
 from dreamline.repl.context import Flow
+from dreamline.repl.lines import decode_lines
 from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
@@ -66,6 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log_file", type=Path, metavar="FILE",
                         help="where tracebacks of internal errors go "
                              "(default: <outdir>/dreamline-errors.log)")
+    batch = parser.add_argument_group("batch runs (with --from_file)")
+    batch.add_argument("--resume", action="store_true",
+                       help="skip the lines that an earlier run of the same file finished (see "
+                            "dreamline-manifest.jsonl in the output folder) and run the rest")
+    batch.add_argument("--each_image", metavar="DIR",
+                       help="run every prompt line once per image in DIR (as its -I), in name "
+                            "order; outputs are named NNNNNN.<seed>.<image name>.png")
+    batch.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="spread the lines over Ray workers: no ADDRESS starts a local Ray, "
+                            "'auto' or ray://host:port joins a cluster (pip install "
+                            "'dreamline[ray]')")
+    batch.add_argument("--ray_workers", type=int, metavar="N",
+                       help="how many Ray workers (default: one per GPU, else one per "
+                            "--ray_cpus CPU cores)")
+    batch.add_argument("--ray_cpus", type=float, default=1.0, metavar="N",
+                       help="CPU cores per worker on a cluster without GPUs (default: 1)")
     parser.add_argument("--version", action="version", version=f"dreamline {__version__}")
     defaults = parser.add_argument_group(
         "defaults for every prompt line (a line may override them for itself)")
@@ -126,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        plan = plan_batch(args)
     except DreamlineError as exc:
         print(f"dreamline: error: {exc}", file=sys.stderr)
         return 2
@@ -156,8 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stream if args.from_file != "-" else _no_close(stream):
             status = _start_model(session, generators, settings, interactive) \
                 if settings.model is not None else None
-            return status if status is not None else \
-                session.run_bytes(stream, source=args.from_file)
+            if status is not None:
+                return status
+            lines = start_lines(plan, session, session.runner, decode_lines(stream))
+            if plan.ray is not None:
+                from dreamline.batch.driver import run_on_ray
+
+                return run_on_ray(plan, session, lines)
+            return session.run_source(lines, source=args.from_file)
     if interactive or settings.model is not None:
         status = _start_model(session, generators, settings, interactive)
         if status is not None:

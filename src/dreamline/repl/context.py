@@ -4,6 +4,7 @@
   the real one (models/manager.py).
 * ``CommandContext``: what a ``!command`` handler may use; the Session provides it.
 * ``RequestRunner``: runs one parsed request to files (repl/runner.py; a fake in the tests).
+* ``LineHooks``: what a batch run (dreamline.batch) adds around each line of a file.
 
 This module imports nothing else of the REPL, so the command table, the completer and the
 session can all depend on it without a cycle.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -76,6 +78,42 @@ class RequestRunner(Protocol):
     """Runs one request: every finished image is saved and reported to ``on_saved``."""
 
     def run(self, request: Request, on_saved: OnSaved) -> None: ...
+
+
+@dataclass(frozen=True)
+class FinishedLine:
+    """A prompt line whose every image was written (not cut short by Ctrl-C)."""
+
+    request: Request
+    produced: Any  # repl.state.LastCommand: the line's files and seeds
+
+    @classmethod
+    def of(cls, request: Request, produced: Any) -> FinishedLine | None:
+        """The line, if it wrote every image of ``request``; None when Ctrl-C cut it short."""
+        return cls(request, produced) if len(produced.images) == request.iterations else None
+
+
+class LineHooks(Protocol):
+    """Around each line of a file (set as ``Session.hooks``): the manifest and ``--resume``."""
+
+    def before(self, number: int, line: str) -> bool: ...  # True: skip it (done before)
+
+    def after(self, number: int, line: str, finished: FinishedLine | None,
+              error: str | None) -> None: ...  # finished: None unless every image was written
+
+
+class NoHooks:
+    """The LineHooks of an ordinary run: nothing is skipped or recorded."""
+
+    def before(self, number: int, line: str) -> bool:
+        return False
+
+    def after(self, number: int, line: str, finished: FinishedLine | None,
+              error: str | None) -> None:
+        return None
+
+
+NO_HOOKS = NoHooks()
 
 
 class CommandContext(Protocol):

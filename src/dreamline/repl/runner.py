@@ -127,6 +127,14 @@ class Runner:
         self.say = say
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
         self.progress = progress  # None: a bar only on a terminal
+        # --each_image: resolved init image path -> the tag its outputs are named with
+        self.name_tags: dict[str, str] = {}
+
+    def name_tag(self, request: Request) -> str | None:
+        """The tag of ``NNNNNN.<seed>.<tag>.png`` for this request (None: the plain name)."""
+        if not self.name_tags or request.init_img is None:
+            return None
+        return self.name_tags.get(str(Path(request.init_img).resolve()))
 
     def outdir_for(self, request: Request) -> Path:
         from dreamline import outputs
@@ -241,7 +249,8 @@ class _Job:
         command = format_command(dataclasses.replace(result.request, grid=False))
         sd_meta = invokeai.sd_metadata(result)
         path = outputs.save_image(self.outdir, prefix, result.seed, result.image, command,
-                                  sd_meta, a1111.a1111_parameters(result))
+                                  sd_meta, a1111.a1111_parameters(result),
+                                  tag=self.runner.name_tag(self.request))
         self.saved.append((path, command))
         self.done.append((result, sd_meta))
         self.on_saved(path, result.seed)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.parse import ParsedLine, parse_line
 from dreamline.repl.commands import find_command, is_command_line, split_command
-from dreamline.repl.context import Flow, ModelManager, ModelUnavailable, RequestRunner
+from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
+                                    ModelUnavailable, RequestRunner)
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
@@ -65,6 +66,8 @@ class Session:
         self.next_input = ""
         self.current_line = ""
         self._replay_depth = 0
+        self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
+        self.finished_line: FinishedLine | None = None  # the last line, if it fully finished
 
     # ---- state the tests and the toolbar read -------------------------------------------
     @property
@@ -157,7 +160,7 @@ class Session:
         """Run one line; report any failure as one line and never raise it (but Ctrl-C when
         there is no prompt to go back to)."""
         line = without_prompt(line)
-        self.current_line = line
+        self.current_line, self.finished_line = line, None
         return self.guarded(lambda: self._dispatch(line), line)
 
     def guarded(self, action: Callable[[], Flow], line: str) -> Outcome:
@@ -207,6 +210,7 @@ class Session:
                                                                            seed))
         finally:
             self.recall.finish(produced)
+        self.finished_line = FinishedLine.of(request, produced)
         return Flow.GO_ON
 
     # ---- the loops ----------------------------------------------------------------------
@@ -254,6 +258,7 @@ class Session:
 
     def _run_lines(self, lines: Iterable[SourceLine]) -> tuple[list[tuple[int, str]], bool]:
         failures: list[tuple[int, str]] = []
+        hooks = self.hooks if self._replay_depth == 0 else NO_HOOKS  # not a replayed file's
         for item in lines:
             if item.text is None:
                 message = f"error: {item.problem}"
@@ -261,12 +266,13 @@ class Session:
                 failures.append((item.number, message))
                 continue
             line = item.text
-            if is_skipped(line):
+            if is_skipped(line) or hooks.before(item.number, line):
                 continue
             self.say(f"#{shown(line)}")
             if not self.interactive:  # typed lines are recorded by the prompt itself
                 self.history.append_string(without_prompt(line))
             outcome = self.handle_line(line)
+            hooks.after(item.number, line, self.finished_line, outcome.error)
             if outcome.error is not None:
                 failures.append((item.number, outcome.error))
             if outcome.fatal:
