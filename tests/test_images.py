@@ -552,3 +552,15 @@ def test_corrupt_exif_gives_one_note_and_no_library_warnings(tmp_path):
     assert len(damaged) == 1 and f"'{path}'" in damaged[0]
     assert "site-packages" not in damaged[0] and "\n" not in damaged[0]
     assert result.image.size == (8, 16)  # still turned upright
+
+
+def test_a_decompression_bomb_names_its_size_and_the_limit(tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    from dreamline.image_files import open_image
+
+    huge = tmp_path / "huge.png"
+    PILImage.new("1", (20000, 20000)).save(huge)
+    with pytest.raises(ImageError, match=r"too large to load safely \(400,000,000 pixels\); "
+                                         r"expected at most [\d,]+"):
+        open_image(huge, "init image")

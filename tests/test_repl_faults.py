@@ -326,3 +326,19 @@ def test_intermediates_that_cannot_be_written_do_not_blame_the_image(
                                  "write in 'steps': No space left on device; kept 1 image(s), "
                                  "stopped the command")
     assert (tmp_path / "000001.10.png").is_file()
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_prompt_text() -> None:
+    from dreamline.repl.lines import decode_lines
+
+    lines = list(decode_lines([b"\xef\xbb\xbffire -s 2\n", b"\xef\xbb\xbfsecond\n"]))
+    assert lines[0].text == "fire -s 2"
+    assert lines[1].text == "\ufeffsecond"  # only the file's first bytes are a BOM
+
+
+def test_a_device_as_init_image_is_not_a_regular_file(tmp_path: Path) -> None:
+    from dreamline.errors import DreamlineError
+    from dreamline.repl.inputs import find_image
+
+    with pytest.raises(DreamlineError, match="/dev/null: not a regular file; expected an image"):
+        find_image("/dev/null", tmp_path)

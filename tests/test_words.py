@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -124,3 +125,18 @@ def test_prompt_language_imports_no_torch_or_pil() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("line, named", [
+    ("fire \u202e -s 2", "U+202E (right-to-left override) at column 6"),
+    ("\ufefffire -s 2", "U+FEFF (zero width no-break space) at column 1"),
+    ("a\u200bb", "U+200B (zero width space) at column 2"),
+])
+def test_invisible_formatting_characters_are_refused(line: str, named: str) -> None:
+    with pytest.raises(RequestError, match=re.escape(named)):
+        check_characters(line)
+
+
+def test_emoji_joiners_are_text() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 family"
+    assert check_characters(family) == family

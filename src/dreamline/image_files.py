@@ -8,6 +8,7 @@ naming it; Pillow's own warnings (damaged EXIF, ...) become one note.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import struct
 import warnings
@@ -52,8 +53,14 @@ def open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, in
         raise ImageError(f"{prefix}: no such file") from None
     except PermissionError:
         raise ImageError(f"{prefix}: permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{prefix}: the image is too large to load safely") from None
+    except Image.DecompressionBombError as error:
+        # Pillow's message: "Image size (400000000 pixels) exceeds limit of 178956970 pixels..."
+        numbers = re.findall(r"\((\d+) pixels\)|of (\d+) pixels", str(error))
+        found = [int(a or b) for a, b in numbers]
+        shown = (f" ({found[0]:,} pixels); expected at most {found[1]:,}" if len(found) == 2
+                 else "")
+        raise ImageError(f"{prefix}: the image is too large to load safely{shown} (scale it "
+                         "down first)") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"{prefix}: not an image file ({EXPECTED_FORMATS})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:

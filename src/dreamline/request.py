@@ -8,6 +8,7 @@ raises a RequestError that quotes the bad value and the allowed range; nothing i
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -86,9 +87,16 @@ class Request:
         return validate(replace(self, **changes))
 
 
+# Zero-width (non-)joiners are formatting characters that emoji and some scripts need.
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def control_character(text: str) -> str | None:
-    """The first control character (C0 including TAB, DEL, or C1) in ``text``, described as
-    'U+001B (ESC) at column 7' (columns count from 1); None when there is none."""
+    """The first control character (C0 including TAB, DEL, or C1) or invisible formatting
+    character (Unicode category Cf: bidirectional overrides such as U+202E, zero-width
+    characters, a byte-order mark) in ``text``, described as 'U+001B (ESC) at column 7'
+    (columns count from 1); None when there is none.  Either kind would be stored unseen in a
+    PNG's command, or turn the terminal's text around when echoed."""
     for index, char in enumerate(text):
         code = ord(char)
         if code < 0x20:
@@ -97,6 +105,8 @@ def control_character(text: str) -> str | None:
             name = "DEL"
         elif 0x80 <= code <= 0x9F:
             name = _C1[code - 0x80]
+        elif unicodedata.category(char) == "Cf" and char not in _JOINERS:
+            name = unicodedata.name(char, "formatting character").lower()
         else:
             continue
         return f"U+{code:04X} ({name}) at column {index + 1}"

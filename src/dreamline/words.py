@@ -55,8 +55,8 @@ def check_characters(line: str) -> str:
     line = line.replace("\t", " ")
     found = control_character(line)
     if found is not None:
-        raise RequestError(f"the line has a control character, {found}; expected printable "
-                           "text (remove it and type the line again)")
+        raise RequestError(f"the line has a control or invisible formatting character, {found}; "
+                           "expected printable text (remove it and type the line again)")
     return line
 
 

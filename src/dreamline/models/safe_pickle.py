@@ -12,6 +12,7 @@ other global is refused with dreamline's own one-line message naming it.
 from __future__ import annotations
 
 import pickle
+import warnings
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -74,7 +75,9 @@ def load_pickle(path: Path, *, mmap: bool) -> Any:
     allowed: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
         (stand_in, name) for name, stand_in in STAND_INS.items()]
     try:
-        with torch.serialization.safe_globals(allowed):
+        # torch warns about legacy (non-zip) pickles before refusing them: ours is the one line
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         name = refused_global(error)

@@ -21,6 +21,8 @@ def find_image(path_text: str, outdir: Path) -> Path:
         return in_outdir
     if path.is_dir():
         raise DreamlineError(f"{path_text}: is a directory; expected an image file")
+    if path.exists():  # a device (/dev/null), a FIFO or a socket: never opened
+        raise DreamlineError(f"{path_text}: not a regular file; expected an image file")
     raise DreamlineError(f"{path_text}: no such file (looked here and in {outdir})")
 
 

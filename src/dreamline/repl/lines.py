@@ -40,6 +40,9 @@ def without_prompt(line: str) -> str:
     return line
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def decode_lines(chunks: Iterable[bytes]) -> Iterator[SourceLine]:
     """Decode byte lines (as a binary file or ``sys.stdin.buffer`` yields them) one by one.
 
@@ -48,6 +51,8 @@ def decode_lines(chunks: Iterable[bytes]) -> Iterator[SourceLine]:
     """
     offset = 0
     for number, raw in enumerate(chunks, start=1):
+        if number == 1 and raw.startswith(_BOM):  # a UTF-8 byte-order mark (Windows editors)
+            offset, raw = len(_BOM), raw[len(_BOM):]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
