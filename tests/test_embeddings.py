@@ -234,3 +234,25 @@ def test_a_model_file_that_is_an_embedding_points_at_embedding_path() -> None:
 
     problem = sd1_problem(["string_to_param", "string_to_token", "name"])
     assert problem is not None and "--embedding_path" in problem
+
+
+def test_the_cli_uses_embedding_path_and_records_ti_hashes(model_files, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    """--embedding_path reaches the Generator through the REPL, and the PNG names it."""
+    from dreamline.cli import main
+    from dreamline.pngmeta.chunks import read_text_chunks
+
+    embedding = a1111_pt(tmp_path / "shiny.pt", vectors(2, seed=3))
+    script = tmp_path / "lines.txt"
+    script.write_text("a <shiny> cat -s 2 -S 7 -W 64 -H 64\n!embeddings\n")
+    outdir = tmp_path / "out"
+    status = main(["--from_file", str(script), "-o", str(outdir), "-c",
+                   str(model_files.registry_yaml), "--embedding_path", str(embedding),
+                   "--device", "cpu"])
+    captured = capsys.readouterr()
+    said = captured.out
+    assert status == 0, captured.err
+    assert "<shiny>" in said  # !embeddings lists it
+    png = next(outdir.glob("*.png"))
+    assert "TI hashes: shiny: " in read_text_chunks(str(png))["parameters"]

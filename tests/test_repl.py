@@ -471,3 +471,22 @@ def test_switch_keeps_a_launch_cfg_scale(tmp_path: Path) -> None:
     assert session.run_lines(["a -S 1\n", "!switch other\n", "b -S 1\n"]) == 0
     assert [r.cfg_scale for r in runner.requests] == [6.0, 6.0]
     assert "guidance scale" not in out.getvalue()
+
+
+class FakeEmbeddings:
+    names = ("shiny-style", "grainy")
+
+    def describe(self) -> list[str]:
+        return ["  <shiny-style> (shiny-style.pt): 2 vectors, 64 wide"]
+
+
+def test_embeddings_are_listed_and_completed_after_a_less_than(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["!embeddings\n"]) == 0
+    assert "no textual-inversion embeddings" in out.getvalue()
+    session.embedding_source = FakeEmbeddings
+    assert session.run_lines(["!embeddings\n"]) == 0
+    assert "<shiny-style> (shiny-style.pt)" in out.getvalue()
+    assert completions(session, "a cat in <sh") == ["<shiny-style>"]
+    assert completions(session, "a cat in <") == ["<grainy>", "<shiny-style>"]
+    assert "<grainy>" not in completions(session, "a cat -I <")  # a path value, not a prompt word

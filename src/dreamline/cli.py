@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  embedding_paths=settings.embedding_path)
     session = Session(settings, models, Runner(settings, generators, say=_say),
                       interactive=interactive)
+    session.embedding_source = lambda: generators.parts()[0]
     if stream is not None:
         with stream if args.from_file != "-" else _no_close(stream):
             status = _start_model(session, generators, settings, interactive) \

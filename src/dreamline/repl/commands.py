@@ -143,6 +143,17 @@ def _models(context: CommandContext, word: str, arg: str) -> Flow:
     return Flow.GO_ON
 
 
+def _embeddings(context: CommandContext, word: str, arg: str) -> Flow:
+    found = context.embeddings()
+    lines = found.describe() if found is not None else []
+    if not lines:
+        context.say(">> no textual-inversion embeddings: put .pt/.safetensors files in an "
+                    "embeddings/ folder beside the models file, or give --embedding_path")
+    for line in lines:
+        context.say(line)
+    return Flow.GO_ON
+
+
 def _switch(context: CommandContext, word: str, arg: str) -> Flow:
     context.models.switch(command_argument(_need_arg("switch", arg, "a model name (see !models)")))
     context.refresh_defaults()  # the new model may have its own default -C
@@ -174,6 +185,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("clear", "", "none", "clear the command history", _clear),
     Command("models", "", "none", "list the models in the models file", _models),
     Command("switch", "<model>", "model", "load another model by name or path", _switch),
+    Command("embeddings", "", "none", "list the textual-inversion embeddings (<name> in a "
+            "prompt)", _embeddings),
     Command("replay", "<file>", "file", "run each line of a file as if typed", _replay),
     Command("help", "", "none", "this list; '-h' shows the switches of a prompt line", _help),
     Command("q", "", "none", "quit (also exit, quit or Ctrl-D)", _quit, bang=False,

@@ -78,10 +78,12 @@ class InvokeCompleter(Completer):
     def __init__(self, switches: Iterable[SwitchSpec], *,
                  seeds: Callable[[], Iterable[int]] = lambda: (),
                  models: Callable[[], Iterable[str]] = lambda: (),
-                 samplers: Iterable[str] = ()) -> None:
+                 samplers: Iterable[str] = (),
+                 embeddings: Callable[[], Iterable[str]] = lambda: ()) -> None:
         self.switches = tuple(switches)
         self.seeds = seeds
         self.models = models
+        self.embeddings = embeddings  # read only when a prompt word starting with '<' is completed
         self.samplers = tuple(samplers)
         self._by_name = {name: spec for spec in self.switches for name in spec.names}
 
@@ -100,6 +102,11 @@ class InvokeCompleter(Completer):
             return
         if partial.startswith("-"):
             yield from self._switch_completions(partial)
+        elif partial.startswith("<"):  # a textual-inversion embedding: <name>
+            from dreamline.prompt_syntax import complete_embedding
+
+            for word in complete_embedding(partial, self.embeddings()):
+                yield Completion(word, start_position=-len(partial), display_meta="embedding")
 
     def _switch_completions(self, partial: str) -> Iterator[Completion]:
         for spec in self.switches:

@@ -137,3 +137,5 @@ class CommandContext(Protocol):
     def refresh_defaults(self) -> None: ...  # after !switch: the new model's default -C
 
     def replay_file(self, path: Path) -> Flow: ...
+
+    def embeddings(self) -> Any: ...  # the session's EmbeddingSet (None: none to offer)

@@ -29,6 +29,8 @@ class PromptSource(Protocol):
 
     def model_names(self) -> list[str]: ...
 
+    def embedding_names(self) -> list[str]: ...
+
     def check_line(self, line: str) -> None: ...
 
     def toolbar_state(self) -> tuple[str, str, Request]: ...
@@ -59,7 +61,7 @@ def make_prompt_session(source: PromptSource, *, input: Input | None = None,
 
     seeds: Callable[[], list[int]] = lambda: source.seeds_used  # noqa: E731  read when drawn
     completer = InvokeCompleter(switch_specs(), seeds=seeds, models=source.model_names,
-                                samplers=SAMPLERS)
+                                samplers=SAMPLERS, embeddings=source.embedding_names)
     return PromptSession(
         history=source.history,
         auto_suggest=AutoSuggestFromHistory(),

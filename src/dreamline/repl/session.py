@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.parse import ParsedLine, parse_line
@@ -67,6 +67,8 @@ class Session:
         self.current_line = ""
         self._replay_depth = 0
         self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
+        # the session's textual-inversion embeddings (an EmbeddingSet), made on first use
+        self.embedding_source: Callable[[], Any] | None = None
         self.finished_line: FinishedLine | None = None  # the last line, if it fully finished
 
     # ---- state the tests and the toolbar read -------------------------------------------
@@ -93,6 +95,18 @@ class Session:
 
     def model_names(self) -> list[str]:
         return self.models.names()
+
+    def embeddings(self) -> Any:
+        """The EmbeddingSet prompts may use, or None when the session has none to offer."""
+        return self.embedding_source() if self.embedding_source is not None else None
+
+    def embedding_names(self) -> list[str]:
+        """Names for completion; [] when they cannot be read (!embeddings says why)."""
+        try:
+            found = self.embeddings()
+        except DreamlineError:
+            return []
+        return list(found.names) if found is not None else []
 
     def toolbar_state(self) -> tuple[str, str, Request]:
         return self.models.label, self.models.device_label, self.defaults
