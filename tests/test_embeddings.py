@@ -255,4 +255,4 @@ def test_the_cli_uses_embedding_path_and_records_ti_hashes(model_files, tmp_path
     assert status == 0, captured.err
     assert "<shiny>" in said  # !embeddings lists it
     png = next(outdir.glob("*.png"))
-    assert "TI hashes: shiny: " in read_text_chunks(str(png))["parameters"]
+    assert 'TI hashes: "shiny: ' in read_text_chunks(str(png))["parameters"]
