@@ -173,3 +173,11 @@ def test_records_are_json_lines(tmp_path: Path) -> None:
     run(tmp_path, LINES[:1])
     (line,) = (tmp_path / MANIFEST_NAME).read_text().splitlines()
     assert json.loads(line)["files"] == [str(tmp_path / "000001.11.png")]
+
+
+def test_a_line_without_a_seed_is_recorded_with_the_seed_it_ran(tmp_path: Path) -> None:
+    status, _, _ = run(tmp_path, ["no seed here -s 3", "variations -v 0.2 -n 2"])
+    assert status == 0
+    records = read_records(tmp_path / MANIFEST_NAME)
+    assert records[0]["command"].startswith('"no seed here" -s 3 -S 501 ')
+    assert records[1]["command"] == "variations -v 0.2 -n 2"  # each file has its own command

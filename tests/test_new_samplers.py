@@ -177,5 +177,7 @@ def test_metadata_names_the_sampler_and_schedule_both_ways(sampler: str, schedul
     assert (back.sampler, back.sigma_schedule) == (sampler, schedule)
     text = a1111.a1111_parameters(request, info)
     assert f"Sampler: {label}," in text
-    back = a1111.a1111_request("x.png", a1111.parse_a1111(text))
+    from dreamline.pngmeta.readers.a1111 import a1111_fetched
+
+    back = a1111_fetched("x.png", a1111.parse_a1111(text)).request
     assert (back.sampler, back.sigma_schedule) == (sampler, schedule)

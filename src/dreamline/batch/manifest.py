@@ -108,7 +108,13 @@ class Manifest:
         from dreamline.format import format_command
         from dreamline.outputs import OutputDir
 
-        done = LineRecord(number, text, format_command(request), tuple(files), tuple(seeds))
+        if request.seed is not None:
+            command = format_command(request)
+        elif seeds and request.variation_amount == 0:  # the core drew it: the first image's
+            command = format_command(request.with_changes(seed=seeds[0]))
+        else:  # variations without -S: each file's own command is in its PNG
+            command = text
+        done = LineRecord(number, text, command, tuple(files), tuple(seeds))
         entry = {"run": self.run, "source": self.source, "line": number, "text": text,
                  "command": done.command, "files": list(done.files), "seeds": list(done.seeds)}
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
