@@ -342,3 +342,11 @@ def test_a_device_as_init_image_is_not_a_regular_file(tmp_path: Path) -> None:
 
     with pytest.raises(DreamlineError, match="/dev/null: not a regular file; expected an image"):
         find_image("/dev/null", tmp_path)
+
+
+def test_the_echo_escapes_invisible_formatting_characters_too() -> None:
+    from dreamline.repl.lines import shown
+
+    assert shown("fire \u202e -s 2") == "fire \\u202e -s 2"  # would turn the terminal's text
+    family = "\U0001f468\u200d\U0001f469"
+    assert shown(family) == family  # emoji joiners are text

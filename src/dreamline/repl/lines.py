@@ -9,6 +9,7 @@ shown escaped (``\\x1b``), so a stray ESC cannot drive the terminal.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -26,8 +27,14 @@ class SourceLine:
 
 
 def shown(text: str) -> str:
-    """``text`` with control characters escaped (ESC -> ``\\x1b``), safe to print."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    """``text`` with control characters escaped (ESC -> ``\\x1b``) and invisible formatting
+    characters too (a right-to-left override U+202E -> ``\\u202e``; emoji joiners kept), safe
+    to print."""
+    text = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    if text.isascii():
+        return text
+    return "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) == "Cf"
+                   and char not in "\u200c\u200d" else char for char in text)
 
 
 def without_prompt(line: str) -> str:
