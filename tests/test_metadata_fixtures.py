@@ -304,3 +304,14 @@ def test_invokeai2_old_variation_syntax_falls_back_to_sd_metadata(tmp_path: Path
     fetched = fetch(path)
     assert "-V 11:0.1,12:0.2" in fetched.command
     assert any("sd-metadata" in note and "-V" in note for note in fetched.notes)
+
+
+@pytest.mark.parametrize("chunks, named", [
+    ({"invokeai_metadata": "{broken"}, "its invokeai_metadata chunk is not valid JSON"),
+    ({"Software": "NovelAI", "Comment": "{broken"}, "its NovelAI Comment chunk is not valid JSON"),
+    ({"parameters": "{\"prompt\": "}, "its parameters chunk is not valid JSON"),
+])
+def test_broken_json_chunks_are_refused_naming_the_chunk(tmp_path: Path, chunks: dict[str, str],
+                                                         named: str) -> None:
+    with pytest.raises(MetadataError, match=named):
+        fetch(png(tmp_path / "broken.png", chunks))

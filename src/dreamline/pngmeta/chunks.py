@@ -125,13 +125,15 @@ def no_metadata(name: str) -> MetadataError:
                          "'sd-metadata' or A1111 'parameters' text chunk")
 
 
-def load_json(name: str, text: str) -> dict[str, Any]:
-    """An sd-metadata chunk's JSON object; MetadataError if it is not valid JSON or no object."""
+def load_json(name: str, text: str, chunk: str = "sd-metadata") -> dict[str, Any]:
+    """A metadata chunk's JSON object (``chunk`` names it in messages: "sd-metadata",
+    "invokeai_metadata", "NovelAI Comment"...); MetadataError naming the file ``name`` if it is
+    not valid JSON or not an object."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise MetadataError(f"{name}: its sd-metadata chunk is not valid JSON ({error.msg})") \
+        raise MetadataError(f"{name}: its {chunk} chunk is not valid JSON ({error.msg})") \
             from error
     if not isinstance(data, dict):
-        raise MetadataError(f"{name}: its sd-metadata chunk is not a JSON object")
+        raise MetadataError(f"{name}: its {chunk} chunk is not a JSON object")
     return data

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from dreamline.pngmeta.chunks import MetadataError
+from dreamline.pngmeta.chunks import load_json
 from dreamline.pngmeta.invoke3 import KARRAS, SCHEDULERS
 from dreamline.pngmeta.readers.common import Collector, Fetched
 from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
@@ -34,13 +33,7 @@ def invoke3_fetched(name: str, text: str) -> Fetched:
 
     Raises MetadataError naming the file for broken JSON or settings dreamline cannot run.
     """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MetadataError(f"{name}: its invokeai_metadata chunk is not valid JSON "
-                            f"({error.msg})") from None
-    if not isinstance(data, Mapping):
-        raise MetadataError(f"{name}: its invokeai_metadata chunk is not a JSON object")
+    data = load_json(name, text, "invokeai_metadata")
     collector = Collector(name, "InvokeAI")
     prompt = translate(str(data.get("positive_prompt") or ""),
                        str(data.get("negative_prompt") or ""), style="compel", and_parts=False)

@@ -7,12 +7,11 @@ spellings.  Keys not read are named in the not-replayed note when they change th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from dreamline.pngmeta.chunks import MetadataError
+from dreamline.pngmeta.chunks import load_json
 from dreamline.pngmeta.readers.common import Collector, Fetched
 from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
 
@@ -70,13 +69,7 @@ def json_fetched(name: str, text: str, default_tool: str = "JSON parameters") ->
 
     Raises MetadataError naming the file for broken JSON or settings dreamline cannot run.
     """
-    try:
-        outer = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MetadataError(f"{name}: its parameters chunk looks like JSON but is not valid "
-                            f"({error.msg})") from None
-    if not isinstance(outer, Mapping):
-        raise MetadataError(f"{name}: its parameters JSON is not an object")
+    outer = load_json(name, text, "parameters")
     tool, data = _tool(outer, default_tool)
     collector = Collector(name, tool)
     positive = str(_first(data, _PROMPT) or "")

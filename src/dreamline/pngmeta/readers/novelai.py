@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
-from dreamline.pngmeta.chunks import MetadataError
+from dreamline.pngmeta.chunks import load_json
 from dreamline.pngmeta.readers.common import Collector, Fetched
 from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
 
@@ -21,13 +20,7 @@ def novelai_fetched(name: str, chunks: Mapping[str, str]) -> Fetched:
 
     Raises MetadataError naming the file for a broken Comment or settings dreamline cannot run.
     """
-    try:
-        data = json.loads(chunks["Comment"])
-    except json.JSONDecodeError as error:
-        raise MetadataError(f"{name}: its NovelAI Comment chunk is not valid JSON "
-                            f"({error.msg})") from None
-    if not isinstance(data, Mapping):
-        raise MetadataError(f"{name}: its NovelAI Comment chunk is not a JSON object")
+    data = load_json(name, chunks["Comment"], "NovelAI Comment")
     collector = Collector(name, "NovelAI")
     positive = str(data.get("prompt") or chunks.get("Description", ""))
     negative = str(data.get("uc") or "")
