@@ -89,10 +89,9 @@ class ModelGenerators:
         raises EmbeddingError (one line)."""
         if self._parts is None:
             from dreamline.models.embeddings import session_embeddings
-            from dreamline.models.hashing import HashCache
+            from dreamline.models.hashing import CACHE_FILE_NAME, HashCache
             from dreamline.models.lora import LoraLibrary, lora_folder
             from dreamline.models.registry import user_cache_dir
-            from dreamline.models.hashing import CACHE_FILE_NAME
 
             embeddings = session_embeddings(self.embedding_paths, self.models_file,
                                             report=lambda text: self.say(f">> {text}"))
