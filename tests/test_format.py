@@ -213,9 +213,11 @@ def test_every_field_is_written() -> None:
                "outdir": "o", "skip_normalize": True, "log_tokenization": True,
                "save_intermediates": 3, "decode_intermediates": True, "seamless": True,
                "loras": (("detail", 0.5),)}
-    assert set(changed) == {f.name for f in fields(Request)}
+    # --dry_run is about this line only (nothing is made): never part of the image's command
+    assert set(changed) == {f.name for f in fields(Request)} - {"dry_run"}
     for name, value in changed.items():
         assert format_command(base.with_changes(**{name: value})) != format_command(base), name
+    assert format_command(base.with_changes(dry_run=True)) == format_command(base)
 
 
 def test_decode_intermediates_written_only_when_set() -> None:

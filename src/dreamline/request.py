@@ -67,6 +67,9 @@ class Request:
     # --lora name:weight pairs (files in the loras/ folder, or paths); the prompt's own
     # <lora:name:weight> tags stay in ``prompt`` and are added to these (see ``all_loras``).
     loras: tuple[tuple[str, float], ...] = ()
+    # --dry_run: print the estimate and the command only; nothing is generated or written.
+    # Not part of the image: format_command and the metadata never write it.
+    dry_run: bool = False
 
     @property
     def all_loras(self) -> tuple[tuple[str, float], ...]:
@@ -242,6 +245,8 @@ def validate(request: Request) -> Request:
     if r.decode_intermediates and r.save_intermediates is None:
         raise RequestError("--decode_intermediates: there are no intermediates to decode; "
                            "expected --save_intermediates N as well")
+    if not isinstance(r.dry_run, bool):
+        raise RequestError(f"--dry_run: {r.dry_run!r} is not on/off; expected a flag")
     _check_loras(r)
     return r
 

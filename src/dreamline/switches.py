@@ -108,6 +108,9 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("--decode_intermediates", (), (), "decode_intermediates", Kind.FLAG, "", "a flag",
            "full VAE decodes of the --save_intermediates steps instead of quick previews",
            Group.OUTPUT),
+    Switch("--dry_run", (), (), "dry_run", Kind.FLAG, "", "a flag",
+           "only print the estimate (steps, where the init image comes in, time, memory) and "
+           "the command; generate and write nothing", Group.OTHER),
     Switch("--help", ("-h",), (), None, Kind.HELP, "[TOPIC]",
            f"nothing, or one of {', '.join(HELP_TOPICS)}",
            "show the common switches; -h all shows every switch, -h <group> one group",

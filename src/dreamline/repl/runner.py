@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
+from dreamline.repl import forecast as forecasts
 from dreamline.repl.context import ModelManager, ModelUnavailable, OnSaved
 from dreamline.repl.progress import Progress
 from dreamline.repl.settings import Settings
@@ -120,7 +121,9 @@ class Runner:
     """Runs requests to files for the session (the RequestRunner of repl/context.py)."""
 
     def __init__(self, settings: Settings, generators: Callable[[], Any], *, say: Say = print,
-                 progress_stream: TextIO | None = None, progress: bool | None = None) -> None:
+                 progress_stream: TextIO | None = None, progress: bool | None = None,
+                 store: forecasts.ThroughputStore | None = None,
+                 confirm: forecasts.Confirm | None = None) -> None:
         self.settings = settings
         self.generators = generators  # the generator to use now (loads the model on first use)
         self.say = say
@@ -128,6 +131,9 @@ class Runner:
         self.progress = progress  # None: a bar only on a terminal
         # --each_image: resolved init image path -> the tag its outputs are named with
         self.name_tags: dict[str, str] = {}
+        # confirm: asks before a very long run (None: not at a terminal: a warning instead)
+        self.store = store if store is not None else forecasts.default_store()
+        self.confirm = confirm
 
     def name_tag(self, request: Request) -> str | None:
         """The tag of ``NNNNNN.<seed>.<tag>.png`` for this request (None: the plain name)."""
@@ -146,7 +152,11 @@ class Runner:
     def run(self, request: Request, on_saved: OnSaved) -> None:
         """Generate ``request``; every finished image is saved, reported to ``on_saved`` and
         listed even if a later one fails or Ctrl-C stops the command.  Raises OutputError
-        (folder unusable, before any work), SaveFailed, OutOfMemory, ModelUnavailable."""
+        (folder unusable, before any work), SaveFailed, OutOfMemory, ModelUnavailable.
+        --dry_run: only the estimate and the command are said."""
+        if request.dry_run:
+            forecasts.dry_run(self.generators(), request, self.say, self.store)
+            return
         outdir = self.outdir_for(request)
         check_writable(outdir)  # before the model loads and before any image is made
         generator = self.generators()
@@ -193,12 +203,15 @@ class _Job:
         self.progress = Progress(runner.progress_stream, request.iterations,
                                  enabled=runner.progress)
         self.interrupted = False
+        self.forecast: forecasts.Measure = forecasts.NO_FORECAST  # set once the init is read
 
     def _on_start(self, info: Any) -> None:
+        self.forecast.start_image()
         self.progress.start_image()
         self.steps.start(info)
 
     def _on_step(self, step: Any) -> None:
+        self.forecast.step()
         self.progress.step(step.index + 1, step.total)
         self.steps.maybe_keep(step)
 
@@ -217,9 +230,13 @@ class _Job:
         from dreamline import outputs
 
         init = self._prepare_init()
+        self.forecast = forecasts.make(self.generator, self.request, init, self.runner.store)
+        if not self.forecast.announce(self.runner.say, self.runner.confirm):
+            return
         for result in self.generator.iter_generate(self.request, init=init,
                                                    on_step=self._on_step,
                                                    on_start=self._on_start):
+            self.forecast.finish_image()
             self.progress.close()
             number = len(self.done) + 1
             try:
@@ -260,6 +277,7 @@ class _Job:
         from dreamline import outputs
 
         self.progress.close()
+        self.forecast.close()
         say = self.runner.say
         if self.prefix is not None:
             if self.request.grid and len(self.done) > 1:
