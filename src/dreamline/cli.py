@@ -19,6 +19,7 @@ from dreamline.batch.launch import plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.models.manager import ModelManager, default_models_file, models_file_for
 from dreamline.repl.context import Flow
+from dreamline.repl.forecast import ask_at_terminal
 from dreamline.repl.lines import decode_lines
 from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
@@ -169,8 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = make_model_manager(settings, settings.model)
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path)
-    session = Session(settings, models, Runner(settings, generators, say=_say),
-                      interactive=interactive)
+    runner = Runner(settings, generators, say=_say,  # a very long line asks first at a terminal
+                    confirm=ask_at_terminal if interactive else None)
+    session = Session(settings, models, runner, interactive=interactive)
     session.embedding_source = lambda: generators.parts()[0]
     if stream is not None:
         with stream if args.from_file != "-" else _no_close(stream):
