@@ -117,7 +117,8 @@ class Dispatcher:
             parsed = parse_line(line, self.session.defaults, probe)
             if probe.used:
                 return None
-            if parsed.wants_help or parsed.request.save_intermediates:
+            if parsed.wants_help or parsed.request.save_intermediates or \
+                    parsed.request.dry_run:  # --dry_run generates nothing
                 return False
             request = prepare_request(parsed.request, self.session.settings.outdir,
                                       lambda text: None)
