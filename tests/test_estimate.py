@@ -290,3 +290,24 @@ def test_progress_bar_shows_elapsed_and_eta() -> None:
         progress.step(done, 4)
     progress.close()
     assert re.search(r"2/4 steps \[\d\d:\d\d<\d\d:\d\d, ", stream.getvalue())
+
+
+def test_dry_run_is_completed_like_the_other_switches() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from dreamline.repl.completer import InvokeCompleter
+    from dreamline.repl.prompt import switch_specs
+
+    text = "a fox --dr"
+    found = InvokeCompleter(switch_specs()).get_completions(Document(text, len(text)),
+                                                            CompleteEvent(True))
+    assert "--dry_run" in [completion.text for completion in found]
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(tmp_path: Path) -> None:
+    from dreamline.request import RequestError
+
+    runner = _runner(tmp_path, [], ThroughputStore(None))
+    with pytest.raises(RequestError, match="-W/--width: 8 is too small"):
+        runner.run(Request(prompt="a fox", width=8, dry_run=True), lambda path, seed: None)

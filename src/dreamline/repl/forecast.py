@@ -141,16 +141,22 @@ def _sigma(model: Any, request: Request, steps_run: int) -> float | None:
 
 
 def plan_for(model: Any, request: Request, init: Any) -> est.Plan:
-    """What ``request`` will run with ``model`` (init: the PreparedInit, None for txt2img)."""
+    """What ``request`` will run with ``model`` (init: the PreparedInit, None for txt2img).
+    Raises RequestError for a side below the model's multiple, as the generator would."""
     factor = model.vae_scale_factor
     if init is not None:
         width, height = init.image.size
         steps_run = steps_to_run(request.strength, request.steps) \
             if request.strength < 1.0 else request.steps
     else:
-        multiple = model.size_multiple
-        width = max(multiple, (request.width or model.default_width) // multiple * multiple)
-        height = max(multiple, (request.height or model.default_height) // multiple * multiple)
+        from dreamline.core.generator import floor_side
+
+        def side(name: str, given: int | None, default: int) -> int:  # as the generator does
+            return floor_side(name, given if given is not None else default,
+                              model.size_multiple, lambda _text: None)
+
+        width = side("-W/--width", request.width, model.default_width)
+        height = side("-H/--height", request.height, model.default_height)
         steps_run = request.steps
     sigma = _sigma(model, request, steps_run) if init is not None and \
         steps_run < request.steps else None
