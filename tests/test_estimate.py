@@ -7,6 +7,7 @@ import io
 import json
 import multiprocessing
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -311,3 +312,18 @@ def test_dry_run_refuses_what_the_run_would_refuse(tmp_path: Path) -> None:
     runner = _runner(tmp_path, [], ThroughputStore(None))
     with pytest.raises(RequestError, match="-W/--width: 8 is too small"):
         runner.run(Request(prompt="a fox", width=8, dry_run=True), lambda path, seed: None)
+
+
+def test_peak_memory_sees_a_short_allocation() -> None:
+    """The watcher catches memory taken and given back between two steps (Linux only)."""
+    from dreamline.repl.peak_memory import PeakMemory
+
+    if not Path("/proc/self/statm").is_file():
+        pytest.skip("needs /proc")
+    memory = PeakMemory(torch.device("cpu"))
+    memory.start()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    time.sleep(0.2)
+    del block
+    grown = memory.growth()
+    assert grown is not None and grown >= 32 * 2**20
