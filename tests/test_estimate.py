@@ -327,3 +327,12 @@ def test_peak_memory_sees_a_short_allocation() -> None:
     del block
     grown = memory.growth()
     assert grown is not None and grown >= 32 * 2**20
+
+
+@pytest.mark.parametrize(("typed", "runs"), [("y\n", True), ("Yes\n", True), ("\n", False),
+                                             ("n\n", False), ("", False)])
+def test_only_yes_runs_a_very_long_line(monkeypatch: pytest.MonkeyPatch, typed: str,
+                                        runs: bool) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))  # "": Ctrl-D (EOFError)
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert forecasts.ask_at_terminal("about 17 min; run? [y/N]") is runs
