@@ -192,7 +192,7 @@ class Forecast:
         now = time.perf_counter()
         calls = est.unet_calls(self.plan.sampler, self._steps)
         sample = Sample((self._last_step - self._started) / calls, now - self._last_step,
-                            self.memory.growth())
+                        self.memory.growth())
         self.store.record(self.key, sample, persist=self.persist)
 
 
