@@ -220,7 +220,7 @@ def test_on_cuda_the_ladder_ends_with_cpu_offload(monkeypatch: pytest.MonkeyPatc
     applied: list[str] = []
     monkeypatch.setattr(memory, "apply", lambda model, rung: applied.append(rung))
     monkeypatch.setattr(memory, "modes", lambda model: tuple(applied))
-    model = SimpleNamespace(device=torch.device("cuda", 0))  # nothing touches a real GPU
+    model = SimpleNamespace(device=torch.device("cuda", 0), unet=object())  # no real GPU used
     ladder = MemoryLadder(model, "1024x1024", print)
     attempts: list[int] = []
 
@@ -276,3 +276,18 @@ def test_vae_tiling_option_and_the_attention_on_the_loaded_line() -> None:
     assert model.vae.use_tiling
     loaded = [line for line in said if " loaded in " in line]
     assert len(loaded) == 1 and loaded[0].endswith(", attention sdpa")
+
+
+def test_a_generator_without_networks_only_frees_and_retries() -> None:
+    """A Ray driver's generator has a model description, not networks: nothing to change."""
+    ladder = MemoryLadder(SimpleNamespace(device=torch.device("cuda", 0), name="remote"),
+                          "512x512", print)
+    attempts: list[int] = []
+
+    def attempt(first: int) -> None:
+        attempts.append(first)
+        raise MemoryError()
+
+    with pytest.raises(MemoryError):
+        ladder.run(attempt, lambda: 0)
+    assert ladder.tried == [memory.FREE] and attempts == [0, 0]

@@ -39,7 +39,8 @@ def _label(rung: str) -> str:
 
 
 class MemoryLadder:
-    """Runs one request's attempts; ``model`` None (a generator without one): only ``free``.
+    """Runs one request's attempts; ``model`` None or without networks (a generator without a
+    LoadedModel, e.g. a Ray driver's): only ``free``.
 
     ``size`` names the request's size for the lines ("1024x1024").  ``tried`` lists the rungs
     used, in order, for the caller's final error line when every rung failed.
@@ -53,7 +54,7 @@ class MemoryLadder:
 
     def _rungs(self) -> list[str]:
         """What is left to try: ``free`` first, then the model's modes not yet on."""
-        if self.model is None:
+        if getattr(self.model, "unet", None) is None:  # no networks here (a Ray driver's)
             return [FREE]
         from dreamline.core import memory
 
