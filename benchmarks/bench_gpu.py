@@ -200,7 +200,8 @@ def measure(mode: str, calls: dict[str, Callable[..., Image.Image]], device: tor
             run = timed(calls[name], device)
             if round_index == 0:
                 if name == "diffusers+compile":
-                    rows[name].note = f"first call (compiling) {time.perf_counter() - started:.1f} s"
+                    took = time.perf_counter() - started
+                    rows[name].note = f"first call (compiling) {took:.1f} s"
                 continue
             rows[name].runs.append(run)
         print(f"  {mode} round {round_index}/{repeats} done", flush=True)

@@ -177,7 +177,7 @@ def test_out_of_memory_retries_only_the_image_that_failed(tmp_path: Path,
     saved, said = run_request(tmp_path / "retried", model, REQUEST)
     assert [seed for _, seed in saved] == [seed for _, seed in clean]
     assert [path.name for path, _ in saved] == [path.name for path, _ in clean]
-    for (ours, _), (theirs, _) in zip(saved, clean):
+    for (ours, _), (theirs, _) in zip(saved, clean, strict=True):
         assert np.array_equal(pixels(Image.open(ours)), pixels(Image.open(theirs)))
     assert faults.calls == 3 * 2 + 1  # 2 steps per image, one failed call repeated
     assert ">> out of memory at 64x64; retried after freeing memory: worked" in said

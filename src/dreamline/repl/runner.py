@@ -181,6 +181,7 @@ class _Job:
                                  enabled=runner.progress)
         self.interrupted = False
         self.init: Any = None  # the prepared init image (None: txt2img), read once
+        self.init_ready = False
 
     def _on_start(self, info: Any) -> None:
         self.progress.start_image()
@@ -205,8 +206,8 @@ class _Job:
         """Make and save the images from index ``first`` on (a retry after out of memory)."""
         from dreamline import outputs
 
-        if first == 0:
-            self.init = self._prepare_init()
+        if not self.init_ready:  # once, even when the first image is retried
+            self.init, self.init_ready = self._prepare_init(), True
         request, more = self.request, {}
         if first:  # the images left keep the seeds they would have had (image 0's is the base)
             request, more = dataclasses.replace(request, seed=self.done[0][0].request.seed), \
