@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a VAE file (.pt, .ckpt, .safetensors) or diffusers vae/ folder to "
                              "use instead of each model's own (default: the model's, or a "
                              "<checkpoint>.vae.pt/.safetensors/.ckpt beside it)")
+    parser.add_argument("--vae_tiling", action="store_true",
+                        help="encode and decode images larger than the VAE's tile (SD 1.x: "
+                             "512 pixels) in overlapping tiles: less memory; pixels near the "
+                             "tile seams change slightly, smaller images not at all")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="float type to run in; auto = float16 on CUDA, float32 elsewhere "
                              "(autocast is the reference's name for auto)")
@@ -118,6 +122,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         prompt_as_dir=args.prompt_as_dir,
         log_file=args.log_file,
         vae=args.vae,
+        vae_tiling=args.vae_tiling,
         embedding_path=tuple(args.embedding_path),
     )
 
@@ -134,7 +139,8 @@ def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
     """The session's model manager: registry, device, load/switch and the model cache."""
     return ModelManager(models_file=models_file_for(settings.config),
                         device=settings.device, precision=settings.precision,
-                        wanted=wanted, say=_say, vae=settings.vae)
+                        wanted=wanted, say=_say, vae=settings.vae,
+                        vae_tiling=settings.vae_tiling)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Which device the networks run on and in which floating-point precision.
+"""Which device the networks run on, in which floating-point precision, with which attention.
 
 The choice is made once at start-up (``--device``/``--precision``) and printed as one line by
 ``describe()`` so a user can tell at a glance why a run is fast or slow.  A request for a device
@@ -7,6 +7,8 @@ rather than silently replaced: a silent fallback to the CPU turns seconds into m
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -117,3 +119,19 @@ def dtype_name(dtype: torch.dtype) -> str:
 def describe(device: torch.device | str, dtype: torch.dtype) -> str:
     """One line for the start-up banner: 'device cuda:0 (NVIDIA ...), precision float16'."""
     return f"device {device_name(device)}, precision {dtype_name(dtype)}"
+
+
+def attention_kind(*networks: Any) -> str:
+    """Which attention the networks (diffusers UNet, VAE) compute with: 'sdpa' when every
+    attention layer uses torch's scaled_dot_product_attention (diffusers' AttnProcessor2_0,
+    its default), 'sliced' after attention slicing, else the processor classes' names."""
+    names: set[str] = set()
+    for network in networks:
+        processors = getattr(network, "attn_processors", None)
+        if processors is not None:
+            names.update(type(processor).__name__ for processor in processors.values())
+    if names == {"AttnProcessor2_0"}:
+        return "sdpa"
+    if names and all(name.startswith("SlicedAttnProcessor") for name in names):
+        return "sliced"
+    return ", ".join(sorted(names)) or "none"

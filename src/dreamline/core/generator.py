@@ -108,14 +108,16 @@ class Generator:
         return list(self.iter_generate(request, init=init, on_step=on_step, on_start=on_start))
 
     def iter_generate(self, request: Request, *, init: PreparedInit | None = None,
-                      on_step: OnStep | None = None, on_start: OnStart | None = None
-                      ) -> Iterator[GeneratedImage]:
+                      on_step: OnStep | None = None, on_start: OnStart | None = None,
+                      first: int = 0) -> Iterator[GeneratedImage]:
         """Yield each image as soon as it is done, so an interrupt keeps the finished ones.
 
         ``init`` is the init image the caller prepared (dreamline.init_input.prepare_init) for
         an img2img request, None for txt2img; its sides must be multiples of the model's
         ``size_multiple``.  ``on_start`` sees each image's starting latents, ``on_step`` each
-        finished step.  Raises RequestError for a request this model cannot run, ValueError
+        finished step.  ``first``: the index of the first image to make (a retry after running
+        out of memory makes only the images not yet made; each keeps its seed).
+        Raises RequestError for a request this model cannot run, ValueError
         for an img2img request without ``init`` (or a txt2img one with it).
         """
         request = validate(request)
@@ -153,7 +155,7 @@ class Generator:
                     self.model.vae, encoded.prepared.image.image if encoded else None,
                     encoded.prepared.image.mask if encoded else None, (width, height),
                     self.model.vae_scale_factor)
-        for index in range(request.iterations):
+        for index in range(first, request.iterations):
             plan = self._plan(request, seed, index)
             with torch.inference_mode():
                 image = self._one(request, plan, cond, encoded, width, height, scheduler,
@@ -165,7 +167,7 @@ class Generator:
     def decode(self, latents: torch.Tensor) -> Image.Image:
         """Full VAE decode of loop latents (e.g. an intermediate from StepInfo)."""
         with torch.inference_mode():
-            return latent_ops.decode(self.model.vae, latents)
+            return latent_ops.decode(self.model.vae, latents, report=self.report)
 
     @property
     def preview_map(self) -> latent_ops.PreviewMap:
@@ -257,7 +259,7 @@ class Generator:
                 on_start(self._start_info(schedule, x))
             x = sample(predict_noise, x, schedule, generator=generator, on_step=on_step,
                        after_step=after_step)
-            image = latent_ops.decode(model.vae, x)
+            image = latent_ops.decode(model.vae, x, report=self.report)
         if init is not None and init.prepared.image.mask is not None:
             image = paste_kept(image, init.prepared.image)
 

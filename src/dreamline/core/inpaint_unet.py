@@ -21,6 +21,7 @@ from PIL import Image
 
 from dreamline.core import latents as latent_ops
 from dreamline.core.guidance import UNetNoise
+from dreamline.core.memory import execution_device
 
 INPAINT_CHANNELS = 9
 
@@ -43,7 +44,7 @@ class InpaintCondition:
         """``image``: the init image (None: txt2img); ``keep``: its pixel mask (H x W float,
         1 = keep; None: repaint everything); ``size``: (width, height) in pixels."""
         width, height = size
-        param = next(vae.parameters())
+        device, dtype = execution_device(vae), next(vae.parameters()).dtype  # offload: its GPU
         if keep is None:
             repaint = torch.ones(1, 1, height, width)
         else:
@@ -53,11 +54,11 @@ class InpaintCondition:
         # the VAE's group norms, so even the layout shows in the latents.
         pixels = latent_ops.pil_to_tensor(image if image is not None
                                           else Image.new("RGB", (width, height)),
-                                          param.device, param.dtype)
-        masked = pixels * (repaint < 0.5).to(param.device, param.dtype)
+                                          device, dtype)
+        masked = pixels * (repaint < 0.5).to(device, dtype)
         dist = vae.encode(masked).latent_dist
         small = F.interpolate(repaint, size=(height // factor, width // factor))
-        return cls(mask=small.to(param.device, param.dtype),
+        return cls(mask=small.to(device, dtype),
                    masked=latent_ops.LatentDistribution(mean=dist.mean, std=dist.std))
 
     def channels(self, generator: torch.Generator, scaling_factor: float,

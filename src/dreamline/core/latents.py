@@ -6,7 +6,7 @@ Pixel conversion follows diffusers' image processor exactly (``/255``, ``2x - 1`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dreamline.core.memory import execution_device
 from dreamline.core.noise import draw_noise
+
+# Said once per VAE: after it, that VAE's decoder stays float32, so it cannot happen again.
+UPCAST_NOTE = ("the {dtype} VAE decode gave NaN/inf pixels; decoded again in float32 "
+               "(the VAE decoder stays float32 for this model)")
 
 
 def pil_to_tensor(image: Image.Image, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -49,17 +54,58 @@ class LatentDistribution:
 
 def encode(vae: Any, image: Image.Image) -> LatentDistribution:
     """Run the VAE encoder once; sampling happens per image from its seeded generator."""
-    param = next(vae.parameters())
-    pixels = pil_to_tensor(image, param.device, param.dtype)
+    param = next(vae.encoder.parameters()) if hasattr(vae, "encoder") else next(vae.parameters())
+    pixels = pil_to_tensor(image, execution_device(vae), param.dtype)
     dist = vae.encode(pixels).latent_dist
     return LatentDistribution(mean=dist.mean, std=dist.std)
 
 
-def decode(vae: Any, latents: torch.Tensor) -> Image.Image:
-    """Full VAE decode of loop latents to an RGB image."""
+def decoder_dtype(vae: Any) -> torch.dtype:
+    """The dtype the VAE decodes in (its decoder's; the encoder may differ after an upcast)."""
+    decoder = getattr(vae, "decoder", None)
+    return next((decoder if decoder is not None else vae).parameters()).dtype
+
+
+def upcast_decoder(vae: Any) -> None:
+    """Run the VAE's decoder (and post-quant conv) in float32 from now on; the encoder keeps
+    its dtype.  The weights are the same numbers, widened."""
+    for name in ("post_quant_conv", "decoder"):
+        part = getattr(vae, name, None)
+        if part is not None:
+            part.to(dtype=torch.float32)
+
+
+def config_wants_upcast(vae: Any) -> bool:
+    """True when a float16 VAE's config sets ``force_upcast`` (as diffusers' own pipelines
+    read it: only float16 is upcast; bfloat16 has float32's range)."""
+    return decoder_dtype(vae) == torch.float16 and bool(getattr(vae.config, "force_upcast",
+                                                                False))
+
+
+def _decode_pixels(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     scaling = float(vae.config.scaling_factor)
-    param = next(vae.parameters())
-    pixels = vae.decode(latents.to(dtype=param.dtype) / scaling, return_dict=False)[0]
+    return vae.decode(latents.to(dtype=decoder_dtype(vae)) / scaling, return_dict=False)[0]
+
+
+def decode(vae: Any, latents: torch.Tensor, *,
+           report: Callable[[str], None] | None = None) -> Image.Image:
+    """Full VAE decode of loop latents (1, 4, h, w) to an RGB image (w x h times the VAE
+    factor).
+
+    A float16 VAE whose config sets ``force_upcast`` decodes in float32.  A half-precision
+    decode that gives NaN or inf is done again with the decoder in float32 (A1111's fallback);
+    ``report`` hears that once, and the decoder stays float32 for this VAE.
+    """
+    if config_wants_upcast(vae):
+        upcast_decoder(vae)
+    pixels = _decode_pixels(vae, latents)
+    if decoder_dtype(vae) != torch.float32 and not bool(torch.isfinite(pixels).all()):
+        dtype = str(decoder_dtype(vae)).removeprefix("torch.")
+        del pixels
+        upcast_decoder(vae)
+        if report is not None:
+            report(UPCAST_NOTE.format(dtype=dtype))
+        pixels = _decode_pixels(vae, latents)
     return tensor_to_pil(pixels)
 
 
@@ -123,12 +169,13 @@ def fit_preview_map(vae: Any, factor: int, *, images: int = PREVIEW_FIT_IMAGES,
     The fit is done on unscaled latents and divided by the scaling factor afterwards, so loop
     latents of any model (SD 1.x's 0.18215, the demo model's own) go in as they are.
     """
-    param = next(vae.parameters())
+    param = next(vae.encoder.parameters()) if hasattr(vae, "encoder") else next(vae.parameters())
     pixels = _fit_images(images, latent_side * factor, seed)
     # Plain zero padding even when asked for from inside a --seamless run.
     with torch.inference_mode(), padding(vae, mode="zeros"):
-        latents = vae.encode((2.0 * pixels - 1.0).to(param.device, param.dtype)).latent_dist.mean
-        decoded = vae.decode(latents, return_dict=False)[0]
+        latents = vae.encode((2.0 * pixels - 1.0).to(execution_device(vae), param.dtype)
+                             ).latent_dist.mean
+        decoded = vae.decode(latents.to(decoder_dtype(vae)), return_dict=False)[0]
     colours = torch.nn.functional.avg_pool2d((decoded.double() / 2 + 0.5).clamp(0, 1).cpu(),
                                              factor)
     inputs = latents.double().cpu().permute(0, 2, 3, 1).reshape(-1, latents.shape[1])

@@ -24,7 +24,7 @@ import torch
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
-from dreamline.devices import describe
+from dreamline.devices import attention_kind, describe
 from dreamline.models.cache import ModelCache
 from dreamline.models.checkpoint import read_checkpoint
 from dreamline.models.folder import (
@@ -249,5 +249,5 @@ def load_model(name_or_path: str | Path | None = None, *, registry: ModelRegistr
     report(f"model {source.name!r}{with_vae} loaded in {time.monotonic() - started:.1f} s: "
            f"hash {short}, "
            f"default size {model.default_width}x{model.default_height}, "
-           f"{describe(device, dtype)}")
+           f"{describe(device, dtype)}, attention {attention_kind(unet, vae)}")
     return model

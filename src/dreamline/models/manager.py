@@ -64,12 +64,14 @@ class ModelManager:
 
     def __init__(self, *, models_file: Path | None, device: str | None, precision: str,
                  wanted: str | None, say: Callable[[str], None], max_models: int = 2,
-                 vae: Path | None = None) -> None:
+                 vae: Path | None = None, vae_tiling: bool = False) -> None:
         """``models_file`` None: the built-in demo registry; ``wanted`` None: its default.
 
         ``say`` gets one line per event (device chosen, loading, loaded).  Nothing is loaded,
         read or chosen yet.  ``vae``: a VAE file or folder used instead of every model's own
-        (``--vae``; None: each model's entry, sidecar or own VAE).
+        (``--vae``; None: each model's entry, sidecar or own VAE).  ``vae_tiling``
+        (``--vae_tiling``): every model encodes and decodes images larger than its VAE's tile
+        in blended tiles (dreamline.core.memory.enable_vae_tiling).
         """
         from dreamline.models.cache import ModelCache
 
@@ -79,6 +81,7 @@ class ModelManager:
         self.wanted = wanted
         self.say = say
         self.vae = vae
+        self.vae_tiling = vae_tiling
         self.cache = ModelCache(max_models)
         self._registry: ModelRegistry | None = None
         self._device: Any = None
@@ -215,6 +218,10 @@ class ModelManager:
             self._failures[key] = (state, error)
             raise
         self._failures.pop(key, None)
+        if self.vae_tiling:
+            from dreamline.core.memory import use_vae_tiling
+
+            use_vae_tiling(model)
         if name_or_path is not None and name_or_path not in self.registry() \
                 and name_or_path not in self._paths and self.registry().find(name_or_path) is None:
             self._paths.append(name_or_path)

@@ -11,7 +11,6 @@ with the size and what to try, and the memory the request held is given back.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,13 +20,13 @@ from typing import Any, TextIO
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl import forecast as forecasts
 from dreamline.repl.context import ModelManager, ModelUnavailable, OnSaved
+from dreamline.repl.memory import MemoryLadder, free_memory, is_out_of_memory  # noqa: F401
 from dreamline.repl.progress import Progress
 from dreamline.repl.settings import Settings
 from dreamline.repl.steps import StepSaver
 from dreamline.request import Request
 
 Say = Callable[[str], None]
-_OOM = ("out of memory", "DefaultCPUAllocator", "not enough memory", "Cannot allocate memory")
 
 
 class OutOfMemory(DreamlineError):
@@ -36,13 +35,6 @@ class OutOfMemory(DreamlineError):
 
 class SaveFailed(DreamlineError):
     """An image could not be written; the message names it and how many were kept."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for torch's CPU/CUDA allocation failures and Python's MemoryError."""
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _OOM)
 
 
 def check_writable(directory: Path) -> None:
@@ -56,15 +48,6 @@ def check_writable(directory: Path) -> None:
     except OSError as exc:
         raise OutputError(f"output directory {str(directory)!r} is not writable: "
                           f"{exc.strerror or exc}") from None
-
-
-def free_memory(device: Any) -> None:
-    """Give back what a failed request held: Python garbage and CUDA's cached blocks."""
-    gc.collect()
-    if getattr(device, "type", "") == "cuda":
-        import torch
-
-        torch.cuda.empty_cache()
 
 
 class ModelGenerators:
@@ -151,9 +134,11 @@ class Runner:
 
     def run(self, request: Request, on_saved: OnSaved) -> None:
         """Generate ``request``; every finished image is saved, reported to ``on_saved`` and
-        listed even if a later one fails or Ctrl-C stops the command.  Raises OutputError
-        (folder unusable, before any work), SaveFailed, OutOfMemory, ModelUnavailable.
-        --dry_run: only the estimate and the command are said."""
+        listed even if a later one fails or Ctrl-C stops the command.  Out of memory climbs
+        the ladder of repl/memory.py (the image that failed is made again, finished ones are
+        not).  Raises OutputError (folder unusable, before any work), SaveFailed, OutOfMemory
+        (every rung failed), ModelUnavailable.  --dry_run: only the estimate and the command
+        are said."""
         if request.dry_run:
             forecasts.dry_run(self.generators(), request, self.say, self.store)
             return
@@ -163,9 +148,14 @@ class Runner:
         job = _Job(self, request, outdir, generator, on_saved)
         device = getattr(getattr(generator, "model", None), "device", None)
         cuda = _reset_cuda_peak(device)
+        model = getattr(generator, "model", None)
+        width = request.width or getattr(model, "default_width", None)
+        height = request.height or getattr(model, "default_height", None)
+        size = f"{width}x{height}" if width and height else "this size"
+        ladder = MemoryLadder(model, size, self.say)
         out_of_memory = False
         try:
-            job.generate()
+            ladder.run(job.generate, lambda: len(job.done))
         except KeyboardInterrupt:
             job.interrupted = True
         except Exception as exc:
@@ -177,12 +167,9 @@ class Runner:
         if out_of_memory:
             del job
             free_memory(device)
-            model = getattr(generator, "model", None)
-            width = request.width or getattr(model, "default_width", None)
-            height = request.height or getattr(model, "default_height", None)
-            size = f"{width}x{height}" if width and height else "this size"
+            tried = f"; retried {ladder.tried_text}" if ladder.tried else ""
             raise OutOfMemory(f"out of memory at {size}; try --fit or a smaller -W/-H "
-                              f"(the memory it held is free again)")
+                              f"(the memory it held is free again{tried})")
 
 
 class _Job:
@@ -204,6 +191,8 @@ class _Job:
                                  enabled=runner.progress)
         self.interrupted = False
         self.forecast: forecasts.Measure = forecasts.NO_FORECAST  # set once the init is read
+        self.init: Any = None  # the prepared init image (None: txt2img), read once
+        self.init_ready = False
 
     def _on_start(self, info: Any) -> None:
         self.forecast.start_image()
@@ -226,16 +215,25 @@ class _Job:
                             multiple=model.size_multiple,
                             report=lambda text: self.runner.say(f">> {text}"))
 
-    def generate(self) -> None:
+    def generate(self, first: int = 0) -> None:
+        """Make and save the images from index ``first`` on (a retry after out of memory)."""
         from dreamline import outputs
 
-        init = self._prepare_init()
-        self.forecast = forecasts.make(self.generator, self.request, init, self.runner.store)
-        if not self.forecast.announce(self.runner.say, self.runner.confirm):
-            return
-        for result in self.generator.iter_generate(self.request, init=init,
+        if not self.init_ready:  # once, even when the first image is retried
+            self.init, self.init_ready = self._prepare_init(), True
+            self.forecast = forecasts.make(self.generator, self.request, self.init,
+                                           self.runner.store)
+            if not self.forecast.announce(self.runner.say, self.runner.confirm):
+                return
+        request, more = self.request, {}
+        if first:  # the images left keep the seeds they would have had (image 0's is the base)
+            request, more = dataclasses.replace(request, seed=self.done[0][0].request.seed), \
+                {"first": first}
+        self.progress.close()
+        self.progress.image = first
+        for result in self.generator.iter_generate(request, init=self.init,
                                                    on_step=self._on_step,
-                                                   on_start=self._on_start):
+                                                   on_start=self._on_start, **more):
             self.forecast.finish_image()
             self.progress.close()
             number = len(self.done) + 1

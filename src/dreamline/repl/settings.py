@@ -37,6 +37,7 @@ class Settings:
     prompt_as_dir: bool = False
     log_file: Path | None = None  # where tracebacks go; None: <outdir>/dreamline-errors.log
     vae: Path | None = None  # --vae: a VAE file or folder used with every model
+    vae_tiling: bool = False  # --vae_tiling: blended VAE tiles above the VAE's tile size
     embedding_path: tuple[Path, ...] = ()  # --embedding_path: textual-inversion files/folders
 
     @property
