@@ -165,9 +165,10 @@ class Session:
     def check_line(self, line: str) -> None:
         """What the validator runs: parse, and make sure -I / -M name existing files."""
         parsed = self.parse_line(line)
-        for path in (parsed.request.init_img, parsed.request.init_mask):
+        for path, what in ((parsed.request.init_img, "init image"),
+                           (parsed.request.init_mask, "mask")):
             if path is not None:
-                self.find_image(path)
+                find_image(path, self.settings.outdir, what)
 
     # ---- one line -----------------------------------------------------------------------
     def handle_line(self, line: str) -> Outcome:
