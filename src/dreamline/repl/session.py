@@ -37,6 +37,11 @@ MAX_REPLAY_DEPTH = 8
 STATUS_MODEL_UNAVAILABLE = 2
 
 
+class ReplayStopped(DreamlineError):
+    """A !replay that cannot go on (a file replaying itself, nesting too deep): it stops every
+    enclosing replay and is said once, by the line that started the outermost one."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one line ended: what the loop does next, and the one-line error if it failed."""
@@ -65,7 +70,7 @@ class Session:
         self.recall = Recall()
         self.next_input = ""
         self.current_line = ""
-        self._replay_depth = 0
+        self._replaying: list[tuple[Path, str]] = []  # (resolved, as typed), outermost first
         self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
         # the session's textual-inversion embeddings (an EmbeddingSet), made on first use
         self.embedding_source: Callable[[], Any] | None = None
@@ -188,6 +193,8 @@ class Session:
             self.error(message)
             return Outcome(Flow.GO_ON, message, fatal=not self.interactive)
         except DreamlineError as exc:
+            if isinstance(exc, ReplayStopped) and self._replaying:
+                raise  # not once per nested replay: the outermost line says it
             message = f"error: {exc}"
             self.error(message)
             return Outcome(Flow.GO_ON, message)
@@ -273,7 +280,7 @@ class Session:
 
     def _run_lines(self, lines: Iterable[SourceLine]) -> tuple[list[tuple[int, str]], bool]:
         failures: list[tuple[int, str]] = []
-        hooks = self.hooks if self._replay_depth == 0 else NO_HOOKS  # not a replayed file's
+        hooks = NO_HOOKS if self._replaying else self.hooks  # not a replayed file's
         for item in lines:
             if item.text is None:
                 message = f"error: {item.problem}"
@@ -298,18 +305,25 @@ class Session:
 
     def replay_file(self, path: Path) -> Flow:
         """!replay: run a file's lines here; fails (one line) if any of them failed."""
-        if self._replay_depth >= MAX_REPLAY_DEPTH:
-            raise DreamlineError(f"!replay {path}: replays nest more than {MAX_REPLAY_DEPTH} "
-                                 f"deep; is a file replaying itself?")
+        resolved = path.expanduser().resolve()
+        seen = [resolved_path for resolved_path, _ in self._replaying]
+        if resolved in seen:
+            chain = " -> ".join([typed for _, typed in self._replaying[seen.index(resolved):]]
+                                + [str(path)])
+            raise ReplayStopped(f"!replay {path}: {path} replays itself ({chain}); stopped "
+                                "the replay there")
+        if len(self._replaying) >= MAX_REPLAY_DEPTH:
+            raise ReplayStopped(f"!replay {path}: replays nest more than {MAX_REPLAY_DEPTH} "
+                                "files deep; stopped the replay there")
         try:
             data = path.expanduser().read_bytes()
         except OSError as exc:
             raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
-        self._replay_depth += 1
+        self._replaying.append((resolved, str(path)))
         try:
             failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
         finally:
-            self._replay_depth -= 1
+            self._replaying.pop()
         if fatal:
             raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
         if failures:
