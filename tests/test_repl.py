@@ -321,7 +321,8 @@ def test_init_image_that_is_a_directory_says_so(tmp_path: Path) -> None:
     session, runner, _, err = make_session(tmp_path, interactive=False)
     (tmp_path / "pictures").mkdir()
     assert session.run_lines([f"a cat -I {tmp_path / 'pictures'}\n"]) == 1
-    assert f"error: init image '{tmp_path / 'pictures'}': is a directory; expected {IMAGE_FILE}" in \
+    folder = tmp_path / "pictures"
+    assert f"error: init image '{folder}': is a directory; expected {IMAGE_FILE}" in \
         err.getvalue().splitlines()
     assert runner.requests == []
 

@@ -340,7 +340,8 @@ def test_a_device_as_init_image_is_not_a_regular_file(tmp_path: Path) -> None:
     from dreamline.errors import DreamlineError
     from dreamline.repl.inputs import find_image
 
-    with pytest.raises(DreamlineError, match="'/dev/null': is a character device, not a regular file; expected a PNG"):
+    with pytest.raises(DreamlineError, match="'/dev/null': is a character device, not a "
+                                             "regular file; expected a PNG"):
         find_image("/dev/null", tmp_path)
 
 

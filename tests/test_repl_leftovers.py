@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dreamline.repl.context import Flow
 from test_repl import make_session
 
@@ -43,3 +45,81 @@ def test_a_file_replayed_twice_in_a_row_is_no_cycle(tmp_path: Path) -> None:
     assert session.run_lines([f"!replay {outer}\n"]) == 0
     assert [request.prompt for request in runner.requests] == ["cat", "cat"]
     assert err.getvalue() == ""
+
+
+class BrokenHooks:
+    """Line hooks that fail the way a batch run's can: a full disk under the manifest, a bug."""
+
+    def __init__(self, before: BaseException | None = None,
+                 after: BaseException | None = None) -> None:
+        self.before_error, self.after_error = before, after
+        self.seen: list[int] = []
+
+    def before(self, number: int, line: str) -> bool:
+        if self.before_error is not None:
+            raise self.before_error
+        return False
+
+    def after(self, number: int, line: str, finished: object, error: str | None) -> None:
+        self.seen.append(number)
+        if self.after_error is not None:
+            raise self.after_error
+
+
+def test_a_hook_that_fails_after_a_line_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    session, runner, _, err = make_session(tmp_path, interactive=False)
+    hooks = BrokenHooks(after=OSError(28, "No space left on device"))
+    session.hooks = hooks
+    assert session.run_lines(["a cat\n", "a dog\n"]) == 1
+    assert [request.prompt for request in runner.requests] == ["a cat", "a dog"]
+    assert hooks.seen == [1, 2]
+    shown = [line for line in err.getvalue().splitlines() if line.startswith("internal error")]
+    log = session.settings.error_log_path
+    assert shown == [f"internal error: OSError: [Errno 28] No space left on device (details in "
+                     f"{log})"] * 2
+    assert log.read_text().count("Traceback") == 2 and "line hook" in log.read_text()
+
+
+def test_a_hook_that_fails_before_a_line_runs_the_line_and_says_so(tmp_path: Path) -> None:
+    from dreamline.errors import DreamlineError
+
+    session, runner, _, err = make_session(tmp_path, interactive=False)
+    session.hooks = BrokenHooks(before=DreamlineError("the manifest cannot be read"))
+    assert session.run_lines(["a cat\n"]) == 1
+    assert [request.prompt for request in runner.requests] == ["a cat"]
+    assert err.getvalue().splitlines()[0] == "error: the manifest cannot be read"
+
+
+def test_a_damaged_manifest_record_is_one_warning_and_resume_redoes_that_line(
+        tmp_path: Path) -> None:
+    import json
+
+    from dreamline.batch.manifest import MANIFEST_NAME
+    from test_batch_resume import LINES, run
+
+    run(tmp_path, LINES)
+    path = tmp_path / MANIFEST_NAME
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["seeds"] = ["eleven"]  # line 1's record, edited by hand
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    status, runner, out = run(tmp_path, LINES, resume=True)
+    assert status == 0
+    assert [request.prompt for request in runner.requests] == ["one"]  # only the damaged one
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {path}: the record of line 1 is damaged (invalid literal for "
+                        "int() with base 10: 'eleven'); expected a list of file names and "
+                        "whole-number seeds: that line runs again"]
+
+
+def test_resume_with_an_unreadable_manifest_is_one_line_and_status_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dreamline.batch.manifest import MANIFEST_NAME
+    from dreamline.cli import main
+
+    lines = tmp_path / "prompts.txt"
+    lines.write_text("a cat\n")
+    (tmp_path / MANIFEST_NAME).mkdir()  # not a file: it cannot be read
+    assert main(["-o", str(tmp_path), "--from_file", str(lines), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"dreamline: error: cannot read the manifest "
+                                f"{tmp_path / MANIFEST_NAME}: Is a directory"]

@@ -178,7 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if settings.model is not None else None
             if status is not None:
                 return status
-            lines = start_lines(plan, session, session.runner, decode_lines(stream))
+            try:
+                lines = start_lines(plan, session, session.runner, decode_lines(stream))
+            except DreamlineError as exc:  # the manifest cannot be read, the folder is gone
+                print(f"dreamline: error: {exc}", file=sys.stderr)
+                return 2
             if plan.ray is not None:
                 from dreamline.batch.driver import run_on_ray
 

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,6 +26,7 @@ from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, Mod
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
+from dreamline.repl.replay import ReplayStack, ReplayStopped
 from dreamline.repl.settings import Settings
 from dreamline.repl.state import LastCommand, LineDefaults, Recall
 from dreamline.repl.validator import is_skipped
@@ -33,13 +35,7 @@ from dreamline.request import Request
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
-MAX_REPLAY_DEPTH = 8
 STATUS_MODEL_UNAVAILABLE = 2
-
-
-class ReplayStopped(DreamlineError):
-    """A !replay that cannot go on (a file replaying itself, nesting too deep): it stops every
-    enclosing replay and is said once, by the line that started the outermost one."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ class Session:
         self.recall = Recall()
         self.next_input = ""
         self.current_line = ""
-        self._replaying: list[tuple[Path, str]] = []  # (resolved, as typed), outermost first
+        self._replaying = ReplayStack()  # the files !replay is running now
         self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
         # the session's textual-inversion embeddings (an EmbeddingSet), made on first use
         self.embedding_source: Callable[[], Any] | None = None
@@ -288,42 +284,47 @@ class Session:
                 failures.append((item.number, message))
                 continue
             line = item.text
-            if is_skipped(line) or hooks.before(item.number, line):
+            if is_skipped(line):
+                continue
+            skip, hook_error = self._hook(partial(hooks.before, item.number, line), line)
+            if skip:
                 continue
             self.say(f"#{shown(line)}")
             if not self.interactive:  # typed lines are recorded by the prompt itself
                 self.history.append_string(without_prompt(line))
             outcome = self.handle_line(line)
-            hooks.after(item.number, line, self.finished_line, outcome.error)
-            if outcome.error is not None:
-                failures.append((item.number, outcome.error))
+            _, after_error = self._hook(partial(hooks.after, item.number, line,
+                                                self.finished_line, outcome.error), line)
+            for said in (hook_error, outcome.error, after_error):
+                if said is not None:
+                    failures.append((item.number, said))
             if outcome.fatal:
                 return failures, True
             if outcome.flow is Flow.QUIT:
                 break
         return failures, False
 
+    def _hook(self, call: Callable[[], Any], line: str) -> tuple[Any, str | None]:
+        """A batch hook (the manifest, --resume) under the line's error policy: (its result,
+        None), or (None, the one line said) when it failed (a bug's traceback goes to the log;
+        a failed ``before`` skips nothing, so the line runs)."""
+        result: list[Any] = []
+
+        def run() -> Flow:
+            result.append(call())
+            return Flow.GO_ON
+
+        outcome = self.guarded(run, f"{line}  (in the batch run's line hook)")
+        return (result[0] if result else None), outcome.error
+
     def replay_file(self, path: Path) -> Flow:
         """!replay: run a file's lines here; fails (one line) if any of them failed."""
-        resolved = path.expanduser().resolve()
-        seen = [resolved_path for resolved_path, _ in self._replaying]
-        if resolved in seen:
-            chain = " -> ".join([typed for _, typed in self._replaying[seen.index(resolved):]]
-                                + [str(path)])
-            raise ReplayStopped(f"!replay {path}: {path} replays itself ({chain}); stopped "
-                                "the replay there")
-        if len(self._replaying) >= MAX_REPLAY_DEPTH:
-            raise ReplayStopped(f"!replay {path}: replays nest more than {MAX_REPLAY_DEPTH} "
-                                "files deep; stopped the replay there")
         try:
             data = path.expanduser().read_bytes()
         except OSError as exc:
             raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
-        self._replaying.append((resolved, str(path)))
-        try:
+        with self._replaying.entered(path):
             failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
-        finally:
-            self._replaying.pop()
         if fatal:
             raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
         if failures:
