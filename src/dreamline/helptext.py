@@ -95,7 +95,7 @@ def _short_screen(defaults: Request, model_fields: Collection[str]) -> list[str]
     for switch in common:  # a long brief wraps under its own column, never cut
         text = switch.brief + _default(switch, defaults, model_fields)
         lines += _wrap(text, width + 4, f"  {names[switch]:<{width}}  ")
-    topics = []
+    topics: list[str] = []
     for group in Group:
         count = sum(1 for switch in SWITCHES if switch.group is group)
         unit = "" if topics else (" switch" if count == 1 else " switches")
