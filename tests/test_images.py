@@ -389,7 +389,7 @@ def test_missing_file(tmp_path):
     missing = tmp_path / "nope.png"
     with pytest.raises(ImageError) as error:
         load(missing)
-    assert "cannot read init image" in one_line_naming(error, str(missing))
+    assert "init image" in one_line_naming(error, str(missing))
     assert "no such file" in str(error.value)
 
 
@@ -423,7 +423,8 @@ def test_unreadable_mask_names_the_mask(tmp_path):
     missing = tmp_path / "mask.png"
     with pytest.raises(ImageError) as error:
         load(init, mask_path=missing)
-    assert "cannot read mask" in one_line_naming(error, str(missing))
+    assert one_line_naming(error, str(missing)).startswith("mask")
+    assert "no such file" in str(error.value)
 
 
 def test_too_small_without_fit(tmp_path):
@@ -513,7 +514,7 @@ def test_the_largest_size_the_prompt_line_accepts_still_loads(tmp_path):
 def test_dev_null_is_not_a_regular_file():
     with pytest.raises(ImageError) as error:
         load("/dev/null")
-    assert "not a regular file" in one_line_naming(error, "/dev/null")
+    assert "is a character device, not a regular file" in one_line_naming(error, "/dev/null")
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
@@ -524,7 +525,7 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ImageError) as error:
         load(fifo)  # opening a FIFO would block here forever
-    assert "not a regular file" in one_line_naming(error, str(fifo))
+    assert "is a FIFO (named pipe), not a regular file" in one_line_naming(error, str(fifo))
 
 
 def corrupt_exif_jpeg(path: Path) -> Path:

@@ -177,7 +177,7 @@ def test_a_plain_png_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(MetadataError, match=r"missing\.png: no such file"):
+    with pytest.raises(MetadataError, match=r"missing\.png': no such file"):
         read_command(tmp_path / "missing.png")
     text = tmp_path / "notes.png"
     text.write_text("not a picture")

@@ -20,6 +20,7 @@ from prompt_toolkit.output import DummyOutput
 
 from dreamline.cli import build_parser, settings_from_args
 from dreamline.errors import DreamlineError
+from dreamline.regular_files import IMAGE_FILE
 from dreamline.repl.commands import COMMANDS, help_lines
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.prompt import make_prompt_session
@@ -313,14 +314,15 @@ def test_fetch_prints_what_the_command_cannot_replay(tmp_path: Path) -> None:
 def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
     session, _, _, err = make_session(tmp_path)
     run_typed(session, "!fetch nothing.png\r" + CTRL_D)
-    assert err.getvalue().startswith("error: nothing.png: no such file")
+    assert err.getvalue().startswith("error: image 'nothing.png': no such file")
 
 
 def test_init_image_that_is_a_directory_says_so(tmp_path: Path) -> None:
     session, runner, _, err = make_session(tmp_path, interactive=False)
     (tmp_path / "pictures").mkdir()
     assert session.run_lines([f"a cat -I {tmp_path / 'pictures'}\n"]) == 1
-    assert f"error: {tmp_path / 'pictures'}: is a directory; expected an image file" in \
+    folder = tmp_path / "pictures"
+    assert f"error: init image '{folder}': is a directory; expected {IMAGE_FILE}" in \
         err.getvalue().splitlines()
     assert runner.requests == []
 

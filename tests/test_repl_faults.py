@@ -41,13 +41,21 @@ def test_a_line_that_is_not_utf8_fails_alone(tmp_path: Path) -> None:
                      "input, 4 of the line); line skipped")
 
 
-def test_from_file_with_bad_bytes_runs_the_other_lines(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+def lines_file_and_fake_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             data: bytes) -> tuple[Path, list[str]]:
+    """A --from_file input holding ``data``, and the prompts the (fake) runner is given."""
     ran: list[str] = []
     monkeypatch.setattr(Runner, "run", lambda self, request, on_saved: ran.append(request.prompt))
     lines = tmp_path / "lines.txt"
-    lines.write_bytes(b"one -S 1\n\xc3\x28 broken\nthree -S 1\n")
+    lines.write_bytes(data)
+    return lines, ran
+
+
+def test_from_file_with_bad_bytes_runs_the_other_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    lines, ran = lines_file_and_fake_runs(tmp_path, monkeypatch,
+                                          b"one -S 1\n\xc3\x28 broken\nthree -S 1\n")
     assert main(["-o", str(tmp_path / "out"), "--from_file", str(lines)]) == 1
     assert ran == ["one", "three"]
     err = capsys.readouterr().err
@@ -274,10 +282,7 @@ def test_the_prompt_stays_usable_and_switch_recovers(tmp_path: Path) -> None:
 def test_bad_model_at_start_with_from_file_exits_2_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    ran: list[str] = []
-    monkeypatch.setattr(Runner, "run", lambda self, request, on_saved: ran.append(request.prompt))
-    lines = tmp_path / "lines.txt"
-    lines.write_text("a fox -S 1\n")
+    lines, ran = lines_file_and_fake_runs(tmp_path, monkeypatch, b"a fox -S 1\n")
     status = main(["-o", str(tmp_path / "out"), "--model", str(tmp_path / "nothing.ckpt"),
                    "--from_file", str(lines)])
     assert status == 2 and ran == []
@@ -340,7 +345,8 @@ def test_a_device_as_init_image_is_not_a_regular_file(tmp_path: Path) -> None:
     from dreamline.errors import DreamlineError
     from dreamline.repl.inputs import find_image
 
-    with pytest.raises(DreamlineError, match="/dev/null: not a regular file; expected an image"):
+    with pytest.raises(DreamlineError, match="'/dev/null': is a character device, not a "
+                                             "regular file; expected a PNG"):
         find_image("/dev/null", tmp_path)
 
 

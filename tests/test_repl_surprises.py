@@ -112,7 +112,7 @@ def test_validator_refuses_a_missing_init_image_or_mask(tmp_path: Path, switch: 
     image = tmp_path / "there.png"
     Image.new("RGB", (8, 8)).save(image)
     extra = f"-I {image} " if switch == "-M" else ""
-    with pytest.raises(DreamlineError, match="missing.png: no such file"):
+    with pytest.raises(DreamlineError, match="missing.png': no such file"):
         check_line(f"a cat {extra}{switch} missing.png", session.check_line)
     check_line(f"a cat {extra}{switch} {image}", session.check_line)
     assert runner.requests == []

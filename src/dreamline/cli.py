@@ -159,13 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interactive:  # before the Session, which may say the model's default -C
         for line in BANNER:
             _say(line.format(version=__version__))
-    from dreamline.threads import apply_threads
-
-    try:
-        _say(apply_threads(args.threads))
-    except DreamlineError as exc:
-        print(f"dreamline: error: {exc}", file=sys.stderr)
+    checked = _machine(args.threads, settings, interactive)
+    if checked is None:
         return 2
+    settings = checked
     stream: BinaryIO | None = None
     if args.from_file is not None:
         try:
@@ -186,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if settings.model is not None else None
             if status is not None:
                 return status
-            lines = start_lines(plan, session, session.runner, decode_lines(stream))
+            try:
+                lines = start_lines(plan, session, session.runner, decode_lines(stream))
+            except DreamlineError as exc:  # the manifest cannot be read, the folder is gone
+                print(f"dreamline: error: {exc}", file=sys.stderr)
+                return 2
             if plan.ray is not None:
                 from dreamline.batch.driver import run_on_ray
 
@@ -202,6 +203,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             return session.run_lines(sys.stdin, source="stdin")
         return session.run_bytes(binary, source="stdin")
     return session.run_interactive(make_prompt_session(session))
+
+
+def _machine(threads: int | None, settings: Settings, interactive: bool) -> Settings | None:
+    """Threads, device and precision, set and checked before any line; None: exit status 2."""
+    from dreamline.threads import apply_threads
+
+    try:
+        _say(apply_threads(threads))
+    except DreamlineError as exc:
+        print(f"dreamline: error: {exc}", file=sys.stderr)
+        return None
+    return check_device(settings, interactive)
+
+
+def check_device(settings: Settings, interactive: bool) -> Settings | None:
+    """--device and --precision checked at start-up, not when the first line runs.  One that
+    this machine cannot provide is one line on stderr; at the prompt the best device (or the
+    automatic precision) is used instead, as for a bad --model; otherwise None: exit status 2.
+    """
+    if settings.device is None and settings.precision == "auto":
+        return settings  # nothing asked for: the best device present (no torch import here)
+    from dreamline.devices import DeviceError, choose_device, choose_dtype
+
+    try:
+        device = choose_device(settings.device)
+    except DeviceError as exc:
+        if not interactive:
+            print(f"dreamline: error: {exc}", file=sys.stderr)
+            return None
+        settings = dataclasses.replace(settings, device=None)
+        device = choose_device(None)
+        print(f"dreamline: error: {exc}; going on with {device} instead", file=sys.stderr)
+    try:
+        choose_dtype(device, settings.precision)
+    except DeviceError as exc:
+        if not interactive:
+            print(f"dreamline: error: {exc}", file=sys.stderr)
+            return None
+        print(f"dreamline: error: {exc}; going on with the automatic precision instead",
+              file=sys.stderr)
+        settings = dataclasses.replace(settings, precision="auto")
+    return settings
 
 
 def _start_model(session: Session, generators: ModelGenerators, settings: Settings,

@@ -14,18 +14,30 @@ from dreamline.request import Request, RequestError
 from dreamline.switches import HELP_TOPICS, SWITCHES, UNSUPPORTED, Group, Kind, Switch
 
 _NAME_WIDTH = 30
-_WIDTH = 100
+WIDTH = 80  # every line of every help screen fits an 80-column terminal
 SHORT_SCREEN_LINES = 24
 
-_USAGE = """\
-usage: <prompt words> [switches]
-  The prompt is every word before the first switch; quote it if it has words starting with '-'.
-  Prompt syntax: 'text:weight' sub-prompts (normalised to sum 1 unless -x), [words] in square
-  brackets form the negative prompt (or --negative_prompt TEXT), and \\: is a literal colon."""
+_USAGE = ("usage: <prompt words> [switches]",
+          "The prompt is every word before the first switch; quote it if it has words starting "
+          "with '-'.  Prompt syntax: 'text:weight' sub-prompts (normalised to sum 1 unless -x), "
+          "[words] in square brackets form the negative prompt (or --negative_prompt TEXT), and "
+          "\\: is a literal colon.")
 
-_SHORT_USAGE = """\
-usage: <prompt words> [switches]     e.g.  a red fox in the snow -s 30 -S 42
-  Quote the prompt if it has words starting with '-'; [words] form the negative prompt."""
+_SHORT_USAGE = ("usage: <prompt words> [switches]     e.g.  a red fox in the snow -s 30 -S 42",
+                "Quote the prompt if it has words starting with '-'; [words] form the negative "
+                "prompt.")
+
+
+def _wrap(text: str, indent: int, first: str = "") -> list[str]:
+    """``text`` wrapped at WIDTH after ``first``, later lines indented by ``indent`` spaces;
+    words joined by a no-break space (U+00A0) stay on one line."""
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=" " * indent,
+                          break_on_hyphens=False, break_long_words=False) or [first.rstrip()]
+    return [line.replace("\N{NO-BREAK SPACE}", " ") for line in lines]
+
+
+def _usage(paragraphs: tuple[str, ...]) -> list[str]:
+    return [paragraphs[0], *[line for text in paragraphs[1:] for line in _wrap(text, 2, "  ")]]
 
 
 def _names(switch: Switch) -> str:
@@ -55,16 +67,14 @@ def _describe(switch: Switch, defaults: Request, model_fields: Collection[str]) 
 
 
 def _entry(switch: Switch, defaults: Request, model_fields: Collection[str]) -> list[str]:
+    """The switch's names, then its help wrapped under a hanging indent (its own line first
+    when the names are too long to share one)."""
     names = _names(switch)
-    body = textwrap.wrap(_describe(switch, defaults, model_fields),
-                         _WIDTH - _NAME_WIDTH - 4) or [""]
+    text = _describe(switch, defaults, model_fields)
+    indent = _NAME_WIDTH + 4
     if len(names) > _NAME_WIDTH:
-        first = [f"  {names}"]
-        rest = body
-    else:
-        first = [f"  {names:<{_NAME_WIDTH}}  {body[0]}"]
-        rest = body[1:]
-    return first + [" " * (_NAME_WIDTH + 4) + line for line in rest]
+        return [*_wrap(names, 6, "  "), *_wrap(text, indent, " " * indent)]
+    return _wrap(text, indent, f"  {names:<{_NAME_WIDTH}}  ")
 
 
 def _group(group: Group, defaults: Request, model_fields: Collection[str]) -> list[str]:
@@ -76,24 +86,22 @@ def _group(group: Group, defaults: Request, model_fields: Collection[str]) -> li
 
 
 def _short_screen(defaults: Request, model_fields: Collection[str]) -> list[str]:
-    lines = [_SHORT_USAGE, "", "Common switches:"]
+    lines = [*_usage(_SHORT_USAGE), "", "Common switches:"]
     common = [switch for switch in SWITCHES if switch.common]
     names = {switch: " ".join(filter(None, ((switch.shorts or (switch.long,))[0],
                                             switch.metavar)))
              for switch in common}
     width = max(len(text) for text in names.values())
-    room = _WIDTH - width - 4
-    for switch in common:
+    for switch in common:  # a long brief wraps under its own column, never cut
         text = switch.brief + _default(switch, defaults, model_fields)
-        if len(text) > room:
-            text = text[:room - 3].rstrip() + "..."
-        lines.append(f"  {names[switch]:<{width}}  {text}")
-    lines += ["", "More: -h <group> shows one group, -h all every switch:"]
+        lines += _wrap(text, width + 4, f"  {names[switch]:<{width}}  ")
+    topics: list[str] = []
     for group in Group:
         count = sum(1 for switch in SWITCHES if switch.group is group)
-        plural = "switch" if count == 1 else "switches"
-        lines.append(f"  -h {group.topic:<12} {group.value} ({count} {plural})")
-    return lines
+        unit = "" if topics else (" switch" if count == 1 else " switches")
+        topics.append(f"-h {group.topic} ({count}{unit})".replace(" ", "\N{NO-BREAK SPACE}"))
+    return [*lines, "", *_wrap("More: -h all shows every switch, -h <group> one group: "
+                               + ", ".join(topics), 2)]
 
 
 def format_help(topic: str = "", defaults: Request | None = None,
@@ -104,7 +112,7 @@ def format_help(topic: str = "", defaults: Request | None = None,
     topic word (generation, img2img, variations, prompt, output, other).  ``defaults``: the
     session's current defaults (Request's own when None); ``model_fields``: the Request fields
     whose default comes from the model (e.g. {"cfg_scale"}), shown as "(model default 4)".
-    Raises RequestError for an unknown topic.  Lines are at most 100 characters.
+    Raises RequestError for an unknown topic.  Lines are at most WIDTH (80) characters.
     """
     shown = defaults if defaults is not None else Request()
     if topic == "":
@@ -115,10 +123,9 @@ def format_help(topic: str = "", defaults: Request | None = None,
     if topic != "all":
         group = next(group for group in Group if group.topic == topic)
         return "\n".join(_group(group, shown, model_fields))
-    lines = [_USAGE]
+    lines = _usage(_USAGE)
     for group in Group:
         lines += ["", *_group(group, shown, model_fields)]
     unsupported = ", ".join(entry.names[0] for entry in UNSUPPORTED)
-    lines += ["", *textwrap.wrap(f"Known but not supported (the line is skipped): {unsupported}",
-                                 _WIDTH)]
+    lines += ["", *_wrap(f"Known but not supported (the line is skipped): {unsupported}", 2)]
     return "\n".join(lines)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import struct
 import warnings
 from pathlib import Path
@@ -18,8 +17,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from dreamline.errors import ImageError
+from dreamline.regular_files import (IMAGE_FILE, check_regular_file, file_error_message,
+                                     file_problem)
 
 EXPECTED_FORMATS = "expected PNG, JPEG, WebP, BMP, GIF or TIFF"
+
 
 def open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, int]:
     """Open and fully decode an image file (first frame), and its frame count.
@@ -27,21 +29,8 @@ def open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, in
     Every way a file can fail becomes one ImageError line naming it.
     """
     shown = str(path)
-    file_path = Path(path).expanduser()
+    file_path = check_regular_file(path, what, IMAGE_FILE, error=ImageError)
     prefix = f"cannot read {what} '{shown}'"
-    try:
-        mode = os.stat(file_path).st_mode
-    except FileNotFoundError:
-        raise ImageError(f"{prefix}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{prefix}: permission denied") from None
-    except OSError as error:
-        raise ImageError(f"{prefix}: {error.strerror or error}") from None
-    if stat.S_ISDIR(mode):
-        raise ImageError(f"{prefix}: it is a directory ({EXPECTED_FORMATS} file)")
-    if not stat.S_ISREG(mode):  # a FIFO would block forever, /dev/zero never ends
-        raise ImageError(f"{prefix}: not a regular file (a device, pipe or socket; "
-                         f"{EXPECTED_FORMATS} file)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -49,10 +38,9 @@ def open_image(path: str | os.PathLike[str], what: str) -> tuple[Image.Image, in
                 opened.load()
                 image = opened.copy()
                 frames = int(getattr(opened, "n_frames", 1))
-    except FileNotFoundError:
-        raise ImageError(f"{prefix}: no such file") from None
-    except PermissionError:
-        raise ImageError(f"{prefix}: permission denied") from None
+    except (FileNotFoundError, PermissionError):  # changed since the check: say it the same way
+        raise ImageError(file_error_message(path, what, file_problem(path) or "cannot be read",
+                                            IMAGE_FILE)) from None
     except Image.DecompressionBombError as error:
         # Pillow's message: "Image size (400000000 pixels) exceeds limit of 178956970 pixels..."
         numbers = re.findall(r"\((\d+) pixels\)|of (\d+) pixels", str(error))
@@ -155,10 +143,10 @@ _TURNED = (5, 6, 7, 8)  # EXIF orientations whose upright picture swaps width an
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """The upright (width, height) of an image file from its header, without decoding it;
     None when it is not a regular file or not a readable image (opening it will say why)."""
+    if file_problem(path) is not None:
+        return None
     file_path = Path(path).expanduser()
     try:
-        if not stat.S_ISREG(file_path.stat().st_mode):
-            return None
         with warnings.catch_warnings(), Image.open(file_path) as image:
             warnings.simplefilter("ignore")
             width, height = image.size

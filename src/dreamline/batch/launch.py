@@ -69,6 +69,8 @@ def start_lines(plan: BatchPlan, session: Any, runner: Any,
     key = source_key(plan.source)
     outdir = session.settings.outdir
     manifest = Manifest.resume(outdir, key) if plan.resume else Manifest(outdir, key)
+    for problem in manifest.problems:
+        session.error(f"warning: {problem}")
     if plan.resume and not manifest.done:
         session.say(f">> --resume: no finished line of {plan.source} recorded in {outdir}; "
                     f"running every line")

@@ -75,6 +75,7 @@ class Manifest:
     source: str  # source_key(...) of the input
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     done: dict[tuple[int, str], LineRecord] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # damaged records resume ignored
 
     @property
     def path(self) -> Path:
@@ -90,12 +91,19 @@ class Manifest:
             return manifest
         manifest.run = records[-1]["run"]
         for record in records:
-            if record["run"] == manifest.run:
+            if record["run"] != manifest.run:
+                continue
+            try:
                 done = LineRecord(record["line"], str(record.get("text", "")),
                                   str(record.get("command", "")),
                                   tuple(str(name) for name in record.get("files", [])),
                                   tuple(int(seed) for seed in record.get("seeds", [])))
-                manifest.done[(done.line, done.text)] = done
+            except (TypeError, ValueError) as exc:  # edited by hand, or by another program
+                manifest.problems.append(
+                    f"{manifest.path}: the record of line {record['line']} is damaged ({exc}); "
+                    "expected a list of file names and whole-number seeds: that line runs again")
+                continue
+            manifest.done[(done.line, done.text)] = done
         return manifest
 
     def finished(self, number: int, text: str) -> LineRecord | None:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from typing import Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from dreamline.errors import DreamlineError
+from dreamline.regular_files import check_regular_file, file_error_message
 from dreamline.pngmeta.invoke3 import INVOKEAI_METADATA_KEY, from_sd_metadata
 
 DREAM_KEY = "Dream"
 SD_METADATA_KEY = "sd-metadata"
 PARAMETERS_KEY = "parameters"
 MAX_KEY_LENGTH = 79  # PNG: keywords are 1-79 Latin-1 characters
+METADATA_IMAGE = "a PNG file (an image with generation metadata)"
 
 
 class MetadataError(DreamlineError):
@@ -78,24 +79,6 @@ def png_info(chunks: Mapping[str, str]) -> PngImagePlugin.PngInfo:
     return info
 
 
-def check_regular_file(name: str, expected: str) -> None:
-    """Refuse anything but a regular file before opening it (a FIFO would block forever).
-
-    Raises MetadataError: 'no such file', 'is a directory' or 'not a regular file'.
-    """
-    try:
-        mode = os.stat(name).st_mode
-    except FileNotFoundError:
-        raise MetadataError(f"{name}: no such file; expected {expected}") from None
-    except OSError as error:
-        raise MetadataError(f"{name}: cannot be read: {error.strerror or error}") from None
-    if stat.S_ISDIR(mode):
-        raise MetadataError(f"{name}: is a directory; expected a PNG file")
-    if not stat.S_ISREG(mode):
-        raise MetadataError(f"{name}: not a regular file (a device, pipe or socket); "
-                            "expected a PNG file")
-
-
 def read_text_chunks(png_path: str | os.PathLike[str]) -> dict[str, str]:
     """Every text chunk of an image (tEXt, zTXt and iTXt alike), as {key: text}.
 
@@ -103,15 +86,15 @@ def read_text_chunks(png_path: str | os.PathLike[str]) -> dict[str, str]:
     or pipe, a file that is not an image, or one that cannot be read.
     """
     name = os.fspath(png_path)
-    check_regular_file(name, "an image written by dreamline")
+    path = check_regular_file(name, "image", METADATA_IMAGE, error=MetadataError)
     try:
-        with Image.open(name) as image:
+        with Image.open(path) as image:
             text = getattr(image, "text", None)  # PNG: includes chunks after the pixel data
             found = text if text is not None else image.info
             return {str(key): str(value) for key, value in found.items()
                     if isinstance(value, str)}
-    except FileNotFoundError as error:
-        raise MetadataError(f"{name}: no such file; expected an image written by dreamline") \
+    except FileNotFoundError as error:  # gone since the check: said the same way
+        raise MetadataError(file_error_message(name, "image", "no such file", METADATA_IMAGE)) \
             from error
     except UnidentifiedImageError as error:
         raise MetadataError(f"{name}: not an image; expected a PNG file") from error

@@ -7,23 +7,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dreamline.errors import DreamlineError
+from dreamline.regular_files import IMAGE_FILE, file_error_message, file_problem
 from dreamline.repl.lines import shown
 from dreamline.request import Request
 
 
-def find_image(path_text: str, outdir: Path) -> Path:
-    """``path_text`` as typed, else inside ``outdir``; DreamlineError naming it if neither."""
+def find_image(path_text: str, outdir: Path, what: str = "image") -> Path:
+    """``path_text`` as typed, else inside ``outdir`` (relative paths only); a regular file
+    either way.  Raises DreamlineError naming ``what`` ("init image", "mask") and the
+    path: missing (looked here and in ``outdir``), a directory, a FIFO or device, unreadable."""
     path = Path(path_text).expanduser()
-    if path.is_file():
+    problem = file_problem(path)
+    if problem is None:
         return path
     in_outdir = outdir / path
-    if not path.is_absolute() and in_outdir.is_file():
-        return in_outdir
-    if path.is_dir():
-        raise DreamlineError(f"{path_text}: is a directory; expected an image file")
-    if path.exists():  # a device (/dev/null), a FIFO or a socket: never opened
-        raise DreamlineError(f"{path_text}: not a regular file; expected an image file")
-    raise DreamlineError(f"{path_text}: no such file (looked here and in {outdir})")
+    if not path.is_absolute():
+        found = file_problem(in_outdir)
+        if found is None:
+            return in_outdir
+        if problem == "no such file" and found != "no such file":
+            raise DreamlineError(file_error_message(in_outdir, what, found, IMAGE_FILE))
+        if problem == "no such file":
+            problem = f"no such file (looked here and in {outdir})"
+    raise DreamlineError(file_error_message(path_text, what, problem, IMAGE_FILE))
 
 
 # An init image with more than this many times the pixels its model declares it was made for is
@@ -60,10 +66,10 @@ def prepare_request(request: Request, outdir: Path, say: Callable[[str], None],
     picture when it has one, else runs with the empty prompt (and says so)."""
     changes: dict[str, object] = {}
     if request.init_img is not None:
-        changes["init_img"] = str(find_image(request.init_img, outdir))
+        changes["init_img"] = str(find_image(request.init_img, outdir, "init image"))
         changes.update(auto_fit(request, str(changes["init_img"]), native, say))
     if request.init_mask is not None:
-        changes["init_mask"] = str(find_image(request.init_mask, outdir))
+        changes["init_mask"] = str(find_image(request.init_mask, outdir, "mask"))
     if not request.prompt.strip() and request.init_img is not None:
         from dreamline.pngmeta.chunks import MetadataError
         from dreamline.repl.fetch import read_prompt

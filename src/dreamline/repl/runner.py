@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl import forecast as forecasts
 from dreamline.repl.context import ModelManager, ModelUnavailable, OnSaved
+from dreamline.repl.interrupt import StopRequest
 from dreamline.repl.memory import MemoryLadder, free_memory, is_out_of_memory  # noqa: F401
 from dreamline.repl.progress import Progress
 from dreamline.repl.settings import Settings
@@ -154,16 +155,18 @@ class Runner:
         size = f"{width}x{height}" if width and height else "this size"
         ladder = MemoryLadder(model, size, self.say)
         out_of_memory = False
-        try:
-            ladder.run(job.generate, lambda: len(job.done))
-        except KeyboardInterrupt:
-            job.interrupted = True
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            out_of_memory = True  # raised below, once this frame's tensors are gone
-        finally:
-            job.finish(cuda)
+        with job.stop.installed():  # Ctrl-C: "stopping after this step...", see interrupt.py
+            try:
+                ladder.run(job.generate, lambda: len(job.done))
+            except KeyboardInterrupt:
+                job.interrupted = True
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                out_of_memory = True  # raised below, once this frame's tensors are gone
+            finally:
+                with job.stop.writing():
+                    job.finish(cuda)
         if out_of_memory:
             del job
             free_memory(device)
@@ -193,8 +196,10 @@ class _Job:
         self.forecast: forecasts.Measure = forecasts.NO_FORECAST  # set once the init is read
         self.init: Any = None  # the prepared init image (None: txt2img), read once
         self.init_ready = False
+        self.stop = StopRequest(lambda text: runner.say(f">> {text}"))
 
     def _on_start(self, info: Any) -> None:
+        self.stop.check()
         self.forecast.start_image()
         self.progress.start_image()
         self.steps.start(info)
@@ -203,6 +208,8 @@ class _Job:
         self.forecast.step()
         self.progress.step(step.index + 1, step.total)
         self.steps.maybe_keep(step)
+        if step.index + 1 < step.total:  # after the last step the image is finished and kept
+            self.stop.check()
 
     def _prepare_init(self) -> Any:
         """The core takes pixels: the init image is read, fitted and hashed here (None: txt2img)."""
@@ -262,9 +269,10 @@ class _Job:
         # the image's own command: -g is about the whole command, not this image
         command = format_command(dataclasses.replace(result.request, grid=False))
         sd_meta = invokeai.sd_metadata(result)
-        path = outputs.save_image(self.outdir, prefix, result.seed, result.image, command,
-                                  sd_meta, a1111.a1111_parameters(result),
-                                  tag=self.runner.name_tag(self.request))
+        with self.stop.writing():
+            path = outputs.save_image(self.outdir, prefix, result.seed, result.image, command,
+                                      sd_meta, a1111.a1111_parameters(result),
+                                      tag=self.runner.name_tag(self.request))
         self.saved.append((path, command))
         self.done.append((result, sd_meta))
         self.on_saved(path, result.seed)

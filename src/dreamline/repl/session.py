@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,6 +26,7 @@ from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, Mod
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
+from dreamline.repl.replay import ReplayStack, ReplayStopped
 from dreamline.repl.settings import Settings
 from dreamline.repl.state import LastCommand, LineDefaults, Recall
 from dreamline.repl.validator import is_skipped
@@ -33,7 +35,6 @@ from dreamline.request import Request
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
-MAX_REPLAY_DEPTH = 8
 STATUS_MODEL_UNAVAILABLE = 2
 
 
@@ -65,7 +66,7 @@ class Session:
         self.recall = Recall()
         self.next_input = ""
         self.current_line = ""
-        self._replay_depth = 0
+        self._replaying = ReplayStack()  # the files !replay is running now
         self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
         # the session's textual-inversion embeddings (an EmbeddingSet), made on first use
         self.embedding_source: Callable[[], Any] | None = None
@@ -165,9 +166,10 @@ class Session:
     def check_line(self, line: str) -> None:
         """What the validator runs: parse, and make sure -I / -M name existing files."""
         parsed = self.parse_line(line)
-        for path in (parsed.request.init_img, parsed.request.init_mask):
+        for path, what in ((parsed.request.init_img, "init image"),
+                           (parsed.request.init_mask, "mask")):
             if path is not None:
-                self.find_image(path)
+                find_image(path, self.settings.outdir, what)
 
     # ---- one line -----------------------------------------------------------------------
     def handle_line(self, line: str) -> Outcome:
@@ -187,6 +189,8 @@ class Session:
             self.error(message)
             return Outcome(Flow.GO_ON, message, fatal=not self.interactive)
         except DreamlineError as exc:
+            if isinstance(exc, ReplayStopped) and self._replaying:
+                raise  # not once per nested replay: the outermost line says it
             message = f"error: {exc}"
             self.error(message)
             return Outcome(Flow.GO_ON, message)
@@ -272,7 +276,7 @@ class Session:
 
     def _run_lines(self, lines: Iterable[SourceLine]) -> tuple[list[tuple[int, str]], bool]:
         failures: list[tuple[int, str]] = []
-        hooks = self.hooks if self._replay_depth == 0 else NO_HOOKS  # not a replayed file's
+        hooks = NO_HOOKS if self._replaying else self.hooks  # not a replayed file's
         for item in lines:
             if item.text is None:
                 message = f"error: {item.problem}"
@@ -280,35 +284,47 @@ class Session:
                 failures.append((item.number, message))
                 continue
             line = item.text
-            if is_skipped(line) or hooks.before(item.number, line):
+            if is_skipped(line):
+                continue
+            skip, hook_error = self._hook(partial(hooks.before, item.number, line), line)
+            if skip:
                 continue
             self.say(f"#{shown(line)}")
             if not self.interactive:  # typed lines are recorded by the prompt itself
                 self.history.append_string(without_prompt(line))
             outcome = self.handle_line(line)
-            hooks.after(item.number, line, self.finished_line, outcome.error)
-            if outcome.error is not None:
-                failures.append((item.number, outcome.error))
+            _, after_error = self._hook(partial(hooks.after, item.number, line,
+                                                self.finished_line, outcome.error), line)
+            for said in (hook_error, outcome.error, after_error):
+                if said is not None:
+                    failures.append((item.number, said))
             if outcome.fatal:
                 return failures, True
             if outcome.flow is Flow.QUIT:
                 break
         return failures, False
 
+    def _hook(self, call: Callable[[], Any], line: str) -> tuple[Any, str | None]:
+        """A batch hook (the manifest, --resume) under the line's error policy: (its result,
+        None), or (None, the one line said) when it failed (a bug's traceback goes to the log;
+        a failed ``before`` skips nothing, so the line runs)."""
+        result: list[Any] = []
+
+        def run() -> Flow:
+            result.append(call())
+            return Flow.GO_ON
+
+        outcome = self.guarded(run, f"{line}  (in the batch run's line hook)")
+        return (result[0] if result else None), outcome.error
+
     def replay_file(self, path: Path) -> Flow:
         """!replay: run a file's lines here; fails (one line) if any of them failed."""
-        if self._replay_depth >= MAX_REPLAY_DEPTH:
-            raise DreamlineError(f"!replay {path}: replays nest more than {MAX_REPLAY_DEPTH} "
-                                 f"deep; is a file replaying itself?")
         try:
             data = path.expanduser().read_bytes()
         except OSError as exc:
             raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
-        self._replay_depth += 1
-        try:
+        with self._replaying.entered(path):
             failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
-        finally:
-            self._replay_depth -= 1
         if fatal:
             raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
         if failures:

@@ -1,0 +1,62 @@
+"""Ctrl-C while a command generates: the first one says "stopping after this step..." at once
+and stops at the next step boundary; a second one stops at once, except while a finished image
+is being written (that file is completed first, so finished images always stay written).
+
+Without this, Python's own KeyboardInterrupt fell wherever the main thread happened to be, with
+nothing said until the command ended.  The handler is installed only around the generation,
+in the main thread; anywhere else (a worker thread) Ctrl-C keeps Python's default behaviour.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOPPING = "stopping after this step... (Ctrl-C again to stop at once)"
+
+
+class StopRequest:
+    """The Ctrl-C state of one command: ``check()`` between steps, ``writing()`` around saves."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.requested = False  # a first Ctrl-C came: stop at the next step boundary
+        self._writing = 0  # > 0 while a finished image's file is being written
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        """Handle SIGINT as described above while the block runs (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if not self.requested:
+            self.requested = True
+            self.say(STOPPING)
+            return
+        if self._writing:
+            return  # the file being written is finished first; check() stops right after
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a Ctrl-C asked to stop (called at step boundaries)."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """A finished image is being written: even a second Ctrl-C waits for the file."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
