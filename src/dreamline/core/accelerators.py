@@ -145,4 +145,7 @@ def accelerated_unet(unet: Any, request: Request, seed: int) -> Iterator[Any]:
         unet._tome_info["args"]["generator"] = torch.Generator(device=device).manual_seed(seed)
         yield DeepCacheUNet(unet, request.deepcache) if request.deepcache > 1 else unet
     finally:
-        tomesd.remove_patch(unet)
+        tomesd.remove_patch(unet)  # restores the blocks' classes and removes its hook
+        for module in unet.modules():  # and its bookkeeping, which it leaves behind
+            if "_tome_info" in vars(module):
+                del module._tome_info
