@@ -212,7 +212,7 @@ def test_every_field_is_written() -> None:
                "variation_amount": 0.5, "with_variations": ((3, 0.5),), "grid": True,
                "outdir": "o", "skip_normalize": True, "log_tokenization": True,
                "save_intermediates": 3, "decode_intermediates": True, "seamless": True,
-               "loras": (("detail", 0.5),)}
+               "loras": (("detail", 0.5),), "deepcache": 3, "tome": 0.5}
     # --dry_run is about this line only (nothing is made): never part of the image's command
     assert set(changed) == {f.name for f in fields(Request)} - {"dry_run"}
     for name, value in changed.items():

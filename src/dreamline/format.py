@@ -55,6 +55,7 @@ def _switch(field: str, value: Any) -> str:
 # Written after the fixed part when they differ from Request's defaults: first those that change
 # the image, then those that only change what is done with it.
 _TRAILING = ("loras", "karras", "schedule", "invert_mask", "skip_normalize", "seamless",
+             "deepcache", "tome",
              "with_variations",
              "variation_amount", "iterations", "grid", "log_tokenization", "save_intermediates",
              "decode_intermediates", "outdir")

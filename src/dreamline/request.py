@@ -24,6 +24,9 @@ MAX_STEPS = 1000
 MAX_SIDE = 8192
 CFG_SCALE_RANGE: tuple[float, float] = (0.0, 100.0)  # -C/--cfg_scale, and a model's default -C
 CFG_SCALE_EXPECTED = f"a value in [{CFG_SCALE_RANGE[0]:g}, {CFG_SCALE_RANGE[1]:g}]"
+TOME_MAX = 0.75  # tomesd's most: 1 - 1/(2*2) tokens merged with its 2x2 strides
+DEEPCACHE_EXPECTED = f"a whole number from 1 (off) to {MAX_STEPS}"
+TOME_EXPECTED = f"a merge ratio in [0 (off), {TOME_MAX:g}]"
 
 # Names of the C0 controls, DEL and the C1 controls, for messages such as "U+001B (ESC)".
 _C0 = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN "
@@ -70,6 +73,10 @@ class Request:
     # --dry_run: print the estimate and the command only; nothing is generated or written.
     # Not part of the image: format_command and the metadata never write it.
     dry_run: bool = False
+    # Opt-in accelerators that change pixels (core/accelerators.py): the full UNet every
+    # ``deepcache`` calls (1: every call, plain); ToMe's token merge ratio (0: off).
+    deepcache: int = 1
+    tome: float = 0.0
 
     @property
     def all_loras(self) -> tuple[tuple[str, float], ...]:
@@ -248,6 +255,10 @@ def validate(request: Request) -> Request:
     if not isinstance(r.dry_run, bool):
         raise RequestError(f"--dry_run: {r.dry_run!r} is not on/off; expected a flag")
     _check_loras(r)
+    _number("--deepcache", r.deepcache, int)
+    _in_range("--deepcache", r.deepcache, 1, MAX_STEPS, expected=DEEPCACHE_EXPECTED)
+    _number("--tome", r.tome, float)
+    _in_range("--tome", r.tome, 0.0, TOME_MAX, expected=TOME_EXPECTED)
     return r
 
 

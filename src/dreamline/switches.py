@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from dreamline import samplers as sampler_table
-from dreamline.request import (CFG_SCALE_EXPECTED, MAX_SIDE, MAX_STEPS, SAMPLERS, SEED_MAX,
-                               Request, RequestError, validate)
+from dreamline.request import (CFG_SCALE_EXPECTED, DEEPCACHE_EXPECTED, MAX_SIDE, MAX_STEPS,
+                               SAMPLERS, SEED_MAX, TOME_EXPECTED, Request, RequestError, validate)
 from dreamline.switch_types import HELP_TOPICS, Complete, Group, Kind, Switch
 
 __all__ = ["HELP_TOPICS", "SWITCHES", "UNSUPPORTED", "BY_NAME", "BY_FIELD", "LONG_NAMES",
@@ -60,6 +60,12 @@ SWITCHES: tuple[Switch, ...] = (
            Group.GENERATION, Complete.SAMPLER),
     Switch("--seamless", (), (), "seamless", Kind.FLAG, "", "a flag",
            "make a tileable image (circular padding in every convolution)", Group.GENERATION),
+    Switch("--deepcache", (), (), "deepcache", Kind.INT, "N", DEEPCACHE_EXPECTED,
+           "faster, slightly different pixels: run the full UNet every N-th call and reuse its "
+           "cached deep features between (DeepCache); 1 is off", Group.GENERATION),
+    Switch("--tome", (), (), "tome", Kind.FLOAT, "R", TOME_EXPECTED,
+           "token merging (ToMe for SD): merge this share of image tokens in the full-size "
+           "attention; pays at large sizes, changes pixels; 0 is off", Group.GENERATION),
     Switch("--init_img", ("-I",), (), "init_img", Kind.PATH, "PATH",
            "an image path, or -N for an image of the last command",
            "init image for img2img; -I -N uses the N-th-from-last image of the previous command",

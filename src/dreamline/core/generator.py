@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from dreamline.core import latents as latent_ops
+from dreamline.core.accelerators import accelerated_unet, check_accelerators
 from dreamline.core.conditioning import Conditioning, TextEncoder
 from dreamline.core.guidance import GuidedNoise, UNetNoise
 from dreamline.core.inpaint_unet import InpaintCondition, InpaintUNetNoise, is_inpainting
@@ -122,6 +123,7 @@ class Generator:
         """
         request = validate(request)
         self._check_init(request, init)
+        check_accelerators(self.model.unet, request)
         # Built once per command (DPM2's takes a noticeable time); each image gets a copy, so
         # it still starts from a fresh scheduler state.
         scheduler = make_scheduler(request.sampler, self.model.scheduler_config,
@@ -249,12 +251,14 @@ class Generator:
         if init is not None and init.keep is not None and init_latents is not None:
             after_step = self._keep_region(schedule, init_latents, noise, init.keep)
 
-        unet_noise = UNetNoise(model.unet)
-        if inpaint is not None:  # its masked-image latents are drawn after the noise
-            unet_noise = InpaintUNetNoise(model.unet, inpaint.channels(
-                generator, model.scaling_factor, model.dtype))
-        predict_noise = GuidedNoise(unet_noise, cond.cond, cond.uncond, float(request.cfg_scale))
-        with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
+        with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless), \
+                accelerated_unet(model.unet, request, plan.seed) as unet:  # --deepcache, --tome
+            unet_noise = UNetNoise(unet)
+            if inpaint is not None:  # its masked-image latents are drawn after the noise
+                unet_noise = InpaintUNetNoise(unet, inpaint.channels(
+                    generator, model.scaling_factor, model.dtype))
+            predict_noise = GuidedNoise(unet_noise, cond.cond, cond.uncond,
+                                        float(request.cfg_scale))
             if on_start is not None:
                 on_start(self._start_info(schedule, x))
             x = sample(predict_noise, x, schedule, generator=generator, on_step=on_step,

@@ -41,6 +41,10 @@ def a1111_sampler(sampler: str, schedule: str) -> str:
     return sampler_table.a1111_name(sampler, schedule)
 
 
+# The opt-in accelerators: A1111's own name for token merging, ours for DeepCache.
+TOME_FIELD = "Token merging ratio"
+DEEPCACHE_FIELD = "DeepCache"
+
 # A1111 1.9+'s "Schedule type" labels (modules/sd_schedulers.py) for our schedules: "Uniform" is
 # the model's own discretisation; without the field A1111 takes the sampler's default, which is
 # Karras for DPM2 and DPM2 a.
@@ -80,7 +84,8 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     Several sub-prompts are written in A1111's ``text :weight AND ...`` syntax; literal text is
     escaped so A1111 reads the same prompt (see ``a1111_text``).  ``Schedule type`` is written
     for samplers that walk sigmas.  A1111 has one variation seed, so ``Variation seed`` is
-    written only when there is exactly one.  Takes the same arguments as
+    written only when there is exactly one.  ``--tome`` is A1111's ``Token merging ratio``,
+    ``--deepcache`` our own ``DeepCache`` field.  Takes the same arguments as
     ``pngmeta.invokeai.sd_metadata``.
     """
     request, info = request_and_info(request, run_info)
@@ -121,6 +126,10 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
         settings += [("Variation seed", seed), ("Variation seed strength", number_text(weight))]
     if request.seamless:
         settings.append(("Tiling", "True"))
+    if request.tome != 0:  # A1111's own field (its token merging is tomesd too)
+        settings.append((TOME_FIELD, number_text(request.tome)))
+    if request.deepcache != 1:  # A1111 has none: our own field
+        settings.append((DEEPCACHE_FIELD, request.deepcache))
     if info.get("prediction_type") == "v_prediction":
         settings.append(("Prediction type", "v_prediction"))
     embeddings = info.get("embeddings") or ()

@@ -111,4 +111,7 @@ def from_sd_metadata(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
         data["init_image"] = image.get("init_img")
     if image.get("prediction_type") is not None:
         data["prediction_type"] = image["prediction_type"]
+    for key in ("deepcache", "tome"):  # dreamline's accelerators (InvokeAI keeps extra keys)
+        if image.get(key) is not None:
+            data[key] = image[key]
     return data

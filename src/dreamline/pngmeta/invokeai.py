@@ -7,7 +7,8 @@
 * ``sd-metadata``: InvokeAI 2.0's JSON (model, model_id, model_hash, app_id, app_version, then
   ``image``).  Unlike the reference it records what ran: the real size, the sampler that ran
   (the reference wrote ``ddim`` for every img2img image) and the sigma ``schedule``
-  (model|karras|exponential).  A grid carries ``images``, one entry per seed, as the reference did.
+  (model|karras|exponential), and the opt-in accelerators that were on (``deepcache``,
+  ``tome``).  A grid carries ``images``, one entry per seed, as the reference did.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
             "init_mask": request.init_mask,
             "invert_mask": request.invert_mask,
         })
+    fields.update(accelerator_fields(request))
     for key in ("steps_run", "start_step", "prediction_type"):
         if info.get(key) is not None:
             fields[key] = info[key]
@@ -93,6 +95,17 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
     if info.get("vae_name"):
         fields["vae"] = {"name": info["vae_name"], "hash": info.get("vae_hash")}
     return fields
+
+
+def accelerator_fields(request: Request) -> dict[str, Any]:
+    """The opt-in accelerators that changed the pixels (``deepcache``: N, ``tome``: ratio),
+    only those that were on; shared by sd-metadata and invokeai_metadata."""
+    on: dict[str, Any] = {}
+    if request.deepcache != 1:
+        on["deepcache"] = request.deepcache
+    if request.tome != 0:
+        on["tome"] = request.tome
+    return on
 
 
 def sd_metadata(request: Request | Any, run_info: Mapping[str, Any] | Any | None = None,
@@ -218,6 +231,8 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
             changes["invert_mask"] = bool(image.get("invert_mask", False))
         if image.get("seamless"):
             changes["seamless"] = True
+        changes.update({key: image[key] for key in ("deepcache", "tome")  # accelerators
+                        if image.get(key) is not None})
         if grid:
             changes["iterations"], changes["grid"] = count, True
         return validate(Request(**changes))

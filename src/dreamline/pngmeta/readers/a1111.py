@@ -4,8 +4,10 @@ the ``parameters`` text as a Request plus notes.
 Field names are matched case-insensitively (``CFG Scale``).  ``Schedule type`` (A1111 1.9+) wins
 over a sampler label's suffix; ``Automatic`` is the sampler's own default, which A1111 1.9+ makes
 Karras for DPM2, DPM2 a, DPM++ 2M, DPM++ SDE and DPM++ 2S a.  A1111 keeps no init image, so an
-img2img's command is txt2img (said in a note), and everything else the image used that
-dreamline does not run (hires fix, clip skip, ADetailer, refiner, LoRA, ...) is named in one note.
+img2img's command is txt2img (said in a note); ``Token merging ratio`` is ``--tome`` (A1111's
+token merging is tomesd too) and our ``DeepCache`` field ``--deepcache``; everything else the
+image used that dreamline does not run (hires fix, clip skip, ADetailer, refiner, LoRA, ...) is
+named in one note.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from dreamline.pngmeta.a1111 import A1111Parameters
 from dreamline.pngmeta.readers.common import Collector, Fetched
 from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
+from dreamline.request import TOME_MAX
 
 # A1111 1.9+ samplers whose "Automatic" schedule is Karras (modules/sd_samplers_kdiffusion.py).
 _AUTOMATIC_KARRAS = {"dpm2", "dpm2 a", "dpm++ 2m", "dpm++ sde", "dpm++ 2s a", "restart"}
@@ -24,7 +27,8 @@ _HARMLESS = {"steps", "sampler", "schedule type", "cfg scale", "seed", "size", "
              "model", "version", "rng", "app", "pipeline", "operations", "vae", "vae hash",
              "hashes", "denoising strength", "variation seed", "variation seed strength",
              "tiling", "eta", "ensd", "prediction type", "sampler sigma", "face restoration",
-             "lora hashes", "ti hashes"}  # LoRA tags stay in the prompt; embeddings by name
+             "lora hashes", "ti hashes",  # LoRA tags stay in the prompt; embeddings by name
+             "token merging ratio", "deepcache"}  # read as --tome and --deepcache
 # Field name prefixes -> what they are, for the not-replayed note.
 _FEATURES = (("hires", "hires fix"), ("refine", "refiner"), ("adetailer", "ADetailer"),
              ("lyco", "LyCORIS"),
@@ -53,6 +57,18 @@ def _schedule(fields: Mapping[str, str]) -> str | None:
     if label in _AUTOMATIC_EXPONENTIAL:
         return "exponential"
     return "automatic"
+
+
+def _accelerators(collector: Collector, fields: Mapping[str, str]) -> None:
+    """``Token merging ratio`` (A1111's and ours) -> --tome, when dreamline can run that ratio
+    (else named in the not-replayed note); ``DeepCache`` (ours) -> --deepcache."""
+    if "token merging ratio" in fields:
+        collector.number("tome", fields["token merging ratio"])
+        if not 0 <= collector.changes["tome"] <= TOME_MAX:
+            collector.changes.pop("tome")
+            collector.skip(f"token merging ratio {fields['token merging ratio'].strip()}")
+    if "deepcache" in fields:
+        collector.number("deepcache", fields["deepcache"], int)
 
 
 def _unreplayed(collector: Collector, fields: Mapping[str, str]) -> None:
@@ -102,6 +118,7 @@ def a1111_fetched(name: str, parameters: A1111Parameters, tool: str = "A1111") -
             collector.changes["with_variations"] = ((int(fields["variation seed"]), weight),)
     if fields.get("tiling", "").strip().lower() == "true":
         collector.changes["seamless"] = True
+    _accelerators(collector, fields)
     hires = any(key.startswith("hires") for key in fields)
     if "denoising strength" in fields and not hires:
         collector.note("an img2img image: A1111 keeps no init image, so the command is "

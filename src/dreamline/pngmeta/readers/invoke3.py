@@ -16,7 +16,7 @@ _READ = {"generation_mode", "positive_prompt", "negative_prompt", "width", "heig
          "rand_device", "cfg_scale", "steps", "scheduler", "model", "app_version", "strength",
          "init_image", "seamless_x", "seamless_y", "positive_style_prompt",
          "negative_style_prompt", "clip_skip", "cfg_rescale_multiplier", "vae", "loras",
-         "regions", "canvas_v2_metadata", "ref_images", "_canvas_objects"}
+         "regions", "canvas_v2_metadata", "ref_images", "_canvas_objects", "deepcache", "tome"}
 
 
 def _scheduler(collector: Collector, name: Any) -> None:
@@ -50,6 +50,10 @@ def invoke3_fetched(name: str, text: str) -> Fetched:
     _scheduler(collector, data.get("scheduler"))
     if data.get("seamless_x") or data.get("seamless_y"):
         collector.changes["seamless"] = True
+    if data.get("deepcache") is not None:  # dreamline's own files
+        collector.number("deepcache", data["deepcache"], int)
+    if data.get("tome") is not None:
+        collector.number("tome", data["tome"])
     _init_image(collector, data)
     _model_note(collector, data.get("model"))
     for key in ("loras", "vae", "clip_skip", "regions", "ref_images"):
