@@ -291,3 +291,14 @@ def test_a_generator_without_networks_only_frees_and_retries() -> None:
     with pytest.raises(MemoryError):
         ladder.run(attempt, lambda: 0)
     assert ladder.tried == [memory.FREE] and attempts == [0, 0]
+
+
+def test_a_retry_without_a_seed_keeps_the_commands_seeds(tmp_path: Path) -> None:
+    """No -S: the images made after the retry derive from the same drawn seed as image 1."""
+    from dreamline.core.noise import derive_seed
+
+    model = fresh_model()
+    FailingCalls(model, {3}, torch.OutOfMemoryError)
+    saved, _ = run_request(tmp_path, model, REQUEST.with_changes(seed=None))
+    base = saved[0][1]
+    assert [seed for _, seed in saved] == [derive_seed(base, index) for index in range(3)]
