@@ -6,6 +6,10 @@ Per image: seed a CPU generator; for img2img draw the init latent sample first a
 (diffusers' draw order, so our results equal its pipelines'); blend -V/-v variation noise; slice
 the schedule by strength; run the loop on the guided noise prediction; decode.  Everything random
 comes from that image's generator, so the request returned with each image reproduces it.
+
+A Generator lives as long as its model is loaded (one per model in the REPL), so it keeps what
+would otherwise be recomputed line after line (dreamline.core.cache): each text's encoding (per
+LoRA set) and each init picture's encoder Gaussian (the sample is still drawn per image).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from PIL import Image
 
 from dreamline.core import latents as latent_ops
+from dreamline.core.cache import INIT_ENTRIES, LRU, picture_key
 from dreamline.core.conditioning import Conditioning, TextEncoder
 from dreamline.core.guidance import GuidedNoise, UNetNoise
 from dreamline.core.inpaint_unet import InpaintCondition, InpaintUNetNoise, is_inpainting
@@ -98,6 +103,8 @@ class Generator:
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 self.report, embeddings=embeddings)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
+        # (picture key, the VAE's identity, dtype, device) -> (that VAE, its encoder Gaussian)
+        self.init_cache: LRU[tuple[Any, latent_ops.LatentDistribution]] = LRU(INIT_ENTRIES)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -130,10 +137,13 @@ class Generator:
         chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
         use_loras(self.model, chosen, self.report)
         lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
+        # the text encoder's weights: an adapter name stands for its file's content
+        text_weights = tuple((lora.adapter, float(weight)) for lora, weight in chosen)
         with torch.inference_mode():
             cond = self.text.conditioning(strip_lora_tags(request.prompt),
                                           normalize=not request.skip_normalize,
-                                          log_tokens=request.log_tokenization)
+                                          log_tokens=request.log_tokenization,
+                                          weights=text_weights)
             encoded = self._encode_init(request, init) if init is not None else None
         if encoded is not None:
             width, height = encoded.prepared.image.size
@@ -203,8 +213,17 @@ class Generator:
             small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
-        dist = latent_ops.encode(self.model.vae, init.image.image) if needs_latents else None
+        dist = self._init_distribution(init.image.image) if needs_latents else None
         return _Init(prepared=init, dist=dist, keep=keep)
+
+    def _init_distribution(self, picture: Image.Image) -> latent_ops.LatentDistribution:
+        """The VAE encoder's Gaussian for ``picture``, encoded once per picture and VAE."""
+        vae = self.model.vae
+        param = next(vae.parameters())
+        # the entry holds the VAE itself, so its id cannot pass to another object meanwhile
+        key = (picture_key(picture), id(vae), param.dtype, str(param.device))
+        return self.init_cache.get_or_make(
+            key, lambda: (vae, latent_ops.encode(vae, picture)))[1]
 
     @staticmethod
     def _plan(request: Request, seed: int, index: int) -> _Plan:
