@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads for torch (default: the cores free now; "
                              "OMP_NUM_THREADS also sets it)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the UNet through torch.compile: compiled once per model and "
+                             "image size (minutes on a CPU, said in one line); pixels may "
+                             "differ slightly from a run without it")
     parser.add_argument("--log_file", type=Path, metavar="FILE",
                         help="where tracebacks of internal errors go "
                              "(default: <outdir>/dreamline-errors.log)")
@@ -156,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _say(apply_threads(args.threads))
+        if args.compile:
+            from dreamline.core.compiled import check_compile_available
+
+            check_compile_available(args.device or "cpu")
     except DreamlineError as exc:
         print(f"dreamline: error: {exc}", file=sys.stderr)
         return 2
@@ -168,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     models = make_model_manager(settings, settings.model)
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
-                                 embedding_paths=settings.embedding_path)
+                                 embedding_paths=settings.embedding_path,
+                                 compile_unet=args.compile)
     session = Session(settings, models, Runner(settings, generators, say=_say),
                       interactive=interactive)
     session.embedding_source = lambda: generators.parts()[0]

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from PIL import Image
+
+from dreamline.core.latents import LatentDistribution, encode
 
 Value = TypeVar("Value")
 
@@ -61,3 +63,17 @@ def picture_key(image: Image.Image) -> tuple[str, str, tuple[int, int]]:
     whatever file, fit or EXIF turn produced them.  Costs one pass over the pixels."""
     digest = hashlib.sha256(image.tobytes()).hexdigest()
     return image.mode, digest, image.size
+
+
+class InitCache(LRU[tuple[Any, LatentDistribution]]):
+    """Init pictures' VAE encoder Gaussians, per (picture, VAE object, its dtype and device).
+
+    Each entry holds its VAE, so the VAE's id in the key cannot pass to another object while
+    the entry lives."""
+
+    def distribution(self, vae: Any, picture: Image.Image) -> LatentDistribution:
+        """The encoder's Gaussian for ``picture`` (dreamline.core.latents.encode), kept; the
+        sample is drawn per image by the caller, from that image's generator."""
+        param = next(vae.parameters())
+        key = (picture_key(picture), id(vae), param.dtype, str(param.device))
+        return self.get_or_make(key, lambda: (vae, encode(vae, picture)))[1]

@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 
 from dreamline.core import latents as latent_ops
-from dreamline.core.cache import INIT_ENTRIES, LRU, picture_key
+from dreamline.core.cache import INIT_ENTRIES, InitCache
+from dreamline.core.compiled import Compile, CompiledUNet
 from dreamline.core.conditioning import Conditioning, TextEncoder
 from dreamline.core.guidance import GuidedNoise, UNetNoise
 from dreamline.core.inpaint_unet import InpaintCondition, InpaintUNetNoise, is_inpainting
@@ -90,12 +91,15 @@ class Generator:
     ``report`` gets one-line messages (img2img's start step, floored sizes, long prompts'
     chunks); None keeps the core silent.  ``embeddings``: textual-inversion words the prompts may
     use (dreamline.models.embeddings.EmbeddingSet; None: none).  ``loras`` finds and caches the
-    LoRA files a request names (None: a library of paths only, no folder).
+    LoRA files a request names (None: a library of paths only, no folder).  ``compile_unet``
+    (--compile): True runs the UNet through torch.compile (dreamline.core.compiled; a callable
+    stands in for torch.compile), False the plain UNet.
     """
 
     def __init__(self, model: LoadedModel, *, report: Report | None = None,
                  embeddings: EmbeddingSet | None = None,
-                 loras: LoraLibrary | None = None) -> None:
+                 loras: LoraLibrary | None = None,
+                 compile_unet: bool | Compile = False) -> None:
         self.model = model
         self.report: Report = report if report is not None else _silent
         self.embeddings = embeddings
@@ -103,8 +107,11 @@ class Generator:
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 self.report, embeddings=embeddings)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
-        # (picture key, the VAE's identity, dtype, device) -> (that VAE, its encoder Gaussian)
-        self.init_cache: LRU[tuple[Any, latent_ops.LatentDistribution]] = LRU(INIT_ENTRIES)
+        self.init_cache = InitCache(INIT_ENTRIES)  # each init picture's encoder Gaussian
+        self.compiled: CompiledUNet | None = None
+        if compile_unet is not False:
+            self.compiled = CompiledUNet(model.unet, self.report, compile_with=(
+                None if compile_unet is True else compile_unet))
 
     # --- public -------------------------------------------------------------------------------
 
@@ -213,17 +220,8 @@ class Generator:
             small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
-        dist = self._init_distribution(init.image.image) if needs_latents else None
+        dist = self.init_cache.distribution(self.model.vae, init.image.image) if needs_latents else None
         return _Init(prepared=init, dist=dist, keep=keep)
-
-    def _init_distribution(self, picture: Image.Image) -> latent_ops.LatentDistribution:
-        """The VAE encoder's Gaussian for ``picture``, encoded once per picture and VAE."""
-        vae = self.model.vae
-        param = next(vae.parameters())
-        # the entry holds the VAE itself, so its id cannot pass to another object meanwhile
-        key = (picture_key(picture), id(vae), param.dtype, str(param.device))
-        return self.init_cache.get_or_make(
-            key, lambda: (vae, latent_ops.encode(vae, picture)))[1]
 
     @staticmethod
     def _plan(request: Request, seed: int, index: int) -> _Plan:
@@ -266,9 +264,10 @@ class Generator:
         if init is not None and init.keep is not None and init_latents is not None:
             after_step = self._keep_region(schedule, init_latents, noise, init.keep)
 
-        unet_noise = UNetNoise(model.unet)
+        unet = self._unet(request)
+        unet_noise = UNetNoise(unet)
         if inpaint is not None:  # its masked-image latents are drawn after the noise
-            unet_noise = InpaintUNetNoise(model.unet, inpaint.channels(
+            unet_noise = InpaintUNetNoise(unet, inpaint.channels(
                 generator, model.scaling_factor, model.dtype))
         predict_noise = GuidedNoise(unet_noise, cond.cond, cond.uncond, float(request.cfg_scale))
         with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless):
@@ -304,6 +303,16 @@ class Generator:
             return ()
         found = [self.embeddings.get(name) for name in names]
         return tuple((item.name, item.short_hash) for item in found if item is not None)
+
+    def _unet(self, request: Request) -> Any:
+        """The compiled UNet (--compile), except for lines that change its modules in place."""
+        if self.compiled is None:
+            return self.model.unet
+        if request.seamless or request.all_loras:
+            self.report("--compile: this line runs the plain UNet (--seamless and LoRAs change "
+                        "its layers)")
+            return self.model.unet
+        return self.compiled
 
     @staticmethod
     def _start_info(schedule: Schedule, x: torch.Tensor) -> StartInfo:
