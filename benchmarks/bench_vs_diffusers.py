@@ -132,7 +132,8 @@ def main() -> int:
 
     def request(line: Line, steps: int | None = None) -> Request:
         text, negative = line.prompt
-        return Request(prompt=f"{text} [{negative}]" if negative else text, steps=steps or args.steps, seed=line.seed,
+        return Request(prompt=f"{text} [{negative}]" if negative else text,
+                       steps=steps or args.steps, seed=line.seed,
                        cfg_scale=args.cfg, sampler="k_lms", init_img=str(inits[line.init]),
                        strength=args.strength, iterations=line.iterations)
 
@@ -155,7 +156,8 @@ def main() -> int:
             for _ in range(line.iterations):
                 picture = Image.open(inits[line.init]).convert("RGB")
                 text, negative = line.prompt
-                images.append(pipe(text, negative_prompt=negative or None, image=picture, strength=args.strength,
+                images.append(pipe(text, negative_prompt=negative or None, image=picture,
+                                   strength=args.strength,
                                    num_inference_steps=steps or args.steps,
                                    guidance_scale=args.cfg,
                                    generator=torch.Generator().manual_seed(seeds[position])

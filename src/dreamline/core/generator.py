@@ -220,7 +220,8 @@ class Generator:
             small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
-        dist = self.init_cache.distribution(self.model.vae, init.image.image) if needs_latents else None
+        dist = (self.init_cache.distribution(self.model.vae, init.image.image)
+                if needs_latents else None)
         return _Init(prepared=init, dist=dist, keep=keep)
 
     @staticmethod
