@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads for torch (default: the cores free now; "
                              "OMP_NUM_THREADS also sets it)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the UNet through torch.compile: compiled once per model and "
+                             "image size (minutes on a CPU, said in one line); pixels may "
+                             "differ slightly from a run without it")
     parser.add_argument("--log_file", type=Path, metavar="FILE",
                         help="where tracebacks of internal errors go "
                              "(default: <outdir>/dreamline-errors.log)")
@@ -159,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interactive:  # before the Session, which may say the model's default -C
         for line in BANNER:
             _say(line.format(version=__version__))
-    checked = _machine(args.threads, settings, interactive)
+    checked = _machine(args, settings, interactive)
     if checked is None:
         return 2
     settings = checked
@@ -172,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     models = make_model_manager(settings, settings.model)
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
-                                 embedding_paths=settings.embedding_path)
+                                 embedding_paths=settings.embedding_path,
+                                 compile_unet=args.compile)
     runner = Runner(settings, generators, say=_say,  # a very long line asks first at a terminal
                     confirm=ask_at_terminal if interactive else None)
     session = Session(settings, models, runner, interactive=interactive)
@@ -205,12 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return session.run_interactive(make_prompt_session(session))
 
 
-def _machine(threads: int | None, settings: Settings, interactive: bool) -> Settings | None:
-    """Threads, device and precision, set and checked before any line; None: exit status 2."""
+def _machine(args: argparse.Namespace, settings: Settings, interactive: bool
+             ) -> Settings | None:
+    """Threads, --compile, device and precision, set and checked before any line; None: exit
+    status 2."""
     from dreamline.threads import apply_threads
 
     try:
-        _say(apply_threads(threads))
+        _say(apply_threads(args.threads))
+        if args.compile:
+            from dreamline.core.compiled import check_compile_available
+
+            check_compile_available(settings.device or "cpu")
     except DreamlineError as exc:
         print(f"dreamline: error: {exc}", file=sys.stderr)
         return None

@@ -7,8 +7,10 @@ the prompt line's -W/-H limit (request.MAX_SIDE) is refused, so every printed co
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dreamline.errors import ImageError
-from dreamline.request import MAX_SIDE
+from dreamline.request import MAX_SIDE, RequestError
 
 def floor_size(width: int, height: int, multiple: int) -> tuple[int, int]:
     """Both sides floored to a multiple of ``multiple`` (may give 0: the caller decides)."""
@@ -110,3 +112,15 @@ def size_warnings(
             f"({large_area} pixels); if you run out of memory, use {advice}"
         )
     return found
+
+
+def floor_side(name: str, value: int, multiple: int, report: Callable[[str], None]) -> int:
+    """Floor a txt2img side (pixels) to the model's multiple, saying so through ``report``
+    when it changed.  Raises RequestError when nothing is left (a side below ``multiple``)."""
+    floored = value // multiple * multiple
+    if floored == 0:
+        raise RequestError(f"{name}: {value} is too small; expected at least {multiple} "
+                           f"(sides are multiples of {multiple} for this model)")
+    if floored != value:
+        report(f"{name} {value} floored to {floored}, a multiple of {multiple}")
+    return floored

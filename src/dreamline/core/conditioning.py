@@ -7,16 +7,22 @@ attention-weighting syntax (``(word)1.3``, ``word+``, ``(word:1.3)``, ``.blend()
 and be longer than 75 tokens: core/prompt_encoder encodes it with compel in 75-token chunks
 (``BREAK`` starts a new one).  Parts and the negative are padded with the empty prompt's chunk
 to the same number of chunks, as compel does, and a line says how many were used.
+
+Each distinct text is encoded once per text-encoder state (the ``weights`` key the caller gives,
+e.g. the active LoRAs) and kept in a small LRU (dreamline.core.cache), so the empty negative and
+a prompt repeated across images and lines do not run CLIP again; the tensors are the same ones a
+fresh encoding gives, so pixels do not change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from dreamline.core.cache import LRU, TEXT_ENTRIES
 from dreamline.core.embedding_tokens import EmbeddingVocabulary
 from dreamline.core.prompt_encoder import Encoded, PromptEncoder
 from dreamline.models.embeddings import EmbeddingSet
@@ -53,9 +59,12 @@ class TextEncoder:
         vocabulary = (EmbeddingVocabulary(embeddings, tokenizer, text_encoder)
                       if embeddings is not None and len(embeddings) else None)
         self.encoder = PromptEncoder(tokenizer, text_encoder, device, dtype, vocabulary)
+        # (text, weights key) -> Encoded; the tokenizer, encoder and embeddings are fixed here
+        self.cache: LRU[Encoded] = LRU(TEXT_ENTRIES)
 
-    def _encoded(self, text: str, log_tokens: bool, label: str) -> Encoded:
-        encoded = self.encoder.encode(text)
+    def _encoded(self, text: str, log_tokens: bool, label: str,
+                 weights: Hashable = ()) -> Encoded:
+        encoded = self.cache.get_or_make((text, weights), lambda: self.encoder.encode(text))
         if log_tokens:
             for index, chunk in enumerate(encoded.tokens):
                 shown = self.encoder.token_names(chunk, embeddings=bool(encoded.embeddings))
@@ -63,17 +72,23 @@ class TextEncoder:
                 self.report(f"{label} tokens{where} ({len(chunk)}): " + " ".join(shown))
         return encoded
 
-    def encode(self, text: str, *, log_tokens: bool = False, label: str = "prompt"
-               ) -> torch.Tensor:
-        """One text's conditioning, (1, 77 * chunks, width); weighting syntax allowed."""
+    def encode(self, text: str, *, log_tokens: bool = False, label: str = "prompt",
+               weights: Hashable = ()) -> torch.Tensor:
+        """One text's conditioning, (1, 77 * chunks, width); weighting syntax allowed.
+        ``weights`` as for ``conditioning``."""
         with torch.inference_mode():
-            return self._encoded(text, log_tokens, label).tensor
+            return self._encoded(text, log_tokens, label, weights).tensor
 
-    def conditioning(self, prompt: str, *, normalize: bool = True, log_tokens: bool = False
-                     ) -> Conditioning:
+    def conditioning(self, prompt: str, *, normalize: bool = True, log_tokens: bool = False,
+                     weights: Hashable = ()) -> Conditioning:
         """The prompt's cond/uncond pair.  Raises RequestError for a bad prompt (weights adding
         up to zero, unsupported compel syntax) and EmbeddingError for an embedding of the wrong
-        width."""
+        width.
+
+        ``weights`` names the text encoder's current weights (the active LoRAs and their
+        strengths; () for the plain model): a text's kept encoding is reused only under the same
+        key, so the caller must change it whenever it changes the text encoder.
+        """
         parts = split_prompt(prompt, normalize=normalize)
         positive = parts.positive if parts.positive else (("", 1.0),)
         used: list[str] = []
@@ -81,9 +96,9 @@ class TextEncoder:
         with torch.inference_mode():
             for index, (text, weight) in enumerate(positive):
                 label = "prompt" if len(positive) == 1 else f"sub-prompt {index + 1} {text!r}"
-                encoded.append((self._encoded(text, log_tokens, label), weight))
+                encoded.append((self._encoded(text, log_tokens, label, weights), weight))
             negative = self._encoded(parts.negative, log_tokens and bool(parts.negative),
-                                     "negative prompt")
+                                     "negative prompt", weights)
             tensors = self.encoder.pad([item.tensor for item, _ in encoded] + [negative.tensor])
             cond = tensors[0] * encoded[0][1]
             for tensor, (_, weight) in zip(tensors[1:-1], encoded[1:], strict=True):

@@ -6,6 +6,10 @@ Per image: seed a CPU generator; for img2img draw the init latent sample first a
 (diffusers' draw order, so our results equal its pipelines'); blend -V/-v variation noise; slice
 the schedule by strength; run the loop on the guided noise prediction; decode.  Everything random
 comes from that image's generator, so the request returned with each image reproduces it.
+
+A Generator lives as long as its model is loaded (one per model in the REPL), so it keeps what
+would otherwise be recomputed line after line (dreamline.core.cache): each text's encoding (per
+LoRA set) and each init picture's encoder Gaussian (the sample is still drawn per image).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from PIL import Image
 
 from dreamline.core import latents as latent_ops
 from dreamline.core.accelerators import accelerated_unet, check_accelerators
+from dreamline.core.cache import INIT_ENTRIES, InitCache
+from dreamline.core.compiled import Compile, CompiledUNet
 from dreamline.core.conditioning import Conditioning, TextEncoder
 from dreamline.core.guidance import GuidedNoise, UNetNoise
 from dreamline.core.inpaint_unet import InpaintCondition, InpaintUNetNoise, is_inpainting
@@ -40,7 +46,8 @@ from dreamline.models.embeddings import EmbeddingSet
 from dreamline.lora_tags import strip_lora_tags
 from dreamline.models.lora import LoraLibrary, use_loras
 from dreamline.models.types import LoadedModel
-from dreamline.request import Request, RequestError, steps_to_run, validate
+from dreamline.image_sizes import floor_side
+from dreamline.request import Request, steps_to_run, validate
 
 Report = Callable[[str], None]
 OnStart = Callable[[StartInfo], None]
@@ -49,17 +56,6 @@ LATENT_CHANNELS = 4
 
 def _silent(_line: str) -> None:
     """The default report: the core prints nothing unless its caller asks."""
-
-
-def floor_side(name: str, value: int, multiple: int, report: Report) -> int:
-    """Floor a txt2img side to the model's multiple, saying so when it changed."""
-    floored = value // multiple * multiple
-    if floored == 0:
-        raise RequestError(f"{name}: {value} is too small; expected at least {multiple} "
-                           f"(sides are multiples of {multiple} for this model)")
-    if floored != value:
-        report(f"{name} {value} floored to {floored}, a multiple of {multiple}")
-    return floored
 
 
 @dataclass
@@ -86,12 +82,15 @@ class Generator:
     ``report`` gets one-line messages (img2img's start step, floored sizes, long prompts'
     chunks); None keeps the core silent.  ``embeddings``: textual-inversion words the prompts may
     use (dreamline.models.embeddings.EmbeddingSet; None: none).  ``loras`` finds and caches the
-    LoRA files a request names (None: a library of paths only, no folder).
+    LoRA files a request names (None: a library of paths only, no folder).  ``compile_unet``
+    (--compile): True runs the UNet through torch.compile (dreamline.core.compiled; a callable
+    stands in for torch.compile), False the plain UNet.
     """
 
     def __init__(self, model: LoadedModel, *, report: Report | None = None,
                  embeddings: EmbeddingSet | None = None,
-                 loras: LoraLibrary | None = None) -> None:
+                 loras: LoraLibrary | None = None,
+                 compile_unet: bool | Compile = False) -> None:
         self.model = model
         self.report: Report = report if report is not None else _silent
         self.embeddings = embeddings
@@ -99,6 +98,11 @@ class Generator:
         self.text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
                                 self.report, embeddings=embeddings)
         self._preview_map: latent_ops.PreviewMap | None = None  # fitted on first use
+        self.init_cache = InitCache(INIT_ENTRIES)  # each init picture's encoder Gaussian
+        self.compiled: CompiledUNet | None = None
+        if compile_unet is not False:
+            self.compiled = CompiledUNet(model.unet, self.report, compile_with=(
+                None if compile_unet is True else compile_unet))
 
     # --- public -------------------------------------------------------------------------------
 
@@ -134,10 +138,13 @@ class Generator:
         chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
         use_loras(self.model, chosen, self.report)
         lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
+        # the text encoder's weights: an adapter name stands for its file's content
+        text_weights = tuple((lora.adapter, float(weight)) for lora, weight in chosen)
         with torch.inference_mode():
             cond = self.text.conditioning(strip_lora_tags(request.prompt),
                                           normalize=not request.skip_normalize,
-                                          log_tokens=request.log_tokenization)
+                                          log_tokens=request.log_tokenization,
+                                          weights=text_weights)
             encoded = self._encode_init(request, init) if init is not None else None
         if encoded is not None:
             width, height = encoded.prepared.image.size
@@ -207,7 +214,8 @@ class Generator:
             small = mask_to_latent(init.image.mask, self.model.vae_scale_factor)
             keep = torch.from_numpy(small)[None, None].to(self.model.device, self.model.dtype)
         needs_latents = request.strength < 1.0 or keep is not None
-        dist = latent_ops.encode(self.model.vae, init.image.image) if needs_latents else None
+        dist = (self.init_cache.distribution(self.model.vae, init.image.image)
+                if needs_latents else None)
         return _Init(prepared=init, dist=dist, keep=keep)
 
     @staticmethod
@@ -252,7 +260,9 @@ class Generator:
             after_step = self._keep_region(schedule, init_latents, noise, init.keep)
 
         with latent_ops.seamless(model.unet, model.vae, enabled=request.seamless), \
-                accelerated_unet(model.unet, request, plan.seed) as unet:  # --deepcache, --tome
+                accelerated_unet(model.unet, request, plan.seed) as accelerated:
+            # --deepcache/--tome wrap or patch the plain UNet; otherwise --compile's may run
+            unet = self._unet(request) if accelerated is model.unet else accelerated
             unet_noise = UNetNoise(unet)
             if inpaint is not None:  # its masked-image latents are drawn after the noise
                 unet_noise = InpaintUNetNoise(unet, inpaint.channels(
@@ -291,6 +301,16 @@ class Generator:
             return ()
         found = [self.embeddings.get(name) for name in names]
         return tuple((item.name, item.short_hash) for item in found if item is not None)
+
+    def _unet(self, request: Request) -> Any:
+        """The compiled UNet (--compile), except for lines that change its modules in place."""
+        if self.compiled is None:
+            return self.model.unet
+        if request.seamless or request.all_loras:
+            self.report("--compile: this line runs the plain UNet (--seamless and LoRAs change "
+                        "its layers)")
+            return self.model.unet
+        return self.compiled
 
     @staticmethod
     def _start_info(schedule: Schedule, x: torch.Tensor) -> StartInfo:

@@ -70,7 +70,7 @@ def plan_for(model: Any, request: Request, init: Any) -> est.Plan:
         steps_run = steps_to_run(request.strength, request.steps) \
             if request.strength < 1.0 else request.steps
     else:
-        from dreamline.core.generator import floor_side
+        from dreamline.image_sizes import floor_side
 
         def side(name: str, given: int | None, default: int) -> int:  # as the generator does
             return floor_side(name, given if given is not None else default,

@@ -57,14 +57,17 @@ class ModelGenerators:
     The session's parts are made once, at the first use: the textual-inversion embeddings
     (``embeddings/`` beside ``models_file``, then each ``embedding_paths`` entry) and the LoRA
     library (``loras/`` beside ``models_file``; each file read once while unchanged).
+    ``compile_unet``: --compile (each Generator runs its UNet through torch.compile).
     """
 
     def __init__(self, models: ModelManager, *, say: Say = print,
-                 models_file: Path | None = None, embedding_paths: tuple[Path, ...] = ()) -> None:
+                 models_file: Path | None = None, embedding_paths: tuple[Path, ...] = (),
+                 compile_unet: bool = False) -> None:
         self.models = models
         self.say = say
         self.models_file = models_file
         self.embedding_paths = embedding_paths
+        self.compile_unet = compile_unet
         self._parts: tuple[Any, Any] | None = None  # (EmbeddingSet, LoraLibrary)
         self._model: Any = None
         self._generator: Any = None
@@ -96,7 +99,8 @@ class ModelGenerators:
             embeddings, loras = self.parts()
             self._generator = None  # drop the old one before building the new
             self._generator = Generator(model, report=lambda text: self.say(f">> {text}"),
-                                        embeddings=embeddings, loras=loras)
+                                        embeddings=embeddings, loras=loras,
+                                        compile_unet=self.compile_unet)
             self._model = model
         return self._generator
 
