@@ -65,6 +65,8 @@ class ModelManager(Protocol):
 
     def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
 
+    def default_sampler(self) -> tuple[str, str, str, str] | None: ...  # model, -A, schedule
+
     def native_size(self) -> tuple[str, int, int] | None: ...  # (model, width, height) declared
 
     def current(self) -> Any: ...  # LoadedModel: loads the wanted model on first use

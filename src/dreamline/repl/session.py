@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
-from dreamline.parse import ParsedLine, parse_line
+from dreamline.parse import ParsedLine
 from dreamline.repl.commands import find_command, is_command_line, split_command
 from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
                                     ModelUnavailable, RequestRunner)
@@ -160,7 +160,7 @@ class Session:
 
     def parse_line(self, line: str) -> ParsedLine:
         """A prompt line parsed against the current defaults and the previous command."""
-        return parse_line(without_prompt(line), self.defaults, self.recall.last)
+        return self.line_defaults.parse(without_prompt(line), self.recall.last)
 
     def check_line(self, line: str) -> None:
         """What the validator runs: parse, and make sure -I / -M name existing files."""
@@ -211,8 +211,8 @@ class Session:
         if parsed.wants_help:
             from dreamline.helptext import format_help
 
-            from_model = {"cfg_scale"} if self.line_defaults.model_default is not None else set()
-            self.say(format_help(parsed.help_topic, self.defaults, from_model))
+            self.say(format_help(parsed.help_topic, self.defaults,
+                                 self.line_defaults.model_fields))
             return Flow.GO_ON
         for note in parsed.notes:
             self.say(f">> {note}")
