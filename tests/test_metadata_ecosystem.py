@@ -128,7 +128,8 @@ def a1111_prompt_reads(text: str) -> list[tuple[str, float, bool]]:
 
 @pytest.mark.parametrize("prompt, expected", [
     ("a wide photo 16:9", [("a wide photo 16:9", 1.0, False)]),
-    ("a (cat) [sitting] here", [("a (cat) here", 1.0, False)]),  # [x]: our negative
+    ("a \\(cat\\) [sitting] here", [("a (cat) here", 1.0, False)]),  # [x]: our negative
+    # (our "(cat)" is emphasis, written as A1111's: tests/test_a1111_emphasis.py)
     ("salt AND pepper", [("salt and pepper", 1.0, False)]),
     ("a cat:3 a dog 4:3:1", [("a cat", 0.75, False), ("a dog 4:3:1", 0.25, False)]),
 ])
