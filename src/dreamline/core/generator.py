@@ -129,7 +129,8 @@ class Generator:
         # Every line sets the LoRAs it uses (none: the plain model), before any encoding.
         chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
         use_loras(self.model, chosen, self.report)
-        lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
+        lora_info = tuple((lora.name, weight, lora.a1111_hash or lora.short_hash)
+                          for lora, weight in chosen)  # A1111's LoRA hash: its "Lora hashes"
         with torch.inference_mode():
             cond = self.text.conditioning(strip_lora_tags(request.prompt),
                                           normalize=not request.skip_normalize,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class LoraFile:
     path: Path
     short_hash: str  # first 10 hex digits of the file's sha256, as for models
     tensors: dict[str, torch.Tensor]
+    a1111_hash: str = ""  # A1111's LoRA hash (12 hex, its "Lora hashes"); "" when not known
 
     @property
     def adapter(self) -> str:
@@ -126,12 +127,11 @@ class LoraLibrary:
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         known = self._files.get(key)
         if known is not None:
-            return known if known.name == name else LoraFile(name, path, known.short_hash,
-                                                               known.tensors)
+            return known if known.name == name else replace(known, name=name, path=path)
         tensors = read_tensors(path, "LoRA")
         self.reads += 1
         lora = LoraFile(name=name, path=path, short_hash=self.hashes.short_hash(path),
-                        tensors=tensors)
+                        tensors=tensors, a1111_hash=self.hashes.a1111_lora_hash(path))
         self._files[key] = lora
         return lora
 
