@@ -318,6 +318,18 @@ def test_fetch_prints_what_the_command_cannot_replay(tmp_path: Path) -> None:
     assert [(r.prompt, r.seed) for r in runner.requests] == [("a red fox", 42)]
 
 
+def test_fetch_names_the_loras_the_folder_lacks(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path)
+    session.settings.lora_folder = tmp_path / "loras"
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "out").mkdir()
+    png_with_command(tmp_path / "out" / "l.png",
+                     '"a red fox <lora:gone:0.5>" -s 7 -S 42 -W 64 -H 64 -C 7.5 -A k_lms')
+    run_typed(session, "!fetch l.png\r\r" + CTRL_D)
+    assert (f">> LoRA file(s) not found in {tmp_path / 'loras'}: gone; the command needs them "
+            "there (or give a path)") in out.getvalue().splitlines()
+
+
 def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
     session, _, _, err = make_session(tmp_path)
     run_typed(session, "!fetch nothing.png\r" + CTRL_D)

@@ -141,3 +141,5 @@ class CommandContext(Protocol):
     def replay_file(self, path: Path) -> Flow: ...
 
     def embeddings(self) -> Any: ...  # the session's EmbeddingSet (None: none to offer)
+
+    def local_loras(self) -> Any: ...  # fetch_loras.LocalLoras: the LoRA folder !fetch checks

@@ -100,6 +100,15 @@ class Session:
         """The EmbeddingSet prompts may use, or None when the session has none to offer."""
         return self.embedding_source() if self.embedding_source is not None else None
 
+    def local_loras(self) -> Any:
+        """The LoRA files !fetch checks a command's LoRAs against (hashes cached per user)."""
+        from dreamline.models.hashing import CACHE_FILE_NAME, HashCache
+        from dreamline.models.registry import user_cache_dir
+        from dreamline.repl.fetch_loras import LocalLoras
+
+        return LocalLoras(self.settings.lora_folder,
+                          HashCache(user_cache_dir() / CACHE_FILE_NAME))
+
     def embedding_names(self) -> list[str]:
         """Names for completion; [] when they cannot be read (!embeddings says why)."""
         try:

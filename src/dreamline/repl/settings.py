@@ -48,6 +48,7 @@ class Settings:
     log_file: Path | None = None  # where tracebacks go; None: <outdir>/dreamline-errors.log
     vae: Path | None = None  # --vae: a VAE file or folder used with every model
     embedding_path: tuple[Path, ...] = ()  # --embedding_path: textual-inversion files/folders
+    lora_folder: Path | None = None  # where LoRA names are looked up (!fetch checks them)
 
     @property
     def launch_cfg_scale(self) -> bool:
