@@ -183,3 +183,15 @@ def test_invokeai_metadata_is_written_for_current_invokeai(tmp_path: Path) -> No
     assert data["generation_mode"] == "img2img" and data["model"]["name"] == "sd-1.5"
     # our own reader still prefers the exact Dream command
     assert fetch(path).command == format_command(request)
+
+
+def test_embeddings_used_are_in_sd_metadata_and_ti_hashes() -> None:
+    run = {"width": 64, "height": 64, "embeddings": (("shiny", "0123456789ab"),)}
+    request = Request(prompt="a <shiny> fox", seed=1)
+    image = sd_metadata(request, run)["image"]
+    # an extra key InvokeAI 2.x did not have (it recorded no embeddings); its !fetch skips it
+    assert image["embeddings"] == [{"name": "shiny", "hash": "0123456789ab"}]
+    assert image["prompt"] == [{"prompt": "a <shiny> fox", "weight": 1.0}]
+    assert parse_a1111(a1111_parameters(request, run)).fields["TI hashes"] == \
+        "shiny: 0123456789ab"
+    assert "embeddings" not in sd_metadata(request, {"width": 64, "height": 64})["image"]
