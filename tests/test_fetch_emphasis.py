@@ -124,3 +124,19 @@ def test_real_fooocus_file_keeps_its_negative_emphasis() -> None:
     negative = compel_weights(parts.negative)
     assert any(weight == 1.4 and text.startswith("worst quality") for text, weight in negative)
     assert not [note for note in fetched.notes if "prompt syntax" in note]
+
+
+def test_real_invokeai3_file_keeps_its_compel_weights() -> None:
+    """InvokeAI 3+ writes compel's syntax (grainy+, noisy++): kept, weighed as compel did."""
+    fetched = fetch(FIXTURES / "sd-parsers" / "invokeai_imeta1.png")
+    parts = split_prompt(parse_line(fetched.command, Request()).request.prompt)
+    negative = compel_weights(parts.negative)
+    assert ("grainy", 1.1) in negative and ("noisy", 1.21) in negative and ("jpg", 1.1) in negative
+    assert not [note for note in fetched.notes if "prompt syntax" in note]
+
+
+def test_a_bare_compel_group_has_weight_one(tmp_path: Path) -> None:
+    from dreamline.pngmeta.readers.prompt_syntax import translate
+
+    assert translate("a (red cat) on (a mat)1.2", style="compel").prompt == \
+        "a red cat on (a mat:1.2)"

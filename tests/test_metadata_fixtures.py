@@ -90,7 +90,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         ("low contrast [rendering, glowing eyes, skinny]", ("-s 50 -S 2980747362 -W 512 -H 768 "
          "-C 5 -A k_lms")), ("-G (face restoration)", "-U (upscaling)")),
     "sd-parsers/invokeai_imeta1.png": (("-s 35 -S 3293022630 -W 1024 -H 1024 -C 8.0 -A k_euler",
-                                        "[grainy, photo"), ("grainy+", "noisy++", "ipAdapters")),
+                                        "[(grainy:1.1), photo", "(noisy:1.21)"),  # compel's +
+                                       ("ipAdapters",)),
     "sd-parsers/invokeai_sdmeta1.png": (
         ("[rendering, glowing eyes, skinny]", "-s 50 -S 2980747362 -W 512 -H 768 -C 5.0 -A k_lms"),
         (("holds switches dreamline does not run (-G (face restoration), -cf (face "

@@ -135,8 +135,13 @@ def weighted_runs(text: str) -> list[tuple[str, float]] | None:
     None when it uses compel's ``.blend()``/``.and()``/``.swap()``, which have no runs."""
     if _METHOD_CALL.search(text):
         return None
-    compel = to_compel(text)
-    runs, _ = _runs(compel, 0)
+    return compel_runs(to_compel(text))
+
+
+def compel_runs(text: str) -> list[tuple[str, float]]:
+    """Runs of literal text and weights of a prompt in compel's own syntax (InvokeAI 3+'s: a
+    bare ``(group)`` has weight 1 there); compel's methods are not read."""
+    runs, _ = _runs(text, 0)
     merged: list[tuple[str, float]] = []
     for piece, weight in runs:
         if merged and merged[-1][1] == weight:

@@ -6,8 +6,10 @@ and ComfyUI's (the same without ``[word]``) are rewritten by ``attention`` so th
 weighs each word as the other tool did: ``[word]`` becomes ``(word:0.9091)``, since ``[...]`` is
 the negative prompt here.  A1111's prompt editing ``[from:to:when]`` and alternation ``[a|b]``
 (one prompt per step) cannot be run: their texts are kept and they are named in the note.
-Emphasis in other syntaxes (NovelAI ``{word}``, ``-1::word::``; InvokeAI's compel ``word+``,
-``(words)1.2``) is written as plain text and named in a note, never dropped silently.
+InvokeAI 3+'s compel weighting (``word+``, ``(words)1.2``) is kept the same way (written as
+``(word:1.1)``; a bare compel group has weight 1); its ``.blend()``/``.and()``/``.swap()`` and
+NovelAI's emphasis (``{word}``, ``-1::word::``) are written as plain text and named in a note,
+never dropped silently.
 ``<lora:name:weight>`` tags and ``BREAK`` are kept (dreamline runs both);
 other extension tags (``<lyco:...>``, ``<hypernet:...>``) are removed and returned as ``unrun``.
 """
@@ -19,6 +21,7 @@ from typing import NamedTuple
 
 from dreamline.pngmeta.fields import number_text
 from dreamline.pngmeta.readers import attention
+from dreamline.prompt_syntax import compel_runs
 from dreamline.prompts import escape_weights
 
 _AND = re.compile(r"\bAND\b")
@@ -87,6 +90,9 @@ def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
             lost.append(f"weighted {match.group(0).strip()}")
         text = _NAI_WEIGHT.sub(lambda found: found.group("text"), text)
         text = _emphasis(text, "{[", "}]", lost)
+    elif style == "compel" and not _COMPEL_FUNCTION.search(text):
+        runs = [attention.Run(piece, weight) for piece, weight in compel_runs(text)]
+        return escape_weights(_SPACES.sub(" ", attention.to_ours(runs, lost)).strip())
     elif style == "compel":
         if _COMPEL_FUNCTION.search(text):
             lost.append("compel .blend/.and/.swap")
