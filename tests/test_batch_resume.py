@@ -29,6 +29,9 @@ class Models:
     def default_cfg(self) -> None:
         return None
 
+    def default_sampler(self) -> None:
+        return None
+
     def native_size(self) -> None:
         return None
 

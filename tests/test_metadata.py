@@ -231,7 +231,7 @@ A1111_EXAMPLES = [
              seed=3, width=512, height=512)),
     ("[bad] tiles\nSteps: 15, Sampler: Euler, Schedule type: Karras, CFG scale: 6, Seed: 11, "
      "Size: 256x256, Tiling: True",
-     Request(prompt="bad tiles", steps=15, sampler="k_euler", karras=True, cfg_scale=6.0,
+     Request(prompt="(bad:0.9091) tiles", steps=15, sampler="k_euler", karras=True, cfg_scale=6.0,
              seed=11, width=256, height=256, seamless=True)),
     ("line one\nline two\nNegative prompt: ugly\nextra bad\nSteps: 40, Sampler: Heun, "
      "CFG scale: 9, Seed: 5, Size: 512x512, Denoising strength: 0.6",

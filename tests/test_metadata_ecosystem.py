@@ -128,7 +128,8 @@ def a1111_prompt_reads(text: str) -> list[tuple[str, float, bool]]:
 
 @pytest.mark.parametrize("prompt, expected", [
     ("a wide photo 16:9", [("a wide photo 16:9", 1.0, False)]),
-    ("a (cat) [sitting] here", [("a (cat) here", 1.0, False)]),  # [x]: our negative
+    ("a \\(cat\\) [sitting] here", [("a (cat) here", 1.0, False)]),  # [x]: our negative
+    # (our "(cat)" is emphasis, written as A1111's: tests/test_a1111_emphasis.py)
     ("salt AND pepper", [("salt and pepper", 1.0, False)]),
     ("a cat:3 a dog 4:3:1", [("a cat", 0.75, False), ("a dog 4:3:1", 0.25, False)]),
 ])
@@ -182,3 +183,15 @@ def test_invokeai_metadata_is_written_for_current_invokeai(tmp_path: Path) -> No
     assert data["generation_mode"] == "img2img" and data["model"]["name"] == "sd-1.5"
     # our own reader still prefers the exact Dream command
     assert fetch(path).command == format_command(request)
+
+
+def test_embeddings_used_are_in_sd_metadata_and_ti_hashes() -> None:
+    run = {"width": 64, "height": 64, "embeddings": (("shiny", "0123456789ab"),)}
+    request = Request(prompt="a <shiny> fox", seed=1)
+    image = sd_metadata(request, run)["image"]
+    # an extra key InvokeAI 2.x did not have (it recorded no embeddings); its !fetch skips it
+    assert image["embeddings"] == [{"name": "shiny", "hash": "0123456789ab"}]
+    assert image["prompt"] == [{"prompt": "a <shiny> fox", "weight": 1.0}]
+    assert parse_a1111(a1111_parameters(request, run)).fields["TI hashes"] == \
+        "shiny: 0123456789ab"
+    assert "embeddings" not in sd_metadata(request, {"width": 64, "height": 64})["image"]

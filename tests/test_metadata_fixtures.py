@@ -33,9 +33,10 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "enslo-sd-metadata/comfyui-hires.png": (
         ("-s 20 -W 1024 -H 1024",), ("second sampler pass (hires fix / refiner) at denoise 0.3",)),
     "enslo-sd-metadata/comfyui-low-denoise.png": (
-        ("-s 40 -W 1024 -H 1024 -C 5.0 -A k_euler_a --karras", "pixel art, dithering"),
-        ("denoise 0.8 on an empty latent",
-         "(pixel art, dithering, pixelated, sprite art, 8-bit:1.2)")),
+        ("-s 40 -W 1024 -H 1024 -C 5.0 -A k_euler_a --karras",
+         "(pixel art, dithering, pixelated, sprite art, 8-bit:1.2)",  # ComfyUI's emphasis, kept
+         "(worst quality, bad quality:1.2)"),
+        ("denoise 0.8 on an empty latent",)),
     "enslo-sd-metadata/comfyui-rgthree.png": (("-A k_euler_a --karras",), ("clip skip 2",)),
     "enslo-sd-metadata/comfyui-save-image-extended.png": (("-A k_euler_a --karras",), ()),
     "enslo-sd-metadata/comfyui-saveimage-plus.png": (("-A k_euler_a --karras",), ()),
@@ -89,7 +90,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         ("low contrast [rendering, glowing eyes, skinny]", ("-s 50 -S 2980747362 -W 512 -H 768 "
          "-C 5 -A k_lms")), ("-G (face restoration)", "-U (upscaling)")),
     "sd-parsers/invokeai_imeta1.png": (("-s 35 -S 3293022630 -W 1024 -H 1024 -C 8.0 -A k_euler",
-                                        "[grainy, photo"), ("grainy+", "noisy++", "ipAdapters")),
+                                        "[(grainy:1.1), photo", "(noisy:1.21)"),  # compel's +
+                                       ("ipAdapters",)),
     "sd-parsers/invokeai_sdmeta1.png": (
         ("[rendering, glowing eyes, skinny]", "-s 50 -S 2980747362 -W 512 -H 768 -C 5.0 -A k_lms"),
         (("holds switches dreamline does not run (-G (face restoration), -cf (face "
@@ -205,13 +207,12 @@ def test_what_cannot_be_replayed_is_one_note(tmp_path: Path) -> None:
                           "Size: 64x64, Clip skip: 2, Hires upscale: 2, Hires steps: 5, "
                           "Refiner: x, ADetailer model: face.pt",
                           prompt="a (lake:1.3) <lora:wet:0.8>"))
-    assert '"a lake <lora:wet:0.8>"' in fetched.command  # dreamline runs LoRA tags
+    assert '"a (lake:1.3) <lora:wet:0.8>"' in fetched.command  # emphasis and LoRA tags run
     replay = [note for note in fetched.notes if "not replayed" in note]
     assert len(replay) == 1
     for what in ("clip skip 2", "hires fix", "refiner", "ADetailer"):
         assert what in replay[0]
-    syntax = [note for note in fetched.notes if "prompt syntax" in note]
-    assert len(syntax) == 1 and "(lake:1.3)" in syntax[0]
+    assert not [note for note in fetched.notes if "prompt syntax" in note]
 
 
 def test_a1111_and_becomes_weighted_sub_prompts(tmp_path: Path) -> None:
@@ -245,9 +246,9 @@ def test_comfyui_img2img_graph(tmp_path: Path) -> None:
         "9": {"class_type": "SaveImage", "inputs": {"images": ["7", 0]}},
     }
     fetched = fetch(png(tmp_path / "c.png", {"prompt": json.dumps(graph)}))
-    assert fetched.command == '"a tree [blur]" -s 20 -S 1234 -C 7.0 -I sketch.png -A k_euler ' \
-                              '-f 0.6'
-    assert any("(tree:1.2)" in note for note in fetched.notes)
+    assert fetched.command == '"a (tree:1.2) [blur]" -s 20 -S 1234 -C 7.0 -I sketch.png ' \
+                              '-A k_euler -f 0.6'  # ComfyUI's emphasis, in our syntax
+    assert not any("(tree:1.2)" in note for note in fetched.notes)
 
 
 def test_a_graph_that_cannot_be_traced_is_a_clear_refusal(tmp_path: Path) -> None:

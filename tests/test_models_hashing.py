@@ -87,3 +87,38 @@ def test_entries_from_another_process_are_kept(tmp_path: Path) -> None:
     second.sha256(two)  # second's view predates first's entry: it must merge, not clobber
     fresh = HashCache(cache_file)
     assert fresh.is_cached(one) and fresh.is_cached(two)
+
+
+def _safetensors(path: Path, metadata: dict[str, str]) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"lora_unet_x.lora_down.weight": torch.arange(12.0).reshape(3, 4)}, str(path),
+              metadata=metadata)
+
+
+def test_a1111_lora_hash_skips_the_header_and_is_cached(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    _safetensors(one, {"ss_note": "a"})
+    _safetensors(two, {"ss_note": "a much longer note in the header"})
+    data = one.read_bytes()
+    expected = hashlib.sha256(data[8 + int.from_bytes(data[:8], "little"):]).hexdigest()[:12]
+    reads: list[Path] = []
+    real = hashing.tensor_data_sha256
+    monkeypatch.setattr(hashing, "tensor_data_sha256",
+                        lambda path: reads.append(Path(path)) or real(path))
+    cache_path = tmp_path / "cache" / "hashes.json"
+    cache = HashCache(cache_path)
+    assert cache.a1111_lora_hash(one) == expected
+    assert cache.a1111_lora_hash(two) == expected  # same tensors, other header: same hash
+    assert cache.short_hash(one) != cache.short_hash(two)  # our file hash sees the header
+    assert HashCache(cache_path).a1111_lora_hash(one) == expected  # remembered on disk
+    assert reads == [one.resolve(), two.resolve()]
+
+
+def test_a1111_lora_hash_of_a_pickle_is_the_whole_files(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    path.write_bytes(b"\x80\x02not really a pickle")
+    whole = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert HashCache(None).a1111_lora_hash(path) == whole[:12]

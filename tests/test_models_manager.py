@@ -187,3 +187,15 @@ def test_native_size_is_the_entrys_declared_size_without_loading(tmp_path: Path)
                            say=lambda text: None)
     assert manager.native_size() == ("demo", 32, 32)
     assert manager.label.endswith("(not loaded yet)")
+
+
+def test_default_sampler_and_models_lines(tmp_path: Path) -> None:
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text("fast:\n  path: fast\n  sampler: dpmpp_2m\n  scheduler: karras\n"
+                           "  cfg_scale: 5\nplain:\n  path: plain\n", encoding="utf-8")
+    models = manager(models_file, [])
+    assert models.default_sampler() == ("fast", "k_dpmpp_2m", "karras", "its models.yaml entry")
+    assert models.describe()[1:] == ["  fast (default): " + str(tmp_path / "fast") +
+                                     " [-C 5 -A k_dpmpp_2m --schedule karras]",
+                                     "  plain: " + str(tmp_path / "plain")]
+    assert manager(models_file, [], wanted="plain").default_sampler() is None

@@ -117,7 +117,36 @@ def test_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
         registry.entry("gamma")
 
 
+@pytest.mark.parametrize("keys, sampler, schedule", [
+    ('sampler: "DPM++ 2M Karras"', "k_dpmpp_2m", "karras"),        # A1111's label
+    ("sampler: Euler a", "k_euler_a", "model"),
+    ("sampler: dpmpp_2m\n  scheduler: karras", "k_dpmpp_2m", "karras"),  # ComfyUI's pair
+    ("sampler: euler\n  scheduler: normal", "k_euler", "model"),
+    ("sampler: k_dpmpp_2m\n  schedule: exponential", "k_dpmpp_2m", "exponential"),  # ours
+    ("sampler: k_lms\n  schedule: Uniform", "k_lms", "model"),
+    ("sampler: DDIM", "ddim", "model"),
+    ('sampler: "DPM++ 2M Karras"\n  schedule: karras', "k_dpmpp_2m", "karras"),  # agreeing
+])
+def test_sampler_in_any_dialect(tmp_path: Path, keys: str, sampler: str, schedule: str) -> None:
+    registry = ModelRegistry.load(write(tmp_path, f"a:\n  path: x\n  {keys}\nb:\n  path: y\n"))
+    assert (registry.entry("a").sampler, registry.entry("a").schedule) == (sampler, schedule)
+    assert (registry.entry("b").sampler, registry.entry("b").schedule) == (None, None)
+
+
 @pytest.mark.parametrize("text, fragment", [
+    ("a:\n  path: x\n  sampler: DPM++ 9M\n",
+     "model 'a': sampler is 'DPM++ 9M'; expected one of ddim, plms, k_lms"),
+    ("a:\n  path: x\n  sampler: 3\n", "model 'a': sampler is 3; expected one of ddim"),
+    ("a:\n  path: x\n  sampler: dpmpp_2m\n  scheduler: simple\n",
+     "model 'a': scheduler is 'simple'; expected one of model, uniform, karras, exponential, "
+     "normal"),
+    ("a:\n  path: x\n  sampler: ddim\n  schedule: karras\n",
+     "model 'a': the karras schedule is not for sampler 'ddim'; expected"),
+    ("a:\n  path: x\n  sampler: DPM++ 2M Karras\n  schedule: exponential\n",
+     "model 'a': sampler 'DPM++ 2M Karras' and schedule 'exponential' disagree"),
+    ("a:\n  path: x\n  schedule: karras\n", "model 'a': schedule is given without a sampler"),
+    ("a:\n  path: x\n  sampler: euler\n  schedule: karras\n  scheduler: karras\n",
+     "model 'a' has both schedule and scheduler"),
     ("a:\n  path: x\n  default: true\nb:\n  path: y\n  default: true\n",
      "several models are marked default"),
     ("a:\n  path: x\n  width: 0\n", "width is 0; expected a size in pixels"),

@@ -37,9 +37,11 @@ class FakeModels:
     label = "fake-model"
     device_label = "cpu float32"
 
-    def __init__(self, cfg_scales: dict[str, float] | None = None) -> None:
+    def __init__(self, cfg_scales: dict[str, float] | None = None,
+                 samplers: dict[str, tuple[str, str]] | None = None) -> None:
         self.switched: list[str] = []
         self.cfg_scales = cfg_scales if cfg_scales is not None else {}  # registry cfg_scale
+        self.samplers = samplers if samplers is not None else {}  # registry sampler, schedule
         self.now = "tiny"
 
     def names(self) -> list[str]:
@@ -52,6 +54,11 @@ class FakeModels:
         if self.now not in self.cfg_scales:
             return None
         return self.now, self.cfg_scales[self.now], "its models.yaml entry"
+
+    def default_sampler(self) -> tuple[str, str, str, str] | None:
+        if self.now not in self.samplers:
+            return None
+        return self.now, *self.samplers[self.now], "its models.yaml entry"
 
     def native_size(self) -> tuple[str, int, int] | None:
         return None
@@ -93,12 +100,13 @@ class FakeRunner:
 
 
 def make_session(tmp_path: Path, *, interactive: bool = True, launch: tuple[str, ...] = (),
-                 cfg_scales: dict[str, float] | None = None
+                 cfg_scales: dict[str, float] | None = None,
+                 samplers: dict[str, tuple[str, str]] | None = None
                  ) -> tuple[Session, FakeRunner, io.StringIO, io.StringIO]:
     """A session on a fake runner; ``launch`` are dreamline's launch options (read by cli.py),
     ``cfg_scales`` the registry cfg_scale of the fake models ('tiny' is current at start)."""
     outdir = tmp_path / "out"
-    models = FakeModels(cfg_scales)
+    models = FakeModels(cfg_scales, samplers)
     runner = FakeRunner(outdir, models)
     out, err = io.StringIO(), io.StringIO()
     settings = settings_from_args(build_parser().parse_args(["-o", str(outdir), *launch]))
@@ -311,6 +319,18 @@ def test_fetch_prints_what_the_command_cannot_replay(tmp_path: Path) -> None:
     assert [(r.prompt, r.seed) for r in runner.requests] == [("a red fox", 42)]
 
 
+def test_fetch_names_the_loras_the_folder_lacks(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path)
+    session.settings.lora_folder = tmp_path / "loras"
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "out").mkdir()
+    png_with_command(tmp_path / "out" / "l.png",
+                     '"a red fox <lora:gone:0.5>" -s 7 -S 42 -W 64 -H 64 -C 7.5 -A k_lms')
+    run_typed(session, "!fetch l.png\r\r" + CTRL_D)
+    assert (f">> LoRA file(s) not found in {tmp_path / 'loras'}: gone; the command needs them "
+            "there (or give a path)") in out.getvalue().splitlines()
+
+
 def test_fetch_of_a_missing_file_is_one_error(tmp_path: Path) -> None:
     session, _, _, err = make_session(tmp_path)
     run_typed(session, "!fetch nothing.png\r" + CTRL_D)
@@ -473,6 +493,45 @@ def test_switch_keeps_a_launch_cfg_scale(tmp_path: Path) -> None:
     assert session.run_lines(["a -S 1\n", "!switch other\n", "b -S 1\n"]) == 0
     assert [r.cfg_scale for r in runner.requests] == [6.0, 6.0]
     assert "guidance scale" not in out.getvalue()
+
+
+@pytest.mark.parametrize("line, launch, expected", [
+    ("a fox", (), ("k_dpmpp_2m", "karras")),                 # the model entry's sampler
+    ("a fox -A ddim", (), ("ddim", "model")),                # a -A on the line wins, whole
+    ("a fox -A k_euler", (), ("k_euler", "model")),
+    ('a fox -A "Euler Karras"', (), ("k_euler", "karras")),
+    ("a fox --schedule exponential", (), ("k_dpmpp_2m", "exponential")),
+    ("a fox --karras", (), ("k_dpmpp_2m", "model")),         # karras flag: schedule stays model
+    ("a fox", ("-A", "k_heun"), ("k_heun", "model")),        # a launch -A beats the model's
+    ("a fox", ("-A", "LMS Karras"), ("k_lms", "karras")),
+    ("a fox", ("-s", "9"), ("k_dpmpp_2m", "karras")),        # other launch options leave it
+])
+def test_default_sampler_precedence(tmp_path: Path, line: str, launch: tuple[str, ...],
+                                    expected: tuple[str, str]) -> None:
+    session, runner, _, _ = make_session(tmp_path, interactive=False, launch=launch,
+                                         samplers={"tiny": ("k_dpmpp_2m", "karras")})
+    parsed = session.parse_line(line).request
+    assert (parsed.sampler, parsed.schedule) == expected
+    assert session.run_lines([line + "\n"]) == 0
+    assert (runner.requests[0].sampler, runner.requests[0].schedule) == expected
+
+
+def test_model_sampler_is_said_shown_and_follows_switch(tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, samplers={"tiny": ("k_dpmpp_2m", "karras")})
+    assert out.getvalue().splitlines() == [
+        ">> sampler -A k_dpmpp_2m --schedule karras by default for model 'tiny' (its models.yaml "
+        "entry)"]
+    toolbar = make_prompt_session(session, output=DummyOutput()).bottom_toolbar
+    assert callable(toolbar)
+    drawn = "".join(fragment[1] for fragment in toolbar())
+    assert "-A k_dpmpp_2m" in drawn and "--schedule karras" in drawn
+    session.run_lines(["a fox -h -A\n"])
+    assert "(model default k_dpmpp_2m)" in out.getvalue()
+    session.run_lines(["a -S 1\n", "!switch other\n", "b -S 1\n", "!switch tiny\n", "c -S 1\n"])
+    assert [(r.sampler, r.schedule) for r in runner.requests] == [
+        ("k_dpmpp_2m", "karras"), ("k_lms", "model"), ("k_dpmpp_2m", "karras")]
+    assert ">> sampler -A k_lms by default again (the model sets no sampler of its own)" in (
+        out.getvalue())
 
 
 class FakeEmbeddings:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from dreamline import __version__, switches
 from dreamline.batch.launch import plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
+from dreamline.lora_tags import lora_folder
 from dreamline.models.manager import ModelManager, default_models_file, models_file_for
 from dreamline.repl.context import Flow
 from dreamline.repl.forecast import ask_at_terminal
@@ -175,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     models = make_model_manager(settings, settings.model)
+    settings.lora_folder = lora_folder(models_file_for(settings.config))
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path,
                                  compile_unet=args.compile)

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 # <lora:name> or <lora:name:weight>; the name may hold spaces but no ':' '<' '>'.
 _TAG = re.compile(r"<lora:([^:<>]*)(?::([^<>]*))?>", re.IGNORECASE)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 DEFAULT_WEIGHT = 1.0
+LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")  # what a LoRA name may leave off
+
+
+def lora_folder(models_file: Path | None) -> Path | None:
+    """Where LoRA names are looked up: ``loras/`` beside the models file (None: no file)."""
+    return models_file.parent / "loras" if models_file is not None else None
+
+
+def lora_candidates(folder: Path, name: str) -> tuple[Path, ...]:
+    """The files a LoRA name may mean in ``folder``: the name as given, then with a suffix."""
+    return (folder / name, *(folder / f"{name}{suffix}" for suffix in LORA_SUFFIXES))
 
 LoraList = tuple[tuple[str, float], ...]
 

@@ -118,6 +118,79 @@ def _translate(text: str, start: int, end: int, pairs: dict[int, int],
     return "".join(out)
 
 
+#: compel's weight after a group: a number, or a run of + / - (1.1 / 0.9 each).
+_GROUP_WEIGHT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)|\++|-+")
+#: compel's +/- after a word: the run, then a space, punctuation, ")" or the end.
+_WORD_WEIGHT = re.compile(r"(\++|-+)(?=[\s,.;)]|$)")
+_METHOD_CALL = re.compile(r"\.(?:blend|and|swap)\(", re.IGNORECASE)
+
+
+def _sign_weight(run: str) -> float:
+    return (1.1 if run[0] == "+" else 0.9) ** len(run)
+
+
+def weighted_runs(text: str) -> list[tuple[str, float]] | None:
+    """``text`` (one sub-prompt or the negative, in dreamline's syntax) as runs of literal
+    text and their weights, as compel weighs them (A1111 emphasis included, via ``to_compel``);
+    None when it uses compel's ``.blend()``/``.and()``/``.swap()``, which have no runs."""
+    if _METHOD_CALL.search(text):
+        return None
+    return compel_runs(to_compel(text))
+
+
+def compel_runs(text: str) -> list[tuple[str, float]]:
+    """Runs of literal text and weights of a prompt in compel's own syntax (InvokeAI 3+'s: a
+    bare ``(group)`` has weight 1 there); compel's methods are not read."""
+    runs, _ = _runs(text, 0)
+    merged: list[tuple[str, float]] = []
+    for piece, weight in runs:
+        if merged and merged[-1][1] == weight:
+            merged[-1] = (merged[-1][0] + piece, weight)
+        elif piece:
+            merged.append((piece, weight))
+    return merged
+
+
+def _runs(text: str, index: int) -> tuple[list[tuple[str, float]], int]:
+    """Runs from ``index`` to the closing parenthesis of this group (or the end)."""
+    runs: list[tuple[str, float]] = []
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            runs.append((text[index + 1], 1.0))
+            index += 2
+        elif char == ")":
+            return runs, index + 1
+        elif char == "(":
+            inner, index = _runs(text, index + 1)
+            found = _GROUP_WEIGHT.match(text, index)
+            weight = 1.0
+            if found is not None:
+                said = found.group(0)
+                signs = said.strip("+-") == ""
+                weight = _sign_weight(said) if signs else float(said)
+                index = found.end()
+            runs.extend((piece, value * weight) for piece, value in inner)
+        else:
+            found = _WORD_WEIGHT.match(text, index)
+            if found is not None and runs and runs[-1][0][-1:].strip() and index > 0 \
+                    and text[index - 1] != "\\":
+                _weigh_last_word(runs, _sign_weight(found.group(1)))
+                index = found.end()
+                continue
+            runs.append((char, 1.0))
+            index += 1
+    return runs, index
+
+
+def _weigh_last_word(runs: list[tuple[str, float]], factor: float) -> None:
+    """Multiply the weight of the word that ends ``runs`` (back to the last space)."""
+    word: list[tuple[str, float]] = []
+    while runs and runs[-1][0].strip():
+        word.insert(0, runs.pop())
+    runs.extend((piece, value * factor) for piece, value in word)
+
+
 def unescape(text: str) -> str:
     """The literal text of a prompt without weighting: ``\\(`` -> ``(`` and the like, as compel
     unescapes its syntactic characters."""

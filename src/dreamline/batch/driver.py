@@ -109,12 +109,11 @@ class Dispatcher:
             return False
         if is_command_line(line):
             return None
-        from dreamline.parse import parse_line
         from dreamline.repl.inputs import prepare_request
 
         probe = _Probe()
         try:
-            parsed = parse_line(line, self.session.defaults, probe)
+            parsed = self.session.line_defaults.parse(line, probe)
             if probe.used:
                 return None
             if parsed.wants_help or parsed.request.save_intermediates or \

@@ -39,6 +39,9 @@ class RayModels:
     def default_cfg(self) -> tuple[str, float, str] | None:
         return self.inner.default_cfg()
 
+    def default_sampler(self) -> tuple[str, str, str, str] | None:
+        return self.inner.default_sampler()
+
     def native_size(self) -> tuple[str, int, int] | None:
         return self.inner.native_size()
 

@@ -137,7 +137,8 @@ class Generator:
         # Every line sets the LoRAs it uses (none: the plain model), before any encoding.
         chosen = [(self.loras.get(name), weight) for name, weight in request.all_loras]
         use_loras(self.model, chosen, self.report)
-        lora_info = tuple((lora.name, weight, lora.short_hash) for lora, weight in chosen)
+        lora_info = tuple((lora.name, weight, lora.a1111_hash or lora.short_hash)
+                          for lora, weight in chosen)  # A1111's LoRA hash: its "Lora hashes"
         # the text encoder's weights: an adapter name stands for its file's content
         text_weights = tuple((lora.adapter, float(weight)) for lora, weight in chosen)
         with torch.inference_mode():

@@ -71,7 +71,7 @@ class RunInfo:
     # textual-inversion embeddings the prompt used: (name, 12-hex-digit short hash), A1111's
     # "TI hashes"
     embeddings: tuple[tuple[str, str], ...] = ()
-    loras: tuple[tuple[str, float, str], ...] = ()  # (name as written, weight, short hash)
+    loras: tuple[tuple[str, float, str], ...] = ()  # (name as written, weight, A1111's hash)
     vae_name: str | None = None  # a VAE given apart from the checkpoint (file name), else None
     vae_hash: str | None = None  # its first 10 hex digits of sha256
 

@@ -5,6 +5,11 @@ Hashing a 2-4 GB checkpoint takes many seconds, so each result is kept in a smal
 (in the user's cache folder, see registry.user_cache_dir) keyed by absolute path, size and
 modification time: an unchanged file is never read twice, and a replaced file (new size or
 mtime) is hashed again.
+
+LoRAs are also named by A1111's own hash (its ``Lora hashes`` field, what Civitai and A1111 match
+on): for a .safetensors file the sha256 of the bytes after its header (the 8-byte length and the
+JSON header are skipped, so editing the file's metadata keeps the hash), for any other file the
+sha256 of the whole file; the first 12 hex digits are shown.  It is kept in the same cache.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SHORT_HASH_DIGITS = 10
+A1111_LORA_HASH_DIGITS = 12
 _CHUNK = 1 << 20  # 1 MiB: streaming, never the whole file in memory
 CACHE_FILE_NAME = "model_hashes.json"
 
@@ -25,6 +31,22 @@ def sha256_file(path: Path) -> str:
     """The full sha256 hex digest of ``path``, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tensor_data_sha256(path: Path) -> str:
+    """A1111's LoRA hash in full: sha256 of a .safetensors file's bytes after its header (the
+    little-endian 8-byte header length, then the header); of the whole file otherwise.
+
+    Raises OSError when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if Path(path).suffix.lower() == ".safetensors":
+            length = int.from_bytes(handle.read(8), "little")
+            handle.seek(8 + length)
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -79,14 +101,26 @@ class HashCache:
         except OSError:
             return
 
-    def _cached(self, resolved: Path) -> str | None:
+    def _cached(self, resolved: Path, key: str = "sha256") -> str | None:
         stat = resolved.stat()
         known = self._load().get(str(resolved))
         if (known is not None and known.get("size") == stat.st_size
                 and known.get("mtime_ns") == stat.st_mtime_ns
-                and isinstance(known.get("sha256"), str)):
-            return known["sha256"]
+                and isinstance(known.get(key), str)):
+            return str(known[key])
         return None
+
+    def _remember(self, resolved: Path, key: str, digest: str) -> None:
+        """Store one digest of the file, keeping the entry's others while the file is the same."""
+        stat = resolved.stat()
+        known = self._load().get(str(resolved))
+        entry: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if (known is not None and known.get("size") == stat.st_size
+                and known.get("mtime_ns") == stat.st_mtime_ns):
+            entry = {**known, **entry}
+        entry[key] = digest
+        self._load()[str(resolved)] = entry
+        self._save()
 
     def is_cached(self, path: Path) -> bool:
         """Whether ``sha256(path)`` will answer without reading the file."""
@@ -98,12 +132,19 @@ class HashCache:
         known = self._cached(resolved)
         if known is not None:
             return known
-        stat = resolved.stat()
         digest = sha256_file(resolved)
-        self._load()[str(resolved)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                                       "sha256": digest}
-        self._save()
+        self._remember(resolved, "sha256", digest)
         return digest
+
+    def a1111_lora_hash(self, path: Path) -> str:
+        """A1111's LoRA hash of the file (12 hex digits, see ``tensor_data_sha256``), from the
+        cache when the file's size and mtime are unchanged."""
+        resolved = Path(path).resolve()
+        known = self._cached(resolved, "addnet_sha256")
+        if known is None:
+            known = tensor_data_sha256(resolved)
+            self._remember(resolved, "addnet_sha256", known)
+        return known[:A1111_LORA_HASH_DIGITS]
 
     def short_hash(self, path: Path) -> str:
         """First 10 hex digits of the file's sha256 (the form shown and stored in images)."""

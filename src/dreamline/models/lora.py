@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,11 @@ from diffusers.loaders.lora_base import (
 )
 
 from dreamline.errors import ModelError
+from dreamline.lora_tags import LORA_SUFFIXES, lora_candidates, lora_folder  # noqa: F401 (re-exported)
 from dreamline.models.checkpoint import first_line, read_tensors
 from dreamline.models.hashing import HashCache
 from dreamline.models.types import LoadedModel
 
-LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")
 _CONTEXT_NAMES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 4096: "SD 3 / Flux"}
 _DOWN_MARKS = ("lora_down.weight", "lora_A.weight", "lora.down.weight", "lora_A.default.weight")
 _SDXL_PREFIXES = ("lora_te1_", "lora_te2_", "text_encoder_2.", "lora_unet_input_blocks_")
@@ -46,6 +46,7 @@ class LoraFile:
     path: Path
     short_hash: str  # first 10 hex digits of the file's sha256, as for models
     tensors: dict[str, torch.Tensor]
+    a1111_hash: str = ""  # A1111's LoRA hash (12 hex, its "Lora hashes"); "" when not known
 
     @property
     def adapter(self) -> str:
@@ -82,11 +83,6 @@ def check_architecture(lora: LoraFile, model: LoadedModel) -> None:
                          f"or diffusers/peft LoRA file")
 
 
-def lora_folder(models_file: Path | None) -> Path | None:
-    """Where LoRA names are looked up: ``loras/`` beside the models file (None: no file)."""
-    return models_file.parent / "loras" if models_file is not None else None
-
-
 class LoraLibrary:
     """Finds LoRA files by name and keeps each one read once while it is unchanged.
 
@@ -107,8 +103,7 @@ class LoraLibrary:
             return given
         tried: list[str] = []
         if self.folder is not None:
-            for candidate in (self.folder / name, *(self.folder / f"{name}{suffix}"
-                                                    for suffix in LORA_SUFFIXES)):
+            for candidate in lora_candidates(self.folder, name):
                 if candidate.is_file():
                     return candidate
             tried.append(f"{self.folder}/{name}{{{','.join(LORA_SUFFIXES)}}}")
@@ -126,12 +121,11 @@ class LoraLibrary:
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         known = self._files.get(key)
         if known is not None:
-            return known if known.name == name else LoraFile(name, path, known.short_hash,
-                                                               known.tensors)
+            return known if known.name == name else replace(known, name=name, path=path)
         tensors = read_tensors(path, "LoRA")
         self.reads += 1
         lora = LoraFile(name=name, path=path, short_hash=self.hashes.short_hash(path),
-                        tensors=tensors)
+                        tensors=tensors, a1111_hash=self.hashes.a1111_lora_hash(path))
         self._files[key] = lora
         return lora
 

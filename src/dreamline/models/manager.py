@@ -50,6 +50,16 @@ def demo_registry() -> ModelRegistry:
     return ModelRegistry([entry])
 
 
+def _entry_defaults(entry: ModelEntry) -> str:
+    """' [-C 4 -A k_dpmpp_2m --schedule karras]': the line defaults an entry sets, or ''."""
+    parts = [] if entry.cfg_scale is None else [f"-C {entry.cfg_scale:g}"]
+    if entry.sampler is not None:
+        parts.append(f"-A {entry.sampler}")
+        if entry.schedule not in (None, "model"):
+            parts.append(f"--schedule {entry.schedule}")
+    return f" [{' '.join(parts)}]" if parts else ""
+
+
 def _file_state(path: Path) -> tuple[int, int] | None:
     """(size, mtime) of what a source's weights are, None when it cannot be seen."""
     try:
@@ -124,7 +134,8 @@ class ModelManager:
             marks = [mark for mark, on in (("default", name == registry.default_name),
                                            ("loaded", name == loaded)) if on]
             shown = f" ({', '.join(marks)})" if marks else ""
-            lines.append(f"  {name}{shown}: {entry.description or entry.path}")
+            lines.append(f"  {name}{shown}: {entry.description or entry.path}"
+                         f"{_entry_defaults(entry)}")
         loaded_path = str(self._model.path) if self._model is not None else None
         for path in self._paths:
             if path in registry.names:
@@ -144,6 +155,17 @@ class ModelManager:
         if entry is None or entry.cfg_scale is None:
             return None
         return entry.name, entry.cfg_scale, self._where()
+
+    def default_sampler(self) -> tuple[str, str, str, str] | None:
+        """(entry name, its sampler, its schedule type, "its models.yaml entry") for the wanted
+        model, without loading it; None as for ``default_cfg``."""
+        try:
+            entry = self.registry().find(self.wanted)
+        except DreamlineError:
+            return None
+        if entry is None or entry.sampler is None:
+            return None
+        return entry.name, entry.sampler, entry.schedule or "model", self._where()
 
     def native_size(self) -> tuple[str, int, int] | None:
         """(entry name, width, height) the wanted model's entry declares it was made for,

@@ -5,7 +5,10 @@ a description, the default image size, an optional default guidance scale (``cfg
 small or unusual model may work best away from SD's 7.5), an optional ``config`` folder
 (diffusers-style part configs, for single files whose architecture is not SD 1.5), and one entry
 is ``default: true``.  ``prediction_type`` (``epsilon`` or ``v_prediction``) marks an SD 1.x
-v-prediction fine-tune whose file does not say so itself.
+v-prediction fine-tune whose file does not say so itself.  ``sampler`` names the model's default
+-A in any dialect (ours ``k_dpmpp_2m``, A1111's ``DPM++ 2M Karras``, ComfyUI's ``dpmpp_2m``), with
+an optional ``schedule`` (ours: model/uniform/karras/exponential) or ComfyUI-style ``scheduler``
+(normal/karras/exponential) key for its schedule type.
 Relative paths are relative to the yaml file's folder, so a registry can travel with its models;
 ``@builtin/...`` means the package's own data folder (the built-in demo model and SD 1.5 configs).
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from dreamline import samplers
 from dreamline.errors import ModelError
 from dreamline.models.hashing import CACHE_FILE_NAME
 from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE
@@ -27,7 +31,8 @@ BUILTIN_PREFIX = "@builtin/"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_REGISTRY = Path("configs") / "models.yaml"
 _KNOWN_FIELDS = frozenset({"path", "description", "width", "height", "cfg_scale", "config",
-                           "default", "prediction_type", "vae"})
+                           "default", "prediction_type", "vae", "sampler", "schedule",
+                           "scheduler"})
 PREDICTION_TYPES: dict[str, str] = {"epsilon": "epsilon", "v_prediction": "v_prediction",
                                     "v": "v_prediction"}
 
@@ -46,6 +51,8 @@ class ModelEntry:
     default: bool = False
     prediction_type: str | None = None  # "epsilon" / "v_prediction"; None: detect from the file
     vae: Path | None = None  # a VAE file or diffusers vae/ folder used instead of the model's own
+    sampler: str | None = None  # default -A for this model (our name); None: the usual k_lms
+    schedule: str | None = None  # its schedule type ("model"/"karras"/"exponential") with sampler
 
 
 def user_cache_dir() -> Path:
@@ -95,6 +102,53 @@ def _cfg_scale(source: str, name: str, value: Any) -> float | None:
     return float(value)
 
 
+# The words a models.yaml schedule/scheduler key takes: ours (--schedule) and ComfyUI's.
+_SCHEDULE_KEYS: dict[str, str] = {**samplers.SCHEDULE_WORDS, **samplers.COMFY_SCHEDULES}
+
+
+def _schedule_key(source: str, name: str, raw: dict[Any, Any]) -> tuple[str, str] | None:
+    """(key, our schedule) from the entry's ``schedule`` or ``scheduler`` key; None: neither."""
+    keys = [key for key in ("schedule", "scheduler") if raw.get(key) is not None]
+    if len(keys) > 1:
+        raise ModelError(f"{source}: model {name!r} has both schedule and scheduler; expected "
+                         f"one of them")
+    if not keys:
+        return None
+    value = raw[keys[0]]
+    found = _SCHEDULE_KEYS.get(value.strip().lower()) if isinstance(value, str) else None
+    if found is None:
+        raise ModelError(f"{source}: model {name!r}: {keys[0]} is {value!r}; expected one of "
+                         f"{', '.join(_SCHEDULE_KEYS)}")
+    return keys[0], found
+
+
+def _sampler(source: str, name: str, raw: dict[Any, Any]) -> tuple[str | None, str | None]:
+    """(our sampler, our schedule) for the entry's ``sampler`` (any dialect) and schedule keys;
+    checked like -A/--schedule on a line, so an entry cannot set a default no line could."""
+    value = raw.get("sampler")
+    schedule = _schedule_key(source, name, raw)
+    if value is None:
+        if schedule is not None:
+            raise ModelError(f"{source}: model {name!r}: {schedule[0]} is given without a "
+                             f"sampler; expected a sampler key with it")
+        return None, None
+    found = samplers.resolve(value) if isinstance(value, str) else None
+    if found is None:
+        raise ModelError(f"{source}: model {name!r}: sampler is {value!r}; expected one of "
+                         f"{', '.join(samplers.NAMES)}, or an A1111 or ComfyUI name (\"DPM++ "
+                         f"2M Karras\", dpmpp_2m)")
+    sampler, named = found
+    if schedule is not None and named is not None and schedule[1] != named:
+        raise ModelError(f"{source}: model {name!r}: sampler {value!r} and {schedule[0]} "
+                         f"{raw[schedule[0]]!r} disagree; expected one schedule type")
+    chosen = named if named is not None else schedule[1] if schedule is not None else "model"
+    if chosen not in samplers.spec(sampler).schedules:
+        raise ModelError(f"{source}: model {name!r}: the {chosen} schedule is not for sampler "
+                         f"{sampler!r}; expected the model schedule, or a sampler among "
+                         f"{', '.join(samplers.SCHEDULED_NAMES)}")
+    return sampler, chosen
+
+
 def _text(source: str, name: str, field_name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ModelError(f"{source}: model {name!r}: {field_name} is {value!r}; expected a "
@@ -120,6 +174,7 @@ def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
                          f"false")
     description = raw.get("description", "")
     config = raw.get("config")
+    sampler, schedule = _sampler(source, name, raw)
     return ModelEntry(
         name=name,
         path=resolve_path(_text(source, name, "path", raw["path"]), base_dir),
@@ -133,6 +188,8 @@ def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
         prediction_type=_prediction_type(source, name, raw.get("prediction_type")),
         vae=None if raw.get("vae") is None else resolve_path(_text(source, name, "vae",
                                                                    raw["vae"]), base_dir),
+        sampler=sampler,
+        schedule=schedule,
     )
 
 

@@ -2,7 +2,11 @@
 
 Writing: prompt, ``Negative prompt:``, then one ``name: value`` settings line, with the prompt
 escaped so A1111's parser reads the same words, and ``Schedule type`` so A1111 1.9+ reads the
-schedule that ran.  Turning another tool's text into a dreamline Request (its prompt syntax,
+schedule that ran.  Emphasis the user typed (compel's ``(x)1.3``, ``word++``, ``word-``, A1111's
+``(x:1.2)``, ``((x))``) is written in A1111's syntax, ``(x:1.3)``, with the weight each word got
+here.  compel's ``.blend()``/``.and()``/``.swap()`` have no A1111 form: their prompts are written
+one after another, and a ``Prompt note`` field says so (the exact prompt is in the ``Dream``
+chunk).  Turning another tool's text into a dreamline Request (its prompt syntax,
 samplers, what cannot be replayed) is ``dreamline.pngmeta.readers.a1111``.
 """
 
@@ -16,6 +20,7 @@ from typing import Any, NamedTuple
 from dreamline import samplers as sampler_table
 from dreamline.lora_tags import lora_tag
 from dreamline.pngmeta.fields import number_text, ran, request_and_info
+from dreamline.prompt_syntax import weighted_runs
 from dreamline.prompts import split_prompt
 from dreamline.request import Request
 
@@ -68,10 +73,40 @@ def a1111_text(text: str) -> str:
     return _LITERAL_AND.sub("and", _A1111_SPECIAL.sub(r"\\\1", text))
 
 
-def a1111_part(text: str, weight: float | None) -> str:
-    """One sub-prompt: its text, then `` :weight`` when weighted or when the text itself ends
-    like a weight (A1111 would read ``16:9`` as weight 9, so it gets an explicit ``:1``)."""
-    literal = a1111_text(text)
+_QUOTED = re.compile(r'"((?:\\.|[^"\\])*)"')
+BLEND_NOTE = "compel .blend()/.and()/.swap() written as its prompts one after another"
+
+
+def a1111_emphasis(text: str, notes: list[str]) -> str:
+    """``text`` in dreamline's syntax written in A1111's: each run of weight w != 1 as
+    ``(text:w)``, literal text escaped (``a1111_text``); compel's methods as their prompts
+    one after another, with BLEND_NOTE added to ``notes``."""
+    runs = weighted_runs(text)
+    if runs is None:
+        if BLEND_NOTE not in notes:
+            notes.append(BLEND_NOTE)
+        quoted = _QUOTED.findall(text)
+        if not quoted:
+            return a1111_text(text)
+        return ", ".join(a1111_emphasis(part.replace('\\"', '"'), notes) for part in quoted)
+    out: list[str] = []
+    for piece, weight in runs:
+        literal = a1111_text(piece)
+        shown = f"{round(weight, 4):g}"
+        if shown == "1" or not piece.strip():
+            out.append(literal)
+            continue
+        lead = literal[:len(literal) - len(literal.lstrip())]
+        trail = literal[len(literal.rstrip()):]
+        out.append(f"{lead}({literal.strip()}:{shown}){trail}")
+    return "".join(out)
+
+
+def a1111_part(text: str, weight: float | None, notes: list[str] | None = None) -> str:
+    """One sub-prompt: its text (emphasis in A1111's syntax, see ``a1111_emphasis``), then
+    `` :weight`` when weighted or when the text itself ends like a weight (A1111 would read
+    ``16:9`` as weight 9, so it gets an explicit ``:1``)."""
+    literal = a1111_emphasis(text, notes if notes is not None else [])
     if weight is None and _ENDS_IN_WEIGHT.search(literal):
         weight = 1.0
     return literal if weight is None else f"{literal} :{number_text(weight)}"
@@ -90,16 +125,18 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     """
     request, info = request_and_info(request, run_info)
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
+    notes: list[str] = []
     if len(parts.positive) == 1 and parts.positive[0][1] == 1.0:
-        positive = a1111_part(parts.positive[0][0], None)
+        positive = a1111_part(parts.positive[0][0], None, notes)
     else:
-        positive = " AND ".join(a1111_part(text, weight) for text, weight in parts.positive)
+        positive = " AND ".join(a1111_part(text, weight, notes)
+                                for text, weight in parts.positive)
     # A1111 knows LoRAs only as prompt tags: --lora ones are written as tags too.
     positive = " ".join([positive, *(lora_tag(name, weight) for name, weight in request.loras)])
     lines = [positive.strip()]
     if parts.negative:
         # the negative is never AND-split or weighted
-        lines.append(f"Negative prompt: {a1111_text(parts.negative)}")
+        lines.append(f"Negative prompt: {a1111_emphasis(parts.negative, notes)}")
     width = ran(info, "width", request.width)
     height = ran(info, "height", request.height)
     name = model_name if model_name is not None else info.get("model_name")
@@ -142,6 +179,8 @@ def a1111_parameters(request: Request | Any, run_info: Mapping[str, Any] | Any |
     if loras:
         settings.append(("Lora hashes", ", ".join(f"{name}: {digest}"
                                                   for name, _weight, digest in loras)))
+    if notes:
+        settings.append(("Prompt note", "; ".join(notes)))
     lines.append(", ".join(f"{key}: {_a1111_value(str(value))}"
                            for key, value in settings if value is not None))
     return "\n".join(lines)

@@ -94,6 +94,9 @@ def image_fields(request: Request, run_info: Mapping[str, Any] | Any) -> dict[st
                            for name, weight, digest in info["loras"]]
     if info.get("vae_name"):
         fields["vae"] = {"name": info["vae_name"], "hash": info.get("vae_hash")}
+    if info.get("embeddings"):  # not an InvokeAI 2.x key (2.x recorded none); its readers skip it
+        fields["embeddings"] = [{"name": name, "hash": digest}
+                                for name, digest in info["embeddings"]]
     return fields
 
 

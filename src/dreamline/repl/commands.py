@@ -90,7 +90,7 @@ def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
     path = context.find_image(command_argument(typed))
     from dreamline.repl.fetch import fetch
 
-    fetched = fetch(path)
+    fetched = fetch(path, loras=context.local_loras())
     context.set_next_input(fetched.command)
     context.say(f">> fetched the command of {path}; edit it and press Enter")
     for note in fetched.notes:  # what the command cannot replay

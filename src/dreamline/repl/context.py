@@ -65,6 +65,8 @@ class ModelManager(Protocol):
 
     def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
 
+    def default_sampler(self) -> tuple[str, str, str, str] | None: ...  # model, -A, schedule
+
     def native_size(self) -> tuple[str, int, int] | None: ...  # (model, width, height) declared
 
     def current(self) -> Any: ...  # LoadedModel: loads the wanted model on first use
@@ -139,3 +141,5 @@ class CommandContext(Protocol):
     def replay_file(self, path: Path) -> Flow: ...
 
     def embeddings(self) -> Any: ...  # the session's EmbeddingSet (None: none to offer)
+
+    def local_loras(self) -> Any: ...  # fetch_loras.LocalLoras: the LoRA folder !fetch checks

@@ -43,6 +43,7 @@ from dreamline.pngmeta.readers.common import Fetched
 from dreamline.pngmeta.readers.invoke3 import invoke3_fetched
 from dreamline.pngmeta.readers.jsonparams import json_fetched
 from dreamline.pngmeta.readers.novelai import is_novelai, novelai_fetched
+from dreamline.repl.fetch_loras import LocalLoras, check_loras, lora_hashes
 from dreamline.request import Request
 from dreamline.switches import UNSUPPORTED
 from dreamline.words import quote, tokenize
@@ -163,15 +164,29 @@ def _command(fetched: Fetched) -> FetchedCommand:
     return FetchedCommand(command[:start] + rest, fetched.notes)
 
 
-def fetch(png_path: str | os.PathLike[str]) -> FetchedCommand:
+def fetch(png_path: str | os.PathLike[str], *, loras: LocalLoras | None = None
+          ) -> FetchedCommand:
     """The dream command that comes closest to the image (a grid: the whole grid), and notes
-    naming what it cannot replay.
+    naming what it cannot replay.  With ``loras`` (the session's LoRA folder), the LoRAs the
+    command names are looked up: found by A1111 hash under another name -> renamed, not found
+    -> one note naming them (repl/fetch_loras.py).
 
     Raises MetadataError (one line naming the file) when the file cannot be read or carries no
     usable metadata.
     """
     name = os.fspath(png_path)
     chunks = read_text_chunks(name)
+    fetched = _fetch(name, chunks)
+    if loras is None:
+        return fetched
+    parameters = chunks.get(PARAMETERS_KEY, "").strip()
+    field = parse_a1111(parameters).fields.get("Lora hashes", "") \
+        if parameters and not parameters.startswith("{") else ""
+    command, notes = check_loras(fetched.command, lora_hashes(field), loras)
+    return FetchedCommand(command, (*fetched.notes, *notes))
+
+
+def _fetch(name: str, chunks: Mapping[str, str]) -> FetchedCommand:
     dream = _dream(name, chunks)
     if dream is not None:
         return dream

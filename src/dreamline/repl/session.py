@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dreamline.errors import DreamlineError, ModelError
-from dreamline.parse import ParsedLine, parse_line
+from dreamline.parse import ParsedLine
 from dreamline.repl.commands import find_command, is_command_line, split_command
 from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
                                     ModelUnavailable, RequestRunner)
@@ -101,6 +101,15 @@ class Session:
         """The EmbeddingSet prompts may use, or None when the session has none to offer."""
         return self.embedding_source() if self.embedding_source is not None else None
 
+    def local_loras(self) -> Any:
+        """The LoRA files !fetch checks a command's LoRAs against (hashes cached per user)."""
+        from dreamline.models.hashing import CACHE_FILE_NAME, HashCache
+        from dreamline.models.registry import user_cache_dir
+        from dreamline.repl.fetch_loras import LocalLoras
+
+        return LocalLoras(self.settings.lora_folder,
+                          HashCache(user_cache_dir() / CACHE_FILE_NAME))
+
     def embedding_names(self) -> list[str]:
         """Names for completion; [] when they cannot be read (!embeddings says why)."""
         try:
@@ -161,7 +170,7 @@ class Session:
 
     def parse_line(self, line: str) -> ParsedLine:
         """A prompt line parsed against the current defaults and the previous command."""
-        return parse_line(without_prompt(line), self.defaults, self.recall.last)
+        return self.line_defaults.parse(without_prompt(line), self.recall.last)
 
     def check_line(self, line: str) -> None:
         """What the validator runs: parse, and make sure -I / -M name existing files."""
@@ -215,8 +224,8 @@ class Session:
         if parsed.wants_help:
             from dreamline.helptext import format_help
 
-            from_model = {"cfg_scale"} if self.line_defaults.model_default is not None else set()
-            self.say(format_help(parsed.help_topic, self.defaults, from_model))
+            self.say(format_help(parsed.help_topic, self.defaults,
+                                 self.line_defaults.model_fields))
             return Flow.GO_ON
         for note in parsed.notes:
             self.say(f">> {note}")

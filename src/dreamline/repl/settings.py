@@ -21,6 +21,16 @@ class ModelDefault:
     where: str  # for the message, e.g. "its models.yaml entry"
 
 
+@dataclass(frozen=True)
+class ModelSampler:
+    """A default sampler (and its schedule type) that the current model's registry entry sets."""
+
+    model: str  # the entry's name
+    sampler: str  # our name, e.g. "k_dpmpp_2m"
+    schedule: str  # "model", "karras" or "exponential"
+    where: str
+
+
 @dataclass
 class Settings:
     """What the session was started with; the per-line defaults live in ``defaults``."""
@@ -39,6 +49,7 @@ class Settings:
     vae: Path | None = None  # --vae: a VAE file or folder used with every model
     vae_tiling: bool = False  # --vae_tiling: blended VAE tiles above the VAE's tile size
     embedding_path: tuple[Path, ...] = ()  # --embedding_path: textual-inversion files/folders
+    lora_folder: Path | None = None  # where LoRA names are looked up (!fetch checks them)
 
     @property
     def launch_cfg_scale(self) -> bool:

@@ -32,6 +32,8 @@ def describe_defaults(defaults: Request) -> str:
             parts.append(name)
         else:
             parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+    if defaults.schedule != "model":  # a model's "DPM++ 2M Karras" default, or a launch one
+        parts.append(f"--schedule {defaults.schedule}")
     return " ".join(parts)
 
 

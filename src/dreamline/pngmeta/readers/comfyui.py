@@ -206,7 +206,7 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
         collector.changes["strength"] = denoise
     elif denoise < 1.0:
         collector.skip(f"denoise {denoise:g} on an empty latent")
-    prompt = translate(positive, negative, and_parts=False)
+    prompt = translate(positive, negative, style="comfyui", and_parts=False)
     collector.changes["prompt"] = prompt.prompt
     for what in prompt.unrun:
         collector.skip(what)

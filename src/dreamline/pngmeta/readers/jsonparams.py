@@ -80,7 +80,7 @@ def json_fetched(name: str, text: str, default_tool: str = "JSON parameters") ->
         negative = ", ".join(str(text) for text in data.get("full_negative_prompt") or [])
         collector.note("the prompt is Fooocus's full prompt (its styles and prompt expansion "
                        "applied), written as one prompt")
-    prompt = translate(positive, negative, and_parts=False)
+    prompt = translate(positive, negative, style="comfyui", and_parts=False)
     collector.changes["prompt"] = prompt.prompt
     for what in prompt.unrun:
         collector.skip(what)

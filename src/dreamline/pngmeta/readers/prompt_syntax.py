@@ -1,10 +1,16 @@
 """Other tools' prompt syntax translated into dreamline's (``text:weight`` sub-prompts,
-``[negative]`` words, ``\\:`` for a literal colon).
+``[negative]`` words, ``\\:`` for a literal colon, A1111/compel emphasis).
 
-dreamline has whole-sub-prompt weights but no per-word emphasis, so emphasis written in another
-tool's syntax (A1111/ComfyUI ``(word:1.2)``, ``[word]``; NovelAI ``{word}``, ``-1::word::``;
-InvokeAI's compel ``word+``, ``(words)1.2``) is written as plain text and named in a note, never
-dropped silently.  ``<lora:name:weight>`` tags and ``BREAK`` are kept (dreamline runs both);
+A1111's emphasis (``(word)``, ``((word))``, ``(word:1.2)``, ``[word]`` = /1.1, ``\\(`` escapes)
+and ComfyUI's (the same without ``[word]``) are rewritten by ``attention`` so the fetched command
+weighs each word as the other tool did: ``[word]`` becomes ``(word:0.9091)``, since ``[...]`` is
+the negative prompt here.  A1111's prompt editing ``[from:to:when]`` and alternation ``[a|b]``
+(one prompt per step) cannot be run: their texts are kept and they are named in the note.
+InvokeAI 3+'s compel weighting (``word+``, ``(words)1.2``) is kept the same way (written as
+``(word:1.1)``; a bare compel group has weight 1); its ``.blend()``/``.and()``/``.swap()`` and
+NovelAI's emphasis (``{word}``, ``-1::word::``) are written as plain text and named in a note,
+never dropped silently.
+``<lora:name:weight>`` tags and ``BREAK`` are kept (dreamline runs both);
 other extension tags (``<lyco:...>``, ``<hypernet:...>``) are removed and returned as ``unrun``.
 """
 
@@ -14,6 +20,8 @@ import re
 from typing import NamedTuple
 
 from dreamline.pngmeta.fields import number_text
+from dreamline.pngmeta.readers import attention
+from dreamline.prompt_syntax import compel_runs
 from dreamline.prompts import escape_weights
 
 _AND = re.compile(r"\bAND\b")
@@ -28,6 +36,10 @@ _COMPEL_WORD = re.compile(r"[\w)]+[+-]+(?=[\s,.)]|$)")
 _COMPEL_GROUP_WEIGHT = re.compile(r"\)(?:\d*\.?\d+)")
 _COMPEL_FUNCTION = re.compile(r"\.(?:blend|and|swap)\(", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+# A1111's prompt editing [from:to:when] / [to:when] and alternation [a|b]: an innermost,
+# unescaped square-bracket group holding a colon or a bar.
+_EDITING = re.compile(r"(?<!\\)\[(?P<body>[^\[\]]*[:|][^\[\]]*?)(?<!\\)\]")
+_EDIT_WHEN = re.compile(r":\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*$")
 
 
 class Translated(NamedTuple):
@@ -68,7 +80,8 @@ def _emphasis(text: str, opening: str, closing: str, lost: list[str]) -> str:
 
 
 def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
-    """One sub-prompt's text in ``style`` ('a1111', 'novelai', 'compel') as plain text."""
+    """One sub-prompt's text in ``style`` ('a1111', 'comfyui', 'novelai', 'compel') in
+    dreamline's syntax."""
     for match in _TAG.finditer(text):
         unrun.append(f"{match.group('kind').lower()} tag {match.group(0)}")
     text = _TAG.sub(" ", text)
@@ -77,6 +90,9 @@ def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
             lost.append(f"weighted {match.group(0).strip()}")
         text = _NAI_WEIGHT.sub(lambda found: found.group("text"), text)
         text = _emphasis(text, "{[", "}]", lost)
+    elif style == "compel" and not _COMPEL_FUNCTION.search(text):
+        runs = [attention.Run(piece, weight) for piece, weight in compel_runs(text)]
+        return escape_weights(_SPACES.sub(" ", attention.to_ours(runs, lost)).strip())
     elif style == "compel":
         if _COMPEL_FUNCTION.search(text):
             lost.append("compel .blend/.and/.swap")
@@ -84,9 +100,21 @@ def _plain(text: str, style: str, lost: list[str], unrun: list[str]) -> str:
         text = _COMPEL_SUFFIX.sub("", _COMPEL_GROUP_WEIGHT.sub(")", text))
         text = _emphasis(text, "(", ")", lost)
     else:
-        text = _emphasis(text, "([", ")]", lost)
+        if style == "a1111":
+            text = _EDITING.sub(lambda found: _editing(found, lost), text)
+        return escape_weights(_SPACES.sub(" ", attention.translate(
+            text, lost, square=style == "a1111")).strip())
     text = text.replace("[", " ").replace("]", " ")  # literal brackets would mean negative here
     return escape_weights(_SPACES.sub(" ", text).strip())
+
+
+def _editing(found: re.Match[str], lost: list[str]) -> str:
+    """The texts of one A1111 prompt-editing or alternation group, named in ``lost``."""
+    body = found.group("body")
+    lost.append(f"{'alternation' if '|' in body and ':' not in body else 'prompt editing'} "
+                f"{found.group(0)} (one prompt for all steps here)")
+    texts = body.split("|") if "|" in body else _EDIT_WHEN.sub("", body).split(":")
+    return " ".join(text.strip() for text in texts if text.strip())
 
 
 def translate(positive: str, negative: str = "", *, style: str = "a1111",
@@ -117,6 +145,7 @@ def translate(positive: str, negative: str = "", *, style: str = "a1111",
 
 def lost_note(lost: tuple[str, ...], tool: str) -> str | None:
     """The one note for syntax that was written as plain text, or None."""
+    lost = tuple(dict.fromkeys(lost))
     if not lost:
         return None
     shown = ", ".join(lost[:6]) + (f", and {len(lost) - 6} more" if len(lost) > 6 else "")
