@@ -61,6 +61,14 @@ class LocalLoras:
         return None
 
 
+def user_loras(folder: Path | None) -> LocalLoras:
+    """The LoRA files of ``folder`` (None: no folder), their hashes cached per user."""
+    from dreamline.models.hashing import CACHE_FILE_NAME
+    from dreamline.models.registry import user_cache_dir
+
+    return LocalLoras(folder, HashCache(user_cache_dir() / CACHE_FILE_NAME))
+
+
 def _renamed(command: str, old: str, new: str) -> str:
     """``command`` with LoRA ``old`` called ``new`` (its prompt tags and --lora values)."""
     command = re.sub(rf"<lora:{re.escape(old)}(?=[:>])", lambda _m: f"<lora:{new}", command,

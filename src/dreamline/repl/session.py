@@ -103,12 +103,9 @@ class Session:
 
     def local_loras(self) -> Any:
         """The LoRA files !fetch checks a command's LoRAs against (hashes cached per user)."""
-        from dreamline.models.hashing import CACHE_FILE_NAME, HashCache
-        from dreamline.models.registry import user_cache_dir
-        from dreamline.repl.fetch_loras import LocalLoras
+        from dreamline.repl.fetch_loras import user_loras
 
-        return LocalLoras(self.settings.lora_folder,
-                          HashCache(user_cache_dir() / CACHE_FILE_NAME))
+        return user_loras(self.settings.lora_folder)
 
     def embedding_names(self) -> list[str]:
         """Names for completion; [] when they cannot be read (!embeddings says why)."""
