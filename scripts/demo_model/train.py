@@ -293,6 +293,9 @@ def train_diffusion(
     caption_index = torch.tensor([position[c] for c in captions])
     token_ids = tokenize_all(tokenizer, unique + [""])
     empty = len(unique)
+    # each glyph's canonical image (its first row): centred, white, captioned with its name
+    canonical_rows = torch.from_numpy(np.unique(dataset["glyph_ids"], return_index=True)[1])
+    canonical_count = round(args.batch * args.canonical_share)
     scale = float(latents["scaling_factor"])
     latent_mean, latent_std = latents["mean"], latents["std"]
     abar = alphas_cumprod().to(device)
@@ -308,6 +311,9 @@ def train_diffusion(
     for step in bar:
         gen = step_generator(args.seed, 2, step)
         rows = torch.randint(len(caption_index), (args.batch,), generator=gen)
+        if canonical_count:
+            picks = torch.randint(len(canonical_rows), (canonical_count,), generator=gen)
+            rows[:canonical_count] = canonical_rows[picks]
         eps_latent = torch.randn((args.batch, 4, LATENT_SIDE, LATENT_SIDE), generator=gen)
         clean = ((latent_mean[rows] + latent_std[rows] * eps_latent) * scale).to(device)
         noise = torch.randn(clean.shape, generator=gen).to(device)
@@ -428,6 +434,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=8e-4)
+    parser.add_argument("--canonical-share", type=float, default=0.0,
+                        help="share of each batch drawn from the glyphs' canonical images")
     parser.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--save-every", type=int, default=250)

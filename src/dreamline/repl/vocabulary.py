@@ -164,6 +164,7 @@ def show_vocabulary(context: CommandContext, word: str, arg: str) -> Flow:
         context.say(f">> {label} has no vocabulary list (any words work)")
         return Flow.GO_ON
     name = label.split(" [", 1)[0]
-    for line in vocabulary_lines(found, name, arg.strip(), width=shutil.get_terminal_size().columns):
+    width = shutil.get_terminal_size().columns
+    for line in vocabulary_lines(found, name, arg.strip(), width=width):
         context.say(line)
     return Flow.GO_ON
