@@ -81,7 +81,7 @@ def test_the_first_example_is_fitted_into_the_demo_models_size(ran: tuple[Path, 
 
 def test_the_txt2img_example_draws_what_it_asks_for(ran: tuple[Path, str, int]) -> None:
     """'red apple -s 30 -S 42': the caption's own glyph is among the 5 nearest of the demo
-    model's reference glyphs, every emoji its font draws (Lab distance, as in its model card)."""
+    model's 200 reference glyphs (Lab distance, as in its model card)."""
     outdir, _, _ = ran
     lines = readme_lines()
     number = next(i for i, line in enumerate(lines, 1) if line.startswith("red apple -s"))

@@ -49,10 +49,10 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "pink": (245, 150, 200),
     "gray": (128, 128, 128),
 }
-WHITE_SHARE = 0.7  # most training images keep the plain caption on white
+WHITE_SHARE = 0.5  # half of the training images keep the plain caption on white
 NAME_SHARE = 0.5  # of the augmented images of a glyph with aliases, this share use the name
-SCALE_RANGE = (0.6, 0.95)  # glyph size in the frame (the canonical render is 0.8)
-OFFSET_SHARE = 0.6  # how far off centre a glyph may sit, as a share of the room it has
+SCALE_RANGE = (0.55, 1.0)  # glyph size in the frame (the canonical render is 0.8)
+OFFSET_SHARE = 1.0  # how far off centre a glyph may sit, as a share of the room it has
 
 # Everyday words for one glyph that the rules below cannot find (a word shared by several names,
 # such as "tree") -- what a newcomer types first.
@@ -283,14 +283,19 @@ def pick_subset(glyphs: list[Glyph], count: int, seed: int, min_distance: float)
     return chosen
 
 
-def build(count: int, variants: int, side: int, seed: int, min_distance: float) -> Path:
+def build(count: int, variants: int, side: int, seed: int, min_distance: float, *,
+          aliases: bool = False, white_share: float = WHITE_SHARE,
+          scale_range: tuple[float, float] = SCALE_RANGE, offset_share: float = OFFSET_SHARE) -> Path:
     """Render, pick and augment; save everything the training and evaluation need in one npz.
 
     ``count`` 0 keeps every glyph the font draws (in code-point order); otherwise a diverse subset
     (pick_subset).  Each glyph gives ``variants`` images: the canonical render with its name, then
-    random sizes, positions and backgrounds, captioned with its name or one of its aliases."""
+    random sizes, positions and backgrounds, captioned with its name or (``aliases``) one of its
+    aliases.  The defaults are the shipped demo model's recipe."""
     font = load_font()
-    glyphs = add_aliases(all_glyphs(font), cldr_short_names())
+    glyphs = all_glyphs(font)
+    if aliases:
+        glyphs = add_aliases(glyphs, cldr_short_names())
     if count:
         glyphs = pick_subset(glyphs, count, seed, min_distance)
     rng = np.random.default_rng(seed + 1)
@@ -301,9 +306,9 @@ def build(count: int, variants: int, side: int, seed: int, min_distance: float) 
             if variant == 0:
                 image, background, label = canonical(glyph.rgba, side), "white", glyph.caption
             else:
-                background = "white" if rng.random() < WHITE_SHARE else str(rng.choice(colour_names))
-                scale = float(rng.uniform(*SCALE_RANGE))
-                room = (1.0 - scale) / 2 * OFFSET_SHARE
+                background = "white" if rng.random() < white_share else str(rng.choice(colour_names))
+                scale = float(rng.uniform(*scale_range))
+                room = (1.0 - scale) / 2 * offset_share
                 offset = (float(rng.uniform(-room, room)), float(rng.uniform(-room, room)))
                 image = compose(glyph.rgba, side, scale, offset, BACKGROUNDS[background])
                 label = glyph.caption
@@ -328,15 +333,31 @@ def build(count: int, variants: int, side: int, seed: int, min_distance: float) 
     return out
 
 
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """The augmentation options (shared with train.py); defaults: the shipped model's recipe."""
+    parser.add_argument("--aliases", action="store_true",
+                        help="caption half of the augmented images with CLDR short names etc.")
+    parser.add_argument("--white-share", type=float, default=WHITE_SHARE)
+    parser.add_argument("--scale-range", type=float, nargs=2, default=list(SCALE_RANGE))
+    parser.add_argument("--offset-share", type=float, default=OFFSET_SHARE)
+
+
+def recipe_options(args: argparse.Namespace) -> dict:
+    return {"aliases": args.aliases, "white_share": args.white_share,
+            "scale_range": tuple(args.scale_range), "offset_share": args.offset_share}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--glyphs", type=int, default=0, help="how many distinct emoji (0: all)")
-    parser.add_argument("--variants", type=int, default=24, help="augmented images per emoji")
+    parser.add_argument("--glyphs", type=int, default=200, help="how many distinct emoji (0: all)")
+    parser.add_argument("--variants", type=int, default=64, help="augmented images per emoji")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-distance", type=float, default=12.0, help="Lab distance between picks")
+    add_recipe_options(parser)
     args = parser.parse_args()
-    path = build(args.glyphs, args.variants, args.size, args.seed, args.min_distance)
+    path = build(args.glyphs, args.variants, args.size, args.seed, args.min_distance,
+                 **recipe_options(args))
     with np.load(path) as data:
         print(f"{path}: {len(data['images'])} images of {len(data['names'])} emoji")
 

@@ -141,7 +141,8 @@ def load_dataset(args: argparse.Namespace) -> dict[str, np.ndarray]:
     path = TRAIN_DIR / f"emoji_{IMAGE_SIDE}px_{args.glyphs or 'all'}.npz"
     if not path.exists():
         print(f"rendering the emoji data into {path}", flush=True)
-        data.build(args.glyphs, args.variants, IMAGE_SIDE, args.seed, args.min_distance)
+        data.build(args.glyphs, args.variants, IMAGE_SIDE, args.seed, args.min_distance,
+                   **data.recipe_options(args))
     with np.load(path) as npz:
         return {key: npz[key] for key in npz.files}
 
@@ -363,6 +364,9 @@ def export(vae: AutoencoderKL, unet: UNet2DConditionModel, text_encoder: CLIPTex
         if target.exists():
             shutil.rmtree(target)
         model.to("cpu", torch.float16).save_pretrained(str(target), safe_serialization=True)
+        config = target / "config.json"  # a warm start records its local folder: not shipped
+        config.write_text("".join(line for line in config.read_text().splitlines(True)
+                                  if '"_name_or_path"' not in line))
         model.to(torch.float32)
     tokenizer_dir = out_dir / "tokenizer"
     if tokenizer_dir.exists():
@@ -403,9 +407,9 @@ def write_vocabulary(dataset: dict[str, np.ndarray], out_dir: Path = EXPORT_DIR)
     """``vocabulary.txt``: every caption the model learnt, one picture a line (``!vocabulary``)."""
     colours = ", ".join(name for name in data.BACKGROUNDS if name != "white")
     lines = [
-        "# The pictures the demo model was trained on: one a line, its Unicode name first, then",
-        "# the other words people type for it (CLDR short names).  Any of them may end in",
-        f"# 'on a <colour> background' ({colours}).",
+        "# The emoji the demo model was trained on, one a line: its Unicode name, then any other",
+        "# words it was trained on for it.  Any of them may end in 'on a <colour> background'",
+        f"# ({colours}).",
     ]
     for name, aliases in zip(dataset["names"], dataset["aliases"], strict=True):
         lines.append(" | ".join([str(name), *[a for a in str(aliases).split(" | ") if a]]))
@@ -422,8 +426,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from .train/ checkpoints")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoints")
-    parser.add_argument("--glyphs", type=int, default=0, help="0: every glyph the font draws")
-    parser.add_argument("--variants", type=int, default=24)
+    parser.add_argument("--glyphs", type=int, default=200, help="0: every glyph the font draws")
+    parser.add_argument("--variants", type=int, default=64)
+    data.add_recipe_options(parser)
     parser.add_argument("--init-from", type=Path, default=None,
                         help="an exported model folder to start from (its VAE is kept as it is)")
     parser.add_argument("--min-distance", type=float, default=12.0)
