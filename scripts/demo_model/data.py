@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import unicodedata
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_DIR = REPO / ".train"
 FONT_PATH = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+# CLDR's English emoji annotations (Debian: unicode-cldr-core): the short names people type.
+CLDR_ANNOTATIONS = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
 FONT_SIZE = 109  # the only size at which Pillow draws this bitmap font
 EMOJI_RANGES = (range(0x2600, 0x27C0), range(0x1F300, 0x1FB00))
 SKIPPED_NAME_PREFIXES = ("EMOJI MODIFIER", "REGIONAL INDICATOR", "EMOJI COMPONENT")
@@ -47,6 +50,25 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "gray": (128, 128, 128),
 }
 WHITE_SHARE = 0.5  # half of the training images keep the plain caption on white
+NAME_SHARE = 0.5  # of the augmented images of a glyph with aliases, this share use the name
+SCALE_RANGE = (0.55, 1.0)  # glyph size in the frame (the canonical render is 0.8)
+OFFSET_SHARE = 1.0  # how far off centre a glyph may sit, as a share of the room it has
+
+# Everyday words for one glyph that the rules below cannot find (a word shared by several names,
+# such as "tree") -- what a newcomer types first.
+EVERYDAY_WORDS: dict[str, str] = {
+    "tree": "DECIDUOUS TREE",
+    "heart": "HEAVY BLACK HEART",
+    "car": "AUTOMOBILE",
+    "apple": "RED APPLE",
+    "wave": "WATER WAVE",
+    "star": "WHITE MEDIUM STAR",
+    "flower": "HIBISCUS",
+    "sun": "BLACK SUN WITH RAYS",
+    "moon": "CRESCENT MOON",
+    "snow": "SNOWFLAKE",
+    "boat": "SAILBOAT",
+}
 
 # Always in the subset: prompts people try first (and the ones the docs use).
 FAVOURITES = (
@@ -78,6 +100,7 @@ class Glyph:
     codepoint: int
     caption: str  # the Unicode name, lower-cased: "deciduous tree"
     rgba: np.ndarray  # GLYPH_SIDE x GLYPH_SIDE x 4 uint8, glyph centred, transparent around it
+    aliases: tuple[str, ...] = ()  # other captions people type: ("fox",) for "fox face"
 
 
 def load_font() -> ImageFont.FreeTypeFont:
@@ -116,6 +139,58 @@ def all_glyphs(font: ImageFont.FreeTypeFont) -> list[Glyph]:
             if rgba is not None:
                 glyphs.append(Glyph(codepoint, name.lower(), rgba))
     return glyphs
+
+
+def cldr_short_names(path: Path = CLDR_ANNOTATIONS) -> dict[int, str]:
+    """CLDR's English short name (``type="tts"``) of each single-code-point emoji; {} without CLDR."""
+    if not path.is_file():
+        return {}
+    names: dict[int, str] = {}
+    for node in ElementTree.parse(path).getroot().iter("annotation"):
+        text = (node.text or "").strip().lower()
+        point = (node.get("cp") or "").replace("\ufe0f", "")
+        if node.get("type") == "tts" and len(point) == 1 and text:
+            names[ord(point)] = text
+    return names
+
+
+def _plain(text: str) -> str:
+    """A caption as people type it: lower case, no punctuation but spaces ("snow-capped" -> "snow capped")."""
+    text = text.lower().replace("\u2019", "").replace("'", "")
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def add_aliases(glyphs: list[Glyph], short_names: dict[int, str]) -> list[Glyph]:
+    """Give each glyph the other captions people type, none of which names another glyph.
+
+    Candidates: the CLDR short name ("fox" for FOX FACE, "red heart" for HEAVY BLACK HEART), the
+    name without a trailing " face" ("nauseated" for NAUSEATED FACE), and EVERYDAY_WORDS ("tree" -> DECIDUOUS TREE).  A candidate that is some
+    other glyph's name or candidate is dropped, so every caption means one picture."""
+    names = {glyph.caption for glyph in glyphs}
+    candidates: dict[str, list[int]] = {}
+    per_glyph: list[list[str]] = []
+    by_name = {glyph.caption.upper(): k for k, glyph in enumerate(glyphs)}
+    everyday = {by_name[name]: word for word, name in EVERYDAY_WORDS.items() if name in by_name}
+    for k, glyph in enumerate(glyphs):
+        own = []
+        short = _plain(short_names.get(glyph.codepoint, ""))
+        if short:
+            own.append(short)
+        for base in (glyph.caption, short):
+            if base.endswith(" face") and len(base.split()) > 1:
+                own.append(base[: -len(" face")])
+        if k in everyday:
+            own.append(everyday[k])
+        own = [a for a in dict.fromkeys(own) if a and a != glyph.caption]
+        per_glyph.append(own)
+        for alias in own:
+            candidates.setdefault(alias, []).append(k)
+    out = []
+    for k, glyph in enumerate(glyphs):
+        keep = tuple(a for a in per_glyph[k]
+                     if a not in names and (len(candidates[a]) == 1 or everyday.get(k) == a))
+        out.append(Glyph(glyph.codepoint, glyph.caption, glyph.rgba, keep))
+    return out
 
 
 # --- colour maths shared with evaluate.py and the tests -----------------------------------------
@@ -208,27 +283,41 @@ def pick_subset(glyphs: list[Glyph], count: int, seed: int, min_distance: float)
     return chosen
 
 
-def build(count: int, variants: int, side: int, seed: int, min_distance: float) -> Path:
-    """Render, pick and augment; save everything the training and evaluation need in one npz."""
+def build(count: int, variants: int, side: int, seed: int, min_distance: float, *,
+          aliases: bool = False, white_share: float = WHITE_SHARE,
+          scale_range: tuple[float, float] = SCALE_RANGE, offset_share: float = OFFSET_SHARE) -> Path:
+    """Render, pick and augment; save everything the training and evaluation need in one npz.
+
+    ``count`` 0 keeps every glyph the font draws (in code-point order); otherwise a diverse subset
+    (pick_subset).  Each glyph gives ``variants`` images: the canonical render with its name, then
+    random sizes, positions and backgrounds, captioned with its name or (``aliases``) one of its
+    aliases.  The defaults are the shipped demo model's recipe."""
     font = load_font()
-    glyphs = pick_subset(all_glyphs(font), count, seed, min_distance)
+    glyphs = all_glyphs(font)
+    if aliases:
+        glyphs = add_aliases(glyphs, cldr_short_names())
+    if count:
+        glyphs = pick_subset(glyphs, count, seed, min_distance)
     rng = np.random.default_rng(seed + 1)
     colour_names = [name for name in BACKGROUNDS if name != "white"]
     images, glyph_ids, captions = [], [], []
     for index, glyph in enumerate(glyphs):
         for variant in range(variants):
             if variant == 0:
-                image, background = canonical(glyph.rgba, side), "white"
+                image, background, label = canonical(glyph.rgba, side), "white", glyph.caption
             else:
-                background = "white" if rng.random() < WHITE_SHARE else str(rng.choice(colour_names))
-                scale = float(rng.uniform(0.55, 1.0))
-                room = (1.0 - scale) / 2
+                background = "white" if rng.random() < white_share else str(rng.choice(colour_names))
+                scale = float(rng.uniform(*scale_range))
+                room = (1.0 - scale) / 2 * offset_share
                 offset = (float(rng.uniform(-room, room)), float(rng.uniform(-room, room)))
                 image = compose(glyph.rgba, side, scale, offset, BACKGROUNDS[background])
+                label = glyph.caption
+                if glyph.aliases and rng.random() >= NAME_SHARE:
+                    label = glyph.aliases[int(rng.integers(len(glyph.aliases)))]
             images.append(image)
             glyph_ids.append(index)
-            captions.append(caption_for(glyph.caption, background))
-    out = TRAIN_DIR / f"emoji_{side}px_{len(glyphs)}.npz"
+            captions.append(caption_for(label, background))
+    out = TRAIN_DIR / f"emoji_{side}px_{count or 'all'}.npz"
     TRAIN_DIR.mkdir(exist_ok=True)
     np.savez_compressed(
         out,
@@ -236,6 +325,7 @@ def build(count: int, variants: int, side: int, seed: int, min_distance: float) 
         glyph_ids=np.array(glyph_ids, dtype=np.int32),
         captions=np.array(captions),
         names=np.array([glyph.caption for glyph in glyphs]),
+        aliases=np.array([" | ".join(glyph.aliases) for glyph in glyphs]),
         codepoints=np.array([glyph.codepoint for glyph in glyphs], dtype=np.int32),
         glyph_rgba=np.stack([glyph.rgba for glyph in glyphs]),
         canonical=np.stack([canonical(glyph.rgba, side) for glyph in glyphs]),
@@ -243,15 +333,31 @@ def build(count: int, variants: int, side: int, seed: int, min_distance: float) 
     return out
 
 
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """The augmentation options (shared with train.py); defaults: the shipped model's recipe."""
+    parser.add_argument("--aliases", action="store_true",
+                        help="caption half of the augmented images with CLDR short names etc.")
+    parser.add_argument("--white-share", type=float, default=WHITE_SHARE)
+    parser.add_argument("--scale-range", type=float, nargs=2, default=list(SCALE_RANGE))
+    parser.add_argument("--offset-share", type=float, default=OFFSET_SHARE)
+
+
+def recipe_options(args: argparse.Namespace) -> dict:
+    return {"aliases": args.aliases, "white_share": args.white_share,
+            "scale_range": tuple(args.scale_range), "offset_share": args.offset_share}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--glyphs", type=int, default=200, help="how many distinct emoji")
+    parser.add_argument("--glyphs", type=int, default=200, help="how many distinct emoji (0: all)")
     parser.add_argument("--variants", type=int, default=64, help="augmented images per emoji")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-distance", type=float, default=12.0, help="Lab distance between picks")
+    add_recipe_options(parser)
     args = parser.parse_args()
-    path = build(args.glyphs, args.variants, args.size, args.seed, args.min_distance)
+    path = build(args.glyphs, args.variants, args.size, args.seed, args.min_distance,
+                 **recipe_options(args))
     with np.load(path) as data:
         print(f"{path}: {len(data['images'])} images of {len(data['names'])} emoji")
 

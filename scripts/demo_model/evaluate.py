@@ -1,19 +1,28 @@
 """Measure the shipped demo model and write the numbers into its MODEL_CARD.md.
 
-    python scripts/demo_model/evaluate.py          # after train.py; about 7 minutes on a CPU
+    python scripts/demo_model/evaluate.py          # after train.py; a few minutes on a CPU
 
-(a) Prompt adherence: txt2img for 200 training captions (20 k_lms steps), then every canonical
-    training glyph is ranked by the Lab distance of its 16x16 thumbnail to the generated image;
-    how often is the caption's own glyph among the 5 nearest (chance: 5/N)?
-(b) img2img (k_lms, 20 steps): sketches (colour blobs, blurred, posterised; data.make_sketch) of
-    glyphs, with the glyph's own caption and with another glyph's caption, at strengths 0.3, 0.6
-    and 0.9: the distance to the sketch should grow with strength and the distance to the
-    prompt's own glyph should shrink.
+(a) Prompt adherence (txt2img) on two fixed sets of emoji names, drawn with a fixed seed before
+    any result was seen (``split_names``): a *tuning* set of 40, the only names any choice of
+    settings may look at, and a *held-out* set of 100, measured once.  Each image is ranked
+    against the canonical render of every glyph the font draws (the full candidate pool of
+    reference.npz) by the Lab distance of 16x16 thumbnails: how often is the name's own glyph
+    the nearest, or among the 5 nearest (chance: 5/N)?
+(b) img2img: sketches (colour blobs, blurred, posterised; data.make_sketch) of glyphs, with the
+    glyph's own caption and with another glyph's caption, at strengths 0.3, 0.6 and 0.9: the
+    distance to the sketch should grow with strength and the distance to the prompt's own
+    glyph should shrink (IMG2IMG.md: low -f keeps the init image, high -f follows the prompt).
+
+Everything runs at the model's defaults as invoke> gives them: the guidance scale of its
+registry entry (configs/models.yaml), the default sampler and step count of a Request.
 
 It measures the product: the model is loaded by dreamline's own loader (through the models
 registry, configs/models.yaml) and every image is made by dreamline's Generator from a Request,
 as at the invoke> prompt (sketches go in as PNG init files, like -I).  Only the Lab-thumbnail
 maths and the reference glyphs come from here (data.py, reference.npz); the font is not needed.
+
+    python scripts/demo_model/evaluate.py --model OLD_FOLDER --baseline-out old.json --no-card
+    python scripts/demo_model/evaluate.py --baseline old.json     # card: old vs new
 """
 
 from __future__ import annotations
@@ -44,8 +53,28 @@ from dreamline.request import Request  # noqa: E402
 
 MODEL_DIR = data.REPO / "src" / "dreamline" / "data" / "demo"
 REGISTRY = data.REPO / "configs" / "models.yaml"
-SAMPLER = "k_lms"
+SAMPLER = Request().sampler  # the default sampler of a prompt line
+STEPS = Request().steps  # the default step count of a prompt line
 STRENGTHS = (0.3, 0.6, 0.9)
+SPLIT_SEED = 14  # the name sets below were fixed with this seed before any result was seen
+TUNING_COUNT = 40
+HELD_OUT_COUNT = 100
+
+
+def split_names(count: int, seed: int = SPLIT_SEED) -> tuple[list[int], list[int]]:
+    """(tuning, held-out): disjoint sorted index lists into the ``count`` reference names."""
+    order = np.random.default_rng(seed).permutation(count).tolist()
+    tuning = sorted(order[:TUNING_COUNT])
+    held_out = sorted(order[TUNING_COUNT:TUNING_COUNT + HELD_OUT_COUNT])
+    return tuning, held_out
+
+
+def default_guidance(registry: Path = REGISTRY, name: str = "demo") -> float:
+    """The model's own default -C (its registry entry's cfg_scale), else a Request's."""
+    entry = ModelRegistry.load(registry).find(name)
+    if entry is None or entry.cfg_scale is None:
+        return Request().cfg_scale
+    return float(entry.cfg_scale)
 
 
 def load_generator(model: str | Path = MODEL_DIR, registry: Path = REGISTRY) -> Generator:
@@ -59,9 +88,9 @@ def load_generator(model: str | Path = MODEL_DIR, registry: Path = REGISTRY) -> 
     return Generator(loaded, report=quiet)
 
 
-def load_reference(model_dir: Path = MODEL_DIR) -> tuple[np.ndarray, list[str]]:
+def load_reference(path: Path = MODEL_DIR / "reference.npz") -> tuple[np.ndarray, list[str]]:
     """Canonical glyph renders (N x 32 x 32 x 3 uint8) and their captions, shipped with the model."""
-    with np.load(model_dir / "reference.npz") as ref:
+    with np.load(path) as ref:
         return ref["canonical"], [str(name) for name in ref["names"]]
 
 
@@ -163,53 +192,58 @@ def decreasing(values: list[float]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL_DIR,
-                        help="the exported model folder (also read: reference.npz, MODEL_CARD.md)")
+                        help="the exported model folder (also read: MODEL_CARD.md)")
+    parser.add_argument("--reference", type=Path, default=MODEL_DIR / "reference.npz",
+                        help="the candidate glyphs and their names (default: the shipped model's)")
     parser.add_argument("--registry", type=Path, default=REGISTRY,
                         help="the models.yaml that dreamline's loader resolves the model through")
-    parser.add_argument("--count", type=int, default=200, help="captions for prompt adherence")
     parser.add_argument("--pairs", type=int, default=50, help="sketch/prompt pairs for img2img")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, nargs="+", default=[4.0, 7.5],
-                        help="classifier-free guidance scales to measure (7.5 = dreamline's -C default)")
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance (default: the model's registry default)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="results of an earlier model (--baseline-out) for the card's old column")
+    parser.add_argument("--baseline-out", type=Path, default=None, help="write the results here")
     parser.add_argument("--no-card", action="store_true", help="print the numbers only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    guidance = args.guidance if args.guidance is not None else default_guidance(args.registry)
 
     generator = load_generator(args.model, args.registry)
-    canonical, names = load_reference(args.model)
+    canonical, names = load_reference(args.reference)
+    tuning, held_out = split_names(len(names))
     rng = np.random.default_rng(args.seed)
-    count = min(args.count, len(names))
-    indices = sorted(rng.choice(len(names), size=count, replace=False).tolist())
     sketch_ids = rng.choice(len(names), size=args.pairs, replace=False).tolist()
     shift = rng.integers(1, len(names), size=args.pairs)
     other_ids = [(i + int(s)) % len(names) for i, s in zip(sketch_ids, shift, strict=False)]
 
-    all_results = []
+    started = time.monotonic()
+    results: dict = {"steps": args.steps, "guidance": guidance, "pairs": args.pairs,
+                     "sampler": f"dreamline Generator, {SAMPLER} for txt2img and img2img"}
+    for label, indices in (("tuning", tuning), ("held_out", held_out)):
+        adherence, images = prompt_adherence(generator, canonical, names, indices, args.steps,
+                                             guidance, args.seed)
+        results[label] = adherence.__dict__
+        print(label, json.dumps(adherence.__dict__), flush=True)
+        data.TRAIN_DIR.mkdir(exist_ok=True)
+        sample_sheet(images[:40], columns=10, zoom=2).save(data.TRAIN_DIR / f"eval_{label}.png")
     with tempfile.TemporaryDirectory(prefix="dreamline-eval-") as workdir:
-        for guidance in args.guidance:
-            started = time.monotonic()
-            adherence, images = prompt_adherence(generator, canonical, names, indices, args.steps,
-                                                 guidance, args.seed)
-            same = img2img_trend(generator, canonical, names, sketch_ids, sketch_ids, args.steps,
-                                 guidance, args.seed, Path(workdir))
-            other = img2img_trend(generator, canonical, names, sketch_ids, other_ids, args.steps,
-                                  guidance, args.seed, Path(workdir))
-            results = {
-                "adherence": adherence.__dict__, "img2img_same_prompt": same,
-                "img2img_other_prompt": other, "steps": args.steps, "guidance": guidance,
-                "pairs": args.pairs,
-                "sampler": f"dreamline Generator, {SAMPLER} for txt2img and img2img",
-                "seconds": round(time.monotonic() - started, 1),
-            }
-            print(json.dumps(results, indent=2), flush=True)
-            sheet = sample_sheet(images[:40], columns=10, zoom=2)
-            sheet.save(data.TRAIN_DIR / f"eval_samples_cfg{guidance:g}.png")
-            all_results.append(results)
-    (data.TRAIN_DIR / "eval_results.json").write_text(json.dumps(all_results, indent=2) + "\n")
+        results["img2img_same_prompt"] = img2img_trend(
+            generator, canonical, names, sketch_ids, sketch_ids, args.steps, guidance,
+            args.seed, Path(workdir))
+        results["img2img_other_prompt"] = img2img_trend(
+            generator, canonical, names, sketch_ids, other_ids, args.steps, guidance,
+            args.seed, Path(workdir))
+    results["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(results, indent=2), flush=True)
+    (data.TRAIN_DIR / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.baseline_out is not None:
+        args.baseline_out.write_text(json.dumps(results, indent=2) + "\n")
     if not args.no_card:
-        write_card(args.model, all_results)
+        baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+        write_card(args.model, results, baseline)
 
 
 def trend_rows(table: dict[str, dict[str, float]]) -> str:
@@ -227,22 +261,45 @@ def trend_check(table: dict[str, dict[str, float]]) -> str:
             f"distance to the prompt's glyph falls: {'yes' if decreasing(prompt) else 'NO'}")
 
 
-def card_section(results: dict) -> str:
-    """The measured numbers at one guidance scale, as markdown."""
-    adherence = results["adherence"]
+def adherence_rows(results: dict, baseline: dict | None) -> str:
+    """The adherence table: tuning and held-out sets, with the old model's column if given."""
+    glyphs = results["held_out"]["glyphs"]
+    old = baseline is not None
+    rows = []
+    for label, key in (("held-out names", "held_out"), ("tuning names", "tuning")):
+        now = results[key]
+        before = baseline[key] if old else None
+        for measure, field, fmt in (("own glyph nearest (top-1)", "top1", "{:.1%}"),
+                                    ("own glyph among the 5 nearest (top-5)", "top5", "{:.1%}"),
+                                    ("median rank of the own glyph", "median_rank", "{:.0f}")):
+            cells = [f"{label} ({now['count']})", measure]
+            if old:
+                cells.append(fmt.format(before[field]))
+            cells.append(fmt.format(now[field]))
+            chance = {"top1": f"{1 / glyphs:.1%}", "top5": f"{5 / glyphs:.1%}",
+                      "median_rank": f"{(glyphs + 1) / 2:.0f}"}[field]
+            cells.append(chance)
+            rows.append("| " + " | ".join(cells) + " |")
+    head = "| names | measure | old model | this model | chance |" if old else \
+        "| names | measure | result | chance |"
+    rule = "|---|---|---|---|---|" if old else "|---|---|---|---|"
+    return "\n".join([head, rule, *rows])
+
+
+def card_section(results: dict, baseline: dict | None = None) -> str:
+    """The measured numbers, as markdown."""
     same, other = results["img2img_same_prompt"], results["img2img_other_prompt"]
-    glyphs = adherence["glyphs"]
-    return f"""### Guidance {results['guidance']:g} ({results['steps']} {SAMPLER} steps; {results['seconds']} s on the CPU)
+    glyphs = results["held_out"]["glyphs"]
+    old_note = ("  The old model (200 glyphs, before this retraining) was measured the same way, "
+                "on the same names and candidates.") if baseline is not None else ""
+    return f"""### At the model's defaults: guidance {results['guidance']:g}, {results['steps']} {SAMPLER} steps ({results['seconds']} s on the CPU in all)
 
-**Prompt adherence (txt2img).** {adherence['count']} training captions (plain names, one per
-glyph); each image ranked against all {glyphs} canonical glyphs by mean Lab distance (Delta E 76)
-on 16x16 thumbnails.
+**Prompt adherence (txt2img).** Names drawn at random from all {glyphs} (seed {SPLIT_SEED}, fixed
+before any result was seen): {TUNING_COUNT} for tuning, {HELD_OUT_COUNT} held out from every choice;
+the prompt is the plain Unicode name.  Each image is ranked against the canonical renders of all
+{glyphs} glyphs by mean Lab distance (Delta E 76) on 16x16 thumbnails.{old_note}
 
-| measure | result | chance |
-|---|---|---|
-| own glyph nearest (top-1) | {adherence['top1']:.1%} | {1 / glyphs:.1%} |
-| own glyph among the 5 nearest (top-5) | {adherence['top5']:.1%} | {5 / glyphs:.1%} |
-| median rank of the own glyph | {adherence['median_rank']:.0f} of {glyphs} | {(glyphs + 1) / 2:.0f} |
+{adherence_rows(results, baseline)}
 
 **img2img** ({SAMPLER}, {results['steps']}-step schedule), {results['pairs']} sketches; mean Lab distance of
 the output to the sketch and to the canonical render of the prompt's glyph (lower = more alike).
@@ -261,16 +318,16 @@ Prompt = the sketched glyph's own caption ({trend_check(same)}):
 """
 
 
-def write_card(model_dir: Path, all_results: list[dict]) -> None:
+def write_card(model_dir: Path, results: dict, baseline: dict | None = None) -> None:
     """Fill the measured section of MODEL_CARD.md (between the markers), keeping the rest."""
     card_path = model_dir / "MODEL_CARD.md"
     card = card_path.read_text()
     begin, end = "<!-- measured:begin -->", "<!-- measured:end -->"
     stats_path = data.TRAIN_DIR / "train_stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    sections = "\n".join(card_section(results) for results in all_results)
+    sections = card_section(results, baseline)
     body = f"""{begin}
-Measured by `python scripts/demo_model/evaluate.py` through dreamline itself: the model loaded
+Measured by `python scripts/demo_model/evaluate.py --baseline old.json` through dreamline itself: the model loaded
 by dreamline's loader (the `demo` entry of `configs/models.yaml`) and every image made by
 dreamline's `Generator` from a `Request`, with `{SAMPLER}` for both txt2img and img2img (sketches
 given as PNG init files, as `-I`); float32, CPU, fixed seeds.  Sketches are glyphs reduced to
@@ -279,7 +336,7 @@ given as PNG init files, as `-I`); float32, CPU, fixed seeds.  Sketches are glyp
 Training run: {stats.get('glyphs', '?')} glyphs, {stats.get('images', '?')} images; VAE latent std
 {stats.get('latent_std', float('nan')):.4f} (so `scaling_factor` = 1/std), VAE mean reconstruction
 error {stats.get('vae_recon_mae_255', float('nan')):.1f}/255 per channel; {stats.get('steps', '?')}
-UNet steps of batch {stats.get('batch', '?')}, {stats.get('train_minutes', '?')} minutes in all.
+UNet steps of batch {stats.get('batch', '?')}, {stats.get('train_minutes', '?')} minutes of training in all.
 
 {sections}{end}"""
     if begin in card and end in card:

@@ -138,10 +138,11 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
 
 
 def load_dataset(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    path = TRAIN_DIR / f"emoji_{IMAGE_SIDE}px_{args.glyphs}.npz"
+    path = TRAIN_DIR / f"emoji_{IMAGE_SIDE}px_{args.glyphs or 'all'}.npz"
     if not path.exists():
         print(f"rendering the emoji data into {path}", flush=True)
-        data.build(args.glyphs, args.variants, IMAGE_SIDE, args.seed, args.min_distance)
+        data.build(args.glyphs, args.variants, IMAGE_SIDE, args.seed, args.min_distance,
+                   **data.recipe_options(args))
     with np.load(path) as npz:
         return {key: npz[key] for key in npz.files}
 
@@ -152,6 +153,8 @@ def load_dataset(args: argparse.Namespace) -> dict[str, np.ndarray]:
 def train_vae(args: argparse.Namespace, images: np.ndarray, device: torch.device) -> AutoencoderKL:
     """Reconstruction (L1 + MSE) with a small KL term; 32x32 emoji need no GAN or perceptual loss."""
     ckpt_path = TRAIN_DIR / "vae.pt"
+    if args.init_from is not None:  # reuse an exported VAE as it is (same architecture)
+        return AutoencoderKL.from_pretrained(str(args.init_from / "vae"), torch_dtype=torch.float32).to(device).eval()
     torch.manual_seed(args.seed)
     vae = build_vae().to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
@@ -246,9 +249,17 @@ def trainable(unet: UNet2DConditionModel, text_encoder: CLIPTextModel) -> list[t
     return list(unet.parameters()) + [p for p in text_encoder.parameters() if p.requires_grad]
 
 
-def build_diffusion_models(seed: int, device: torch.device) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+def build_diffusion_models(seed: int, device: torch.device,
+                           init_from: Path | None = None) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    """Fresh seeded models, or (``init_from``: an exported model folder) a warm start from its weights."""
     torch.manual_seed(seed + 7)
     text_encoder = build_text_encoder().to(device)
+    if init_from is not None:
+        unet = UNet2DConditionModel.from_pretrained(str(init_from / "unet"), torch_dtype=torch.float32)
+        encoder = CLIPTextModel.from_pretrained(str(init_from / "text_encoder"), torch_dtype=torch.float32)
+        text_encoder.load_state_dict(encoder.state_dict())
+        text_encoder.get_input_embeddings().weight.requires_grad_(False)
+        return unet.to(device), text_encoder
     # Random, frozen token embeddings: distinct words stay distinct, and the 49408-row table
     # (most rows never seen in training) needs no optimiser state or updates.
     text_encoder.get_input_embeddings().weight.requires_grad_(False)
@@ -263,7 +274,7 @@ def train_diffusion(
     device: torch.device,
 ) -> tuple[UNet2DConditionModel, CLIPTextModel]:
     ckpt_path = TRAIN_DIR / "diffusion.pt"
-    unet, text_encoder = build_diffusion_models(args.seed, device)
+    unet, text_encoder = build_diffusion_models(args.seed, device, args.init_from)
     params = trainable(unet, text_encoder)
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema = Ema(params, args.ema_decay)
@@ -279,9 +290,13 @@ def train_diffusion(
     tokenizer = CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR))
     captions = [str(c) for c in dataset["captions"]]
     unique = sorted(set(captions))
-    caption_index = torch.tensor([unique.index(c) for c in captions])
+    position = {caption: k for k, caption in enumerate(unique)}
+    caption_index = torch.tensor([position[c] for c in captions])
     token_ids = tokenize_all(tokenizer, unique + [""])
     empty = len(unique)
+    # each glyph's canonical image (its first row): centred, white, captioned with its name
+    canonical_rows = torch.from_numpy(np.unique(dataset["glyph_ids"], return_index=True)[1])
+    canonical_count = round(args.batch * args.canonical_share)
     scale = float(latents["scaling_factor"])
     latent_mean, latent_std = latents["mean"], latents["std"]
     abar = alphas_cumprod().to(device)
@@ -297,6 +312,9 @@ def train_diffusion(
     for step in bar:
         gen = step_generator(args.seed, 2, step)
         rows = torch.randint(len(caption_index), (args.batch,), generator=gen)
+        if canonical_count:
+            picks = torch.randint(len(canonical_rows), (canonical_count,), generator=gen)
+            rows[:canonical_count] = canonical_rows[picks]
         eps_latent = torch.randn((args.batch, 4, LATENT_SIDE, LATENT_SIDE), generator=gen)
         clean = ((latent_mean[rows] + latent_std[rows] * eps_latent) * scale).to(device)
         noise = torch.randn(clean.shape, generator=gen).to(device)
@@ -305,7 +323,7 @@ def train_diffusion(
         which[torch.rand(args.batch, generator=gen) < CAPTION_DROP] = empty
         ids = token_ids[which].to(device)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, args.steps, args.lr)
+            group["lr"] = lr_at(step, args.steps, args.lr, warmup=args.warmup)
 
         a = abar[timesteps].view(-1, 1, 1, 1)
         noisy = a.sqrt() * clean + (1 - a).sqrt() * noise
@@ -346,6 +364,9 @@ def export(vae: AutoencoderKL, unet: UNet2DConditionModel, text_encoder: CLIPTex
         if target.exists():
             shutil.rmtree(target)
         model.to("cpu", torch.float16).save_pretrained(str(target), safe_serialization=True)
+        config = target / "config.json"  # a warm start records its local folder: not shipped
+        config.write_text("".join(line for line in config.read_text().splitlines(True)
+                                  if '"_name_or_path"' not in line))
         model.to(torch.float32)
     tokenizer_dir = out_dir / "tokenizer"
     if tokenizer_dir.exists():
@@ -382,6 +403,21 @@ def write_reference(dataset: dict[str, np.ndarray], out_dir: Path = EXPORT_DIR) 
     )
 
 
+def write_vocabulary(dataset: dict[str, np.ndarray], out_dir: Path = EXPORT_DIR) -> Path:
+    """``vocabulary.txt``: every caption the model learnt, one picture a line (``!vocabulary``)."""
+    colours = ", ".join(name for name in data.BACKGROUNDS if name != "white")
+    lines = [
+        "# The emoji the demo model was trained on, one a line: its Unicode name, then any other",
+        "# words it was trained on for it.  Any of them may end in 'on a <colour> background'",
+        f"# ({colours}).",
+    ]
+    for name, aliases in zip(dataset["names"], dataset["aliases"], strict=True):
+        lines.append(" | ".join([str(name), *[a for a in str(aliases).split(" | ") if a]]))
+    path = out_dir / "vocabulary.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -390,8 +426,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from .train/ checkpoints")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoints")
-    parser.add_argument("--glyphs", type=int, default=200)
+    parser.add_argument("--glyphs", type=int, default=200, help="0: every glyph the font draws")
     parser.add_argument("--variants", type=int, default=64)
+    data.add_recipe_options(parser)
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="an exported model folder to start from (its VAE is kept as it is)")
     parser.add_argument("--min-distance", type=float, default=12.0)
     parser.add_argument("--vae-steps", type=int, default=1500)
     parser.add_argument("--vae-batch", type=int, default=32)
@@ -400,6 +439,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=8e-4)
+    parser.add_argument("--canonical-share", type=float, default=0.0,
+                        help="share of each batch drawn from the glyphs' canonical images")
+    parser.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--bar-interval", type=float, default=30.0, help="seconds between bar updates")
@@ -425,20 +467,24 @@ def main(argv: list[str] | None = None) -> None:
         latents = torch.load(latents_path, weights_only=True)
     else:
         latents = encode_all(vae, dataset["images"], device)
+        if args.init_from is not None:  # the warm-started UNet learnt this VAE's scaling
+            latents["scaling_factor"] = torch.tensor(float(vae.config.scaling_factor))
         torch.save(latents, latents_path)
     if args.export_only:
         args.steps = int(torch.load(TRAIN_DIR / "diffusion.pt", weights_only=True)["step"])
     unet, text_encoder = train_diffusion(args, dataset, latents, device)
     export(vae, unet, text_encoder, float(latents["scaling_factor"]))
     write_reference(dataset)
+    write_vocabulary(dataset)
     seconds = sum(float(torch.load(TRAIN_DIR / name, weights_only=True).get("seconds", 0.0))
-                  for name in ("vae.pt", "diffusion.pt"))
+                  for name in ("vae.pt", "diffusion.pt") if (TRAIN_DIR / name).exists())
     stats = {"train_minutes": round(seconds / 60, 1), "threads": args.threads,
              "device": str(device), "latent_std": 1.0 / float(latents["scaling_factor"]),
              "vae_recon_mae_255": float(latents["recon_mae"]),
              "glyphs": int(len(dataset["names"])), "images": int(len(dataset["images"])),
              "vae_steps": args.vae_steps, "steps": args.steps, "batch": args.batch,
-             "lr": args.lr, "seed": args.seed}
+             "lr": args.lr, "seed": args.seed,
+             "init_from": str(args.init_from) if args.init_from else None}
     (TRAIN_DIR / "train_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 from dreamline.errors import DreamlineError
 from dreamline.repl.context import CommandContext, Flow
 from dreamline.repl.lines import shown
+from dreamline.repl.vocabulary import show_vocabulary
 from dreamline.words import command_argument
 
 __all__ = ["COMMANDS", "Command", "Flow", "find_command", "help_lines", "is_command_line",
@@ -187,6 +188,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("switch", "<model>", "model", "load another model by name or path", _switch),
     Command("embeddings", "", "none", "list the textual-inversion embeddings (<name> in a "
             "prompt)", _embeddings),
+    Command("vocabulary", "[word]", "text", "list the words the current model knows (those "
+            "with word)", show_vocabulary),
     Command("replay", "<file>", "file", "run each line of a file as if typed", _replay),
     Command("help", "", "none", "this list; '-h' shows the switches of a prompt line", _help),
     Command("q", "", "none", "quit (also exit, quit or Ctrl-D)", _quit, bang=False,

@@ -3,7 +3,8 @@
 What is completed comes from the two tables: switch names and each switch's completion kind
 from switches.py, command names and each command's argument kind from commands.py.  The only
 knowledge here is how to complete a kind: paths (directories get '/', spaces get quotes),
-seeds used this session, samplers and model names.
+seeds used this session, samplers and model names; and prompt words from the current model's
+vocabulary (repl/vocabulary.py), when it has one.
 """
 
 from __future__ import annotations
@@ -79,11 +80,13 @@ class InvokeCompleter(Completer):
                  seeds: Callable[[], Iterable[int]] = lambda: (),
                  models: Callable[[], Iterable[str]] = lambda: (),
                  samplers: Iterable[str] = (),
-                 embeddings: Callable[[], Iterable[str]] = lambda: ()) -> None:
+                 embeddings: Callable[[], Iterable[str]] = lambda: (),
+                 vocabulary: Callable[[], Iterable[str]] = lambda: ()) -> None:
         self.switches = tuple(switches)
         self.seeds = seeds
         self.models = models
         self.embeddings = embeddings  # read only when a prompt word starting with '<' is completed
+        self.vocabulary = vocabulary  # read only when a prompt word is completed
         self.samplers = tuple(samplers)
         self._by_name = {name: spec for spec in self.switches for name in spec.names}
 
@@ -107,6 +110,28 @@ class InvokeCompleter(Completer):
 
             for word in complete_embedding(partial, self.embeddings()):
                 yield Completion(word, start_position=-len(partial), display_meta="embedding")
+        elif partial.strip("\"'"):
+            yield from self._word_completions(text)
+
+    def _word_completions(self, text: str) -> Iterator[Completion]:
+        """Captions of the model's vocabulary that start with the prompt words being typed.
+
+        The longest typed tail that begins some caption wins: "deciduous tr" offers
+        "deciduous tree", "fo" offers "fox" and "fox face"; the tail stops at a quote."""
+        tail = text[max(text.rfind('"'), text.rfind("'")) + 1:]
+        words = tail.split(" ")
+        captions = list(self.vocabulary())
+        for first in range(len(words)):
+            typed = " ".join(words[first:])
+            if not typed or typed[0] == " " or typed.startswith("-"):
+                continue
+            wanted = typed.lower()
+            found = sorted((c for c in captions if c.lower().startswith(wanted) and c != typed),
+                           key=lambda c: (len(c), c))
+            if found:
+                for caption in found:
+                    yield Completion(caption, start_position=-len(typed), display_meta="known")
+                return
 
     def _switch_completions(self, partial: str) -> Iterator[Completion]:
         for spec in self.switches:

@@ -11,6 +11,7 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
 from dreamline.repl.completer import InvokeCompleter, SwitchSpec
+from dreamline.repl.context import ModelManager
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.keys import make_key_bindings
 from dreamline.repl.toolbar import make_toolbar
@@ -26,6 +27,9 @@ class PromptSource(Protocol):
 
     @property
     def seeds_used(self) -> list[int]: ...
+
+    @property
+    def models(self) -> ModelManager: ...
 
     def model_names(self) -> list[str]: ...
 
@@ -60,8 +64,11 @@ def make_prompt_session(source: PromptSource, *, input: Input | None = None,
     from dreamline.request import SAMPLERS
 
     seeds: Callable[[], list[int]] = lambda: source.seeds_used  # noqa: E731  read when drawn
+    from dreamline.repl.vocabulary import vocabulary_words
+
     completer = InvokeCompleter(switch_specs(), seeds=seeds, models=source.model_names,
-                                samplers=SAMPLERS, embeddings=source.embedding_names)
+                                samplers=SAMPLERS, embeddings=source.embedding_names,
+                                vocabulary=lambda: vocabulary_words(source.models))
     return PromptSession(
         history=source.history,
         auto_suggest=AutoSuggestFromHistory(),
