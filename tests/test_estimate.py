@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
+import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -118,7 +120,10 @@ def test_store_round_trip_and_runs_averaged(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"version": 99, "groups": {}}',
                                      '{"version": 1, "groups": {"g": {"8x8": {"call_seconds": '
-                                     '"fast"}, "big": {"call_seconds": 1}}}}', "\udcff"])
+                                     '"fast"}, "big": {"call_seconds": 1}}}}', "\udcff",
+                                     '{"version": 1, "groups": {"g": {"8x8": {"call_seconds": '
+                                     '1e308, '
+                                     '"extra_seconds": 1e308, "peak_bytes": 1e308}}}}'])
 def test_corrupt_store_counts_as_empty_and_is_rewritten(tmp_path: Path, content: str) -> None:
     path = tmp_path / STORE_FILE_NAME
     path.write_bytes(content.encode("utf-8", "surrogateescape"))
@@ -220,6 +225,25 @@ def test_quick_run_says_no_estimate_and_is_measured(tmp_path: Path) -> None:
     assert not kept.probe and kept.extra_seconds is not None and kept.call_seconds > 0
 
 
+@pytest.mark.parametrize("changes", [{"deepcache": 2}, {"tome": 0.5}, {"compiled": True}])
+def test_runs_faster_or_slower_than_the_plain_unet_are_not_kept(tmp_path: Path,
+                                                               changes: dict[str, Any]) -> None:
+    """--compile pays its compile time in the first image, --deepcache/--tome skip work: none
+    of them is the plain UNet's speed that the estimate is about (a new user's finding: one
+    --compile run made later plain lines say "about 1 min" for half a second)."""
+    compiled = changes.pop("compiled", False)
+    request = Request(prompt="a fox", steps=2, seed=1).with_changes(**changes)
+    events: list[str] = []
+    store = ThroughputStore(tmp_path / "cache" / STORE_FILE_NAME)
+    generator = Recorded(events)
+    if compiled:
+        generator.compiled = object()  # what a --compile Generator carries
+    Runner(Settings(outdir=tmp_path / "out"), lambda: generator, say=events.append,
+           progress_stream=io.StringIO(), store=store).run(request, lambda path, seed: None)
+    kept = ThroughputStore(store.path).samples(_key(request).group)
+    assert all(sample.probe for sample in kept.values())  # only the plain UNet's own probe
+
+
 def test_img2img_line_names_the_start_step_and_sigma(tmp_path: Path) -> None:
     init = write_image(tmp_path, 0)
     request = Request(prompt="a fox", steps=20, strength=0.75, seed=1, init_img=str(init),
@@ -247,6 +271,29 @@ def test_very_long_run_asks_first_and_no_runs_nothing(tmp_path: Path) -> None:
     assert not any(e.startswith("step") for e in events)
     assert ">> not run (a smaller -W/-H, --fit or fewer -s is quicker)" in events
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_ctrl_c_at_the_question_answers_no(tmp_path: Path) -> None:
+    """Nothing runs yet at the question: Ctrl-C is a no there, not "stopping after this
+    step" (a new user's finding: the question stayed open and ate the next line)."""
+    request = Request(prompt="a fox", steps=2, seed=1)
+    events: list[str] = []
+
+    def press_ctrl_c(question: str) -> bool:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the signal is handled at once; this is never waited out
+        except KeyboardInterrupt:
+            events.append("Ctrl-C reached the question")
+            return False
+        return True
+
+    runner = _runner(tmp_path, events, _slow_store(tmp_path, request, 510.0),
+                     confirm=press_ctrl_c)
+    runner.run(request, lambda path, seed: None)
+    assert "Ctrl-C reached the question" in events
+    assert not any("stopping after this step" in e for e in events)
+    assert not any(e.startswith("step") for e in events)
 
 
 def test_very_long_run_without_a_terminal_warns_and_runs(tmp_path: Path) -> None:

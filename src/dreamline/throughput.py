@@ -75,6 +75,9 @@ class Sample:
                       None if peak is None else int(peak))
 
 
+MAX_STORED = 1e12  # beyond any real seconds or bytes: a larger stored number is damage
+
+
 def _sample(raw: Any) -> Sample | None:
     """A stored entry, or None when it is not one (ignored like a corrupt file)."""
     if not isinstance(raw, dict):
@@ -83,7 +86,7 @@ def _sample(raw: Any) -> Sample | None:
 
     def number(value: Any) -> bool:
         return (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value) and value >= 0)
+                and math.isfinite(value) and 0 <= value <= MAX_STORED)
 
     if call is None or not number(call) or (extra is not None and not number(extra)) or \
             (peak is not None and not number(peak)):

@@ -115,13 +115,14 @@ class Forecast:
     """One command's estimate, and the measurement of each of its images."""
 
     def __init__(self, model: Any, request: Request, init: Any, store: ThroughputStore,
-                 *, persist: bool = True) -> None:
+                 *, persist: bool = True, measure: bool = True) -> None:
         import torch
 
         self.model = model
         self.request = request
         self.store = store
         self.persist = persist
+        self.measure = measure  # False: this run's speed is not the plain UNet's (--compile...)
         self.plan = plan_for(model, request, init)
         self.key = Key(model.short_hash, str(model.device), str(model.dtype).split(".")[-1],
                            torch.get_num_threads(), self.plan.latent)
@@ -187,7 +188,7 @@ class Forecast:
 
     def finish_image(self) -> None:
         """An image came out: keep its seconds per UNet call, decode time and peak memory."""
-        if self._steps == 0:
+        if self._steps == 0 or not self.measure:
             return
         now = time.perf_counter()
         calls = est.unet_calls(self.plan.sampler, self._steps)
@@ -226,7 +227,11 @@ def make(generator: Any, request: Request, init: Any, store: ThroughputStore | N
     model = getattr(generator, "model", None)
     if store is None or getattr(model, "unet", None) is None:
         return NO_FORECAST
-    return Forecast(model, request, init, store, persist=persist)
+    # Only plain runs are kept: --compile pays its compile time in the first image, and
+    # --deepcache/--tome run faster than the plain UNet the estimate is about.
+    plain = getattr(generator, "compiled", None) is None and request.deepcache == 1 \
+        and request.tome == 0
+    return Forecast(model, request, init, store, persist=persist, measure=plain)
 
 
 def dry_run(generator: Any, request: Request, say: Say, store: ThroughputStore | None

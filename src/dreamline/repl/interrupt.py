@@ -47,6 +47,19 @@ class StopRequest:
             return  # the file being written is finished first; check() stops right after
         raise KeyboardInterrupt
 
+    @contextmanager
+    def asking(self) -> Iterator[None]:
+        """A question before the run (nothing runs yet): Ctrl-C answers it with no, as at the
+        prompt, instead of asking to stop after a step."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def check(self) -> None:
         """Raise KeyboardInterrupt if a Ctrl-C asked to stop (called at step boundaries)."""
         if self.requested:

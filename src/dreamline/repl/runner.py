@@ -21,7 +21,7 @@ from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl import forecast as forecasts
 from dreamline.repl.context import ModelManager, ModelUnavailable, OnSaved
 from dreamline.repl.interrupt import StopRequest
-from dreamline.repl.memory import MemoryLadder, free_memory, is_out_of_memory  # noqa: F401
+from dreamline.repl.memory import MemoryLadder, free_memory, is_out_of_memory
 from dreamline.repl.progress import Progress
 from dreamline.repl.settings import Settings
 from dreamline.repl.steps import StepSaver
@@ -142,8 +142,7 @@ class Runner:
         listed even if a later one fails or Ctrl-C stops the command.  Out of memory climbs
         the ladder of repl/memory.py (the image that failed is made again, finished ones are
         not).  Raises OutputError (folder unusable, before any work), SaveFailed, OutOfMemory
-        (every rung failed), ModelUnavailable.  --dry_run: only the estimate and the command
-        are said."""
+        (every rung failed), ModelUnavailable.  --dry_run: only the estimate and command."""
         if request.dry_run:
             forecasts.dry_run(self.generators(), request, self.say, self.store)
             return
@@ -151,9 +150,9 @@ class Runner:
         check_writable(outdir)  # before the model loads and before any image is made
         generator = self.generators()
         job = _Job(self, request, outdir, generator, on_saved)
-        device = getattr(getattr(generator, "model", None), "device", None)
-        cuda = _reset_cuda_peak(device)
         model = getattr(generator, "model", None)
+        device = getattr(model, "device", None)
+        cuda = _reset_cuda_peak(device)
         width = request.width or getattr(model, "default_width", None)
         height = request.height or getattr(model, "default_height", None)
         size = f"{width}x{height}" if width and height else "this size"
@@ -234,8 +233,9 @@ class _Job:
             self.init, self.init_ready = self._prepare_init(), True
             self.forecast = forecasts.make(self.generator, self.request, self.init,
                                            self.runner.store)
-            if not self.forecast.announce(self.runner.say, self.runner.confirm):
-                return
+            with self.stop.asking():  # Ctrl-C at the question is a no
+                if not self.forecast.announce(self.runner.say, self.runner.confirm):
+                    return
         request, more = self.request, {}
         if first:  # the images left keep the seeds they would have had (image 0's is the base)
             request, more = dataclasses.replace(request, seed=self.done[0][0].request.seed), \
@@ -332,7 +332,7 @@ class _Job:
 
 
 def _reset_cuda_peak(device: Any) -> bool:
-    if device is None or getattr(device, "type", "") != "cuda":
+    if getattr(device, "type", "") != "cuda":
         return False
     import torch
 
