@@ -8,42 +8,15 @@ prompts, makes of the prompt we ran.
 
 from __future__ import annotations
 
-import re
 
 import pytest
-from compel import Compel
 
+from emphasis_reading import a1111_weights, compel_weights
 from dreamline.pngmeta.a1111 import BLEND_NOTE, a1111_parameters, parse_a1111
-from dreamline.pngmeta.readers.attention import parse
-from dreamline.prompt_syntax import to_compel
 from dreamline.prompts import split_prompt
 from dreamline.request import Request
 
 RUN = {"width": 64, "height": 64}
-
-
-def _merged(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
-    for text, weight in pairs:
-        words = re.sub(r" ([+-])", r"\1", " ".join(text.replace(",", " , ").split()))
-        if not words:
-            continue
-        rounded = round(weight, 3)
-        if out and out[-1][1] == rounded:
-            out[-1] = (out[-1][0] + " " + words, rounded)
-        else:
-            out.append((words, rounded))
-    return out
-
-
-def compel_reads(text: str) -> list[tuple[str, float]]:
-    conjunction = Compel.parse_prompt_string(to_compel(text))
-    return _merged([(fragment.text, fragment.weight)
-                    for fragment in conjunction.prompts[0].children])
-
-
-def a1111_reads(text: str) -> list[tuple[str, float]]:
-    return _merged([(run.text, run.weight) for run in parse(text)])
 
 
 @pytest.mark.parametrize("prompt, written", [
@@ -59,7 +32,7 @@ def test_our_emphasis_reads_the_same_in_a1111(prompt: str, written: str) -> None
     text = a1111_parameters(Request(prompt=prompt, seed=1), RUN)
     read = parse_a1111(text)
     assert read.prompt == written
-    assert a1111_reads(read.prompt) == compel_reads(prompt)
+    assert a1111_weights(read.prompt) == compel_weights(prompt)
     assert "Prompt note" not in read.fields
 
 
@@ -68,7 +41,7 @@ def test_negative_emphasis_and_sub_prompts() -> None:
     read = parse_a1111(a1111_parameters(request, RUN))
     assert read.prompt == "a (cat:1.1) :0.6666666666666666 AND a dog :0.3333333333333333"
     assert read.negative == "(ugly:1.3), (blurry:0.9)"
-    assert a1111_reads(read.negative) == compel_reads(split_prompt(request.prompt).negative)
+    assert a1111_weights(read.negative) == compel_weights(split_prompt(request.prompt).negative)
 
 
 def test_blend_is_written_as_its_prompts_with_a_note() -> None:

@@ -3,16 +3,14 @@ per word what they meant there (checked against compel's own parse of the fetche
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from compel import Compel
 from PIL import Image, PngImagePlugin
 
+from emphasis_reading import a1111_weights, compel_weights
 from dreamline.parse import parse_line
 from dreamline.pngmeta.readers.attention import Run, parse
-from dreamline.prompt_syntax import to_compel
 from dreamline.prompts import split_prompt
 from dreamline.repl.fetch import fetch
 from dreamline.request import Request
@@ -28,33 +26,6 @@ def a1111_png(tmp_path: Path, prompt: str, negative: str = "") -> Path:
     path = tmp_path / "a1111.png"
     Image.new("RGB", (8, 8)).save(path, pnginfo=info)
     return path
-
-
-def _merged(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Words with their weights, spacing ignored, equal neighbours merged (rounded to 1e-3)."""
-    out: list[tuple[str, float]] = []
-    for text, weight in pairs:
-        # CLIP's tokenizer splits "8k+" into 8, k, + as it does "8k +": spacing is no change
-        words = re.sub(r" ([+-])", r"\1", " ".join(text.replace(",", " , ").split()))
-        if not words:
-            continue
-        rounded = round(weight, 3)
-        if out and out[-1][1] == rounded:
-            out[-1] = (out[-1][0] + " " + words, rounded)
-        else:
-            out.append((words, rounded))
-    return out
-
-
-def compel_weights(text: str) -> list[tuple[str, float]]:
-    """What compel (the library that encodes our prompts) makes of one of our prompt texts."""
-    conjunction = Compel.parse_prompt_string(to_compel(text))
-    return _merged([(fragment.text, fragment.weight)
-                    for fragment in conjunction.prompts[0].children])
-
-
-def a1111_weights(text: str) -> list[tuple[str, float]]:
-    return _merged([(run.text, run.weight) for run in parse(text)])
 
 
 def test_a1111_rules_as_its_documentation_gives_them() -> None:
