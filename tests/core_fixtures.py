@@ -23,9 +23,8 @@ from tiny_models import SCHEDULER_CONFIG, tiny_components
 SIZE = 64
 
 
-@lru_cache(maxsize=1)
-def tiny_model() -> LoadedModel:
-    """One tiny model per test session (the weights are random but fixed by the seed)."""
+def fresh_tiny_model() -> LoadedModel:
+    """A tiny model of its own (for tests that change its networks in place)."""
     parts = tiny_components(seed=0)
     return LoadedModel(
         name="tiny", path=Path("tiny"), short_hash="0123456789",
@@ -33,6 +32,12 @@ def tiny_model() -> LoadedModel:
         tokenizer=parts["tokenizer"], scheduler_config=dict(SCHEDULER_CONFIG),
         device=torch.device("cpu"), dtype=torch.float32,
         default_width=SIZE, default_height=SIZE)
+
+
+@lru_cache(maxsize=1)
+def tiny_model() -> LoadedModel:
+    """One tiny model per test session (the weights are random but fixed by the seed)."""
+    return fresh_tiny_model()
 
 
 def gradient_image(kind: int, size: int = SIZE) -> Image.Image:

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core_fixtures import fresh_tiny_model
 from dreamline.cli import build_parser, settings_from_args
 from dreamline.core import Generator, memory
 from dreamline.core import latents as latent_ops
@@ -25,17 +26,12 @@ from dreamline.repl.memory import MemoryLadder
 from dreamline.repl.runner import OutOfMemory, Runner
 from dreamline.repl.settings import Settings
 from dreamline.request import Request
-from tiny_models import SCHEDULER_CONFIG, tiny_components, tiny_vae
+from tiny_models import tiny_vae
 
 
 def fresh_model() -> LoadedModel:
     """A tiny model of its own: the ladder changes networks in place, so never the shared one."""
-    parts = tiny_components(seed=0)
-    return LoadedModel(
-        name="tiny", path=Path("tiny"), short_hash="0123456789",
-        unet=parts["unet"], vae=parts["vae"], text_encoder=parts["text_encoder"],
-        tokenizer=parts["tokenizer"], scheduler_config=dict(SCHEDULER_CONFIG),
-        device=torch.device("cpu"), dtype=torch.float32, default_width=64, default_height=64)
+    return fresh_tiny_model()
 
 
 def pixels(image: Image.Image) -> np.ndarray:
