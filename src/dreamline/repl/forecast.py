@@ -61,9 +61,11 @@ def _sigma(model: Any, request: Request, steps_run: int) -> float | None:
     return ((1 - alpha) / alpha) ** 0.5 if 0 < alpha <= 1 else None
 
 
-def plan_for(model: Any, request: Request, init: Any) -> est.Plan:
-    """What ``request`` will run with ``model`` (init: the PreparedInit, None for txt2img).
-    Raises RequestError for a side below the model's multiple, as the generator would."""
+def plan_for(model: Any, request: Request, init: Any, *, with_sigma: bool = False
+             ) -> est.Plan:
+    """What ``request`` will run with ``model`` (init: the PreparedInit, None for txt2img);
+    ``with_sigma``: also the noise level the init image is inserted at.  Raises RequestError
+    for a side below the model's multiple, as the generator would."""
     factor = model.vae_scale_factor
     if init is not None:
         width, height = init.image.size
@@ -79,7 +81,8 @@ def plan_for(model: Any, request: Request, init: Any) -> est.Plan:
         width = side("-W/--width", request.width, model.default_width)
         height = side("-H/--height", request.height, model.default_height)
         steps_run = request.steps
-    sigma = _sigma(model, request, steps_run) if init is not None and \
+    # sigma only for the line that names it: a scheduler built per command would be wasted work
+    sigma = _sigma(model, request, steps_run) if with_sigma and init is not None and \
         steps_run < request.steps else None
     return est.Plan(request.sampler, request.steps, steps_run, request.steps - steps_run, sigma,
                     request.iterations, (width, height), (width // factor, height // factor),
@@ -120,6 +123,7 @@ class Forecast:
 
         self.model = model
         self.request = request
+        self.init = init
         self.store = store
         self.persist = persist
         self.measure = measure  # False: this run's speed is not the plain UNet's (--compile...)
@@ -151,6 +155,11 @@ class Forecast:
                                   vae_factor=self.model.vae_scale_factor,
                                   value_bytes=self.model.dtype.itemsize)
 
+    def line(self, found: est.Estimate) -> str:
+        """The estimate line, naming the init image's noise level (computed only here)."""
+        plan = plan_for(self.model, self.request, self.init, with_sigma=True)
+        return est.format_line(plan, found)
+
     def announce(self, say: Say, confirm: Confirm | None) -> bool:
         """Say the estimate line when the run is expected to take over ANNOUNCE_SECONDS; past
         CONFIRM_SECONDS ask ``confirm`` (at a terminal) or, without one, warn and go on.  False
@@ -159,7 +168,7 @@ class Forecast:
         seconds = found.seconds
         if seconds is None or seconds <= est.ANNOUNCE_SECONDS:
             return True
-        say(f">> {est.format_line(self.plan, found)}")
+        say(f">> {self.line(found)}")
         if seconds <= est.CONFIRM_SECONDS:
             return True
         long = f"about {est.format_duration(seconds)}"
@@ -251,6 +260,6 @@ def dry_run(generator: Any, request: Request, say: Say, store: ThroughputStore |
     if not isinstance(forecast, Forecast):
         say(">> estimate: unknown (no model loaded here to measure)")
     else:
-        say(f">> {est.format_line(forecast.plan, forecast.estimate())}")
+        say(f">> {forecast.line(forecast.estimate())}")
     command = dataclasses.replace(request, seed=resolve_seed(request.seed), dry_run=False)
     say(f">> dry run, nothing generated; the command: {format_command(command)}")
