@@ -85,6 +85,22 @@ def test_bad_default_is_one_line_and_status_2(argv: list[str], message: str,
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "\u0663"], "argument --threads: '\u0663' is not a whole number"),  # Arabic 3
+    (["--threads", "2.5"], "argument --threads: '2.5' is not a whole number"),
+    (["--ray_workers", "\uff12"], "argument --ray_workers: '\uff12' is not a whole number"),
+    (["--ray_cpus", "nan"], "argument --ray_cpus: 'nan' is not a number"),
+])
+def test_launch_numbers_are_ascii_like_the_switches(argv: list[str], message: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's finding: --threads took an Arabic-Indic digit the switches refuse."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().splitlines()[-1].startswith("dreamline: error:")
+
+
 def test_help_lists_launch_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["--help"])

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="put each command's images in a sub-directory named after its prompt")
     parser.add_argument("--device", metavar="DEVICE",
                         help="cpu, cuda, cuda:N or mps (default: the best one present)")
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=_whole_number, metavar="N",
                         help="CPU threads for torch (default: the cores free now; "
                              "OMP_NUM_THREADS also sets it)")
     parser.add_argument("--compile", action="store_true",
@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="spread the lines over Ray workers: no ADDRESS starts a local Ray, "
                             "'auto' or ray://host:port joins a cluster (pip install "
                             "'dreamline[ray]')")
-    batch.add_argument("--ray_workers", type=int, metavar="N",
+    batch.add_argument("--ray_workers", type=_whole_number, metavar="N",
                        help="how many Ray workers (default: one per GPU, else one per "
                             "--ray_cpus CPU cores)")
-    batch.add_argument("--ray_cpus", type=float, default=1.0, metavar="N",
+    batch.add_argument("--ray_cpus", type=_decimal_number, default=1.0, metavar="N",
                        help="CPU cores per worker on a cluster without GPUs (default: 1)")
     parser.add_argument("--version", action="version", version=f"dreamline {__version__}")
     defaults = parser.add_argument_group(
@@ -138,6 +138,26 @@ def _say(text: str) -> None:
 
 BANNER = ("dreamline {version}: type a prompt and switches ('-h' for help),",
           "'!help' for commands, 'q' or Ctrl-D to quit")
+
+
+def _whole_number(raw: str) -> int:
+    """A launch option's whole number, ASCII digits only (as the per-line switches take)."""
+    from dreamline.switch_values import parse_int
+
+    try:
+        return parse_int(raw, "value", "ASCII digits, e.g. 2")
+    except DreamlineError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+
+
+def _decimal_number(raw: str) -> float:
+    """A launch option's decimal number, ASCII digits only (as the per-line switches take)."""
+    from dreamline.switch_values import parse_float
+
+    try:
+        return parse_float(raw, "value", "a decimal number such as 0.5 or 2")
+    except DreamlineError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
 
 
 def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
