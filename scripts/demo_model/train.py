@@ -267,6 +267,20 @@ def build_diffusion_models(seed: int, device: torch.device,
     return unet, text_encoder
 
 
+def kept_glyph_rows(dataset: dict[str, np.ndarray], reference: Path | None) -> torch.Tensor:
+    """Rows of ``dataset`` whose glyph is named in ``reference`` (a model's reference.npz)."""
+    if reference is None:
+        return torch.zeros(0, dtype=torch.long)
+    with np.load(reference) as npz:
+        kept = {str(name) for name in npz["names"]}
+    names = [str(name) for name in dataset["names"]]
+    wanted = np.array([name in kept for name in names])
+    rows = np.flatnonzero(wanted[dataset["glyph_ids"]])
+    print(f"keeping {int(wanted.sum())} of {len(kept)} glyphs named in {reference} in every batch",
+          flush=True)
+    return torch.from_numpy(rows)
+
+
 def train_diffusion(
     args: argparse.Namespace,
     dataset: dict[str, np.ndarray],
@@ -297,6 +311,9 @@ def train_diffusion(
     # each glyph's canonical image (its first row): centred, white, captioned with its name
     canonical_rows = torch.from_numpy(np.unique(dataset["glyph_ids"], return_index=True)[1])
     canonical_count = round(args.batch * args.canonical_share)
+    # every image (any variant) of the glyphs a warm start already knew, so they are not forgotten
+    keep_rows = kept_glyph_rows(dataset, args.keep_names)
+    keep_count = round(args.batch * args.keep_share) if len(keep_rows) else 0
     scale = float(latents["scaling_factor"])
     latent_mean, latent_std = latents["mean"], latents["std"]
     abar = alphas_cumprod().to(device)
@@ -315,6 +332,9 @@ def train_diffusion(
         if canonical_count:
             picks = torch.randint(len(canonical_rows), (canonical_count,), generator=gen)
             rows[:canonical_count] = canonical_rows[picks]
+        if keep_count:
+            picks = torch.randint(len(keep_rows), (keep_count,), generator=gen)
+            rows[canonical_count:canonical_count + keep_count] = keep_rows[picks]
         eps_latent = torch.randn((args.batch, 4, LATENT_SIDE, LATENT_SIDE), generator=gen)
         clean = ((latent_mean[rows] + latent_std[rows] * eps_latent) * scale).to(device)
         noise = torch.randn(clean.shape, generator=gen).to(device)
@@ -441,6 +461,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=8e-4)
     parser.add_argument("--canonical-share", type=float, default=0.0,
                         help="share of each batch drawn from the glyphs' canonical images")
+    parser.add_argument("--keep-names", type=Path, default=None,
+                        help="a reference.npz whose glyphs get --keep-share of every batch")
+    parser.add_argument("--keep-share", type=float, default=0.0,
+                        help="share of each batch drawn from the --keep-names glyphs' images")
     parser.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--save-every", type=int, default=250)
