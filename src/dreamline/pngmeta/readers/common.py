@@ -26,7 +26,7 @@ class Fetched(NamedTuple):
 # "noise_schedule", InvokeAI "_k") -> ours; None: the tool's default, i.e. the model's own.
 SCHEDULES: dict[str, str | None] = {
     "karras": "karras", "normal": "model", "uniform": "model", "native": "model",
-    "exponential": "exponential", "automatic": None, "": None,
+    "exponential": "exponential", "model": "model", "automatic": None, "": None,
 }
 # Suffixes other tools glue to a sampler name ("euler_ancestral_karras", "DPM++ 2M Karras").
 _SCHEDULE_SUFFIX = re.compile(r"[ _](karras|normal|simple|exponential|sgm[ _]uniform|"
