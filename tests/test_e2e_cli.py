@@ -91,6 +91,15 @@ def test_piped_bad_line_fails_alone_with_a_summary(piped_run) -> None:  # type: 
     assert "Traceback" not in result.stderr
 
 
+def test_no_library_advice_reaches_the_screen(piped_run) -> None:  # type: ignore
+    """The hub libraries' own warnings (e.g. transformers' 'requires torchvision', raised when
+    compel is imported) are not the user's business: nothing of theirs on stdout or stderr."""
+    _, result = piped_run
+    for line in (result.stdout + result.stderr).splitlines():
+        assert not line.startswith(("[transformers]", "[diffusers]")), line
+        assert "torchvision" not in line, line
+
+
 def test_from_file_pasted_command_reproduces_pixels(  # type: ignore[no-untyped-def]
         piped_run, model_files, tmp_path) -> None:
     first_outdir, first = piped_run

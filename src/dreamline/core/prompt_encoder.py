@@ -16,19 +16,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from compel import Compel
-from compel.embeddings_provider import SplitLongTextMode
-from compel.prompt_parser import (
-    Blend,
-    Conjunction,
-    CrossAttentionControlSubstitute,
-    FlattenedPrompt,
-)
 from transformers.utils import logging as transformers_logging
 
 from dreamline.core.embedding_tokens import EmbeddingVocabulary
 from dreamline.prompt_syntax import has_groups, split_breaks, to_compel, unescape
 from dreamline.request import RequestError
+
+# Importing compel imports diffusers' Flux/Sana pipelines, whose transformers image processors
+# warn (once) on screen that torchvision is missing; dreamline uses none of them.
+_verbosity = transformers_logging.get_verbosity()
+transformers_logging.set_verbosity_error()
+try:
+    from compel import Compel  # noqa: E402
+    from compel.embeddings_provider import SplitLongTextMode  # noqa: E402
+    from compel.prompt_parser import (  # noqa: E402
+        Blend,
+        Conjunction,
+        CrossAttentionControlSubstitute,
+        FlattenedPrompt,
+    )
+finally:
+    transformers_logging.set_verbosity(_verbosity)
 
 
 @dataclass(frozen=True)
