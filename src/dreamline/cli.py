@@ -129,6 +129,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         vae=args.vae,
         vae_tiling=args.vae_tiling,
         embedding_path=tuple(args.embedding_path),
+        compile_unet=args.compile,
     )
 
 
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.lora_folder = lora_folder(models_file_for(settings.config))
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path,
-                                 compile_unet=args.compile)
+                                 compile_unet=settings.compile_unet)
     runner = Runner(settings, generators, say=_say,  # a very long line asks first at a terminal
                     confirm=ask_at_terminal if interactive else None)
     session = Session(settings, models, runner, interactive=interactive)

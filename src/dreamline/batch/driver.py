@@ -23,7 +23,7 @@ from typing import Any
 from dreamline.batch.launch import BatchPlan
 from dreamline.batch.models import RayModels
 from dreamline.batch.pool import Ticket, WorkerPool
-from dreamline.batch.worker import ModelInfo
+from dreamline.batch.worker import ModelInfo, WorkerSettings
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl.commands import is_command_line
 from dreamline.repl.context import ModelUnavailable
@@ -149,9 +149,11 @@ class Dispatcher:
 class RemoteGenerator:
     """What the runner calls a generator: a worker's images for the current line."""
 
-    def __init__(self, dispatcher: Dispatcher, model: ModelInfo) -> None:
+    def __init__(self, dispatcher: Dispatcher, model: ModelInfo,
+                 say: Callable[[str], None]) -> None:
         self.dispatcher = dispatcher
         self.model = model
+        self.say = say
 
     def iter_generate(self, request: Request, *, init: Any = None, on_step: Any = None,
                       on_start: Any = None) -> Iterator[Any]:
@@ -159,15 +161,18 @@ class RemoteGenerator:
             raise DreamlineError("--save_intermediates: not available with --ray; run this "
                                  "line without --ray")
         outcome = self.dispatcher.pool.result(self.dispatcher.take(request, init))
+        for note in outcome.notes:  # what the worker's generator said, as a local run says it
+            self.say(note if note.startswith(">>") else f">> {note}")
+        yield from outcome.images  # those finished before an out-of-memory failure too
         if outcome.error is not None:
             raise outcome.error
-        yield from outcome.images
 
 
-def _generators(dispatcher: Dispatcher, models: RayModels) -> Callable[[], RemoteGenerator]:
+def _generators(dispatcher: Dispatcher, models: RayModels,
+                say: Callable[[str], None]) -> Callable[[], RemoteGenerator]:
     def current() -> RemoteGenerator:
         try:
-            return RemoteGenerator(dispatcher, models.current())
+            return RemoteGenerator(dispatcher, models.current(), say)
         except ModelError as exc:
             raise ModelUnavailable(exc) from None
     return current
@@ -201,9 +206,15 @@ def _pool(ray: Any, plan: BatchPlan, session: Session,
     options = {"num_gpus": 1} if gpus else {"num_cpus": plan.ray_cpus}
     settings = session.settings
     models_file = models_file_for(settings.config)
-    args = (str(models_file.resolve()) if models_file is not None else None, settings.device,
-            settings.precision, None if gpus else max(1, int(plan.ray_cpus)))
-    return WorkerPool(ray, count, options, args, on_submit)
+    worker = WorkerSettings(
+        models_file=str(models_file.resolve()) if models_file is not None else None,
+        device=settings.device, precision=settings.precision,
+        threads=None if gpus else max(1, int(plan.ray_cpus)),
+        vae=str(settings.vae.resolve()) if settings.vae is not None else None,
+        vae_tiling=settings.vae_tiling,
+        embedding_paths=tuple(str(path.resolve()) for path in settings.embedding_path),
+        compile_unet=settings.compile_unet)
+    return WorkerPool(ray, count, options, (worker,), on_submit)
 
 
 def run_on_ray(plan: BatchPlan, session: Session, lines: Iterable[SourceLine], *,
@@ -240,7 +251,7 @@ def run_on_ray(plan: BatchPlan, session: Session, lines: Iterable[SourceLine], *
         dispatcher = Dispatcher(session, models, pool, lines,
                                 LOOKAHEAD_PER_WORKER * len(pool.slots))
         old_runner = session.runner
-        session.runner = Runner(session.settings, _generators(dispatcher, models),
+        session.runner = Runner(session.settings, _generators(dispatcher, models, session.say),
                                 say=session.say, progress=False)
         session.runner.name_tags = getattr(old_runner, "name_tags", {})
         bar = LineBar(session.hooks, pool, enabled=progress)

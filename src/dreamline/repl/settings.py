@@ -50,6 +50,7 @@ class Settings:
     vae_tiling: bool = False  # --vae_tiling: blended VAE tiles above the VAE's tile size
     embedding_path: tuple[Path, ...] = ()  # --embedding_path: textual-inversion files/folders
     lora_folder: Path | None = None  # where LoRA names are looked up (!fetch checks them)
+    compile_unet: bool = False  # --compile: the UNet through torch.compile
 
     @property
     def launch_cfg_scale(self) -> bool:
