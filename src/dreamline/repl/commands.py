@@ -139,6 +139,8 @@ def _clear(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _models(context: CommandContext, word: str, arg: str) -> Flow:
+    if context.models.problem is not None:  # the models file is unusable: said, then the rest
+        context.error(f"error: {context.models.problem}")
     for line in context.models.describe():
         context.say(line)
     return Flow.GO_ON

@@ -63,6 +63,9 @@ class ModelManager(Protocol):
 
     def describe(self) -> list[str]: ...  # the !models lines
 
+    @property
+    def problem(self) -> str | None: ...  # why the models file is not in use; None: it is
+
     def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
 
     def default_sampler(self) -> tuple[str, str, str, str] | None: ...  # model, -A, schedule
@@ -131,6 +134,8 @@ class CommandContext(Protocol):
     def current_line(self) -> str: ...  # the line being run (so !search can leave it out)
 
     def say(self, text: str) -> None: ...
+
+    def error(self, text: str) -> None: ...  # one line on stderr (red at a terminal)
 
     def set_next_input(self, text: str) -> None: ...
 
