@@ -86,3 +86,16 @@ def test_models_lists_the_builtin_model_after_a_fallback(tmp_path: Path) -> None
     assert models.names() == ["demo"] and models.problem is not None
     assert models.describe()[0] == "models in the built-in list:"
     assert models.default_cfg() == ("demo", 4.0, "its built-in entry")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (GOOD_ENTRY + "  sampler: k_euler\n  sampler: ddim\n",
+     "model 'demo' has two sampler keys (lines 5 and 6; YAML would keep the last silently); "
+     "expected one"),
+    (GOOD_ENTRY + "other:\n  path: x\n" + GOOD_ENTRY,
+     "model 'demo' is listed twice (lines 1 and 7); expected each name once"),
+])
+def test_a_key_said_twice_is_refused_naming_entry_key_and_lines(tmp_path: Path, text: str,
+                                                                 fragment: str) -> None:
+    message = load_error(tmp_path, text)
+    assert message == f"models file {tmp_path / 'models.yaml'}: {fragment}"

@@ -69,12 +69,19 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> ModelError:
 
 
 def _key_lines(path: Path, node: yaml.MappingNode, owner: str | None) -> dict[str, int]:
-    """Each scalar key's line."""
+    """Each scalar key's line; a key said twice is refused (YAML would keep the last)."""
     seen: dict[str, int] = {}
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
             continue
         key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key in seen:
+            if owner is None:
+                raise ModelError(f"models file {path}: model {key!r} is listed twice (lines "
+                                 f"{seen[key]} and {line}); expected each name once")
+            raise ModelError(f"models file {path}: model {owner!r} has two {key} keys (lines "
+                             f"{seen[key]} and {line}; YAML would keep the last silently); "
+                             f"expected one")
         seen[key] = line
     return seen
 
