@@ -67,11 +67,20 @@ BANNER = ("dreamline {version}: type a prompt and switches ('-h' for help),",
 
 
 def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
-    """The session's model manager: registry, device, load/switch and the model cache."""
-    return ModelManager(models_file=models_file_for(settings.config),
-                        device=settings.device, precision=settings.precision,
-                        wanted=wanted, say=_say, vae=settings.vae,
-                        vae_tiling=settings.vae_tiling)
+    """The session's model manager: registry, device, load/switch and the model cache.
+
+    The models file is read now, so that a broken one is found before any line runs; the
+    manager then offers the built-in demo model, its ``problem`` the one line saying why.
+    """
+    models = ModelManager(models_file=models_file_for(settings.config),
+                          device=settings.device, precision=settings.precision,
+                          wanted=wanted, say=_say, vae=settings.vae,
+                          vae_tiling=settings.vae_tiling)
+    try:
+        models.registry()
+    except ModelError as exc:
+        models.use_builtin_models(f"{exc}; {BUILTIN_FALLBACK}")
+    return models
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     models = make_model_manager(settings, settings.model)
-    problem = _models_file_problem(models)
+    problem = models.problem  # said once here, before any line; !models repeats it
+    if problem is not None:
+        print(f"dreamline: error: {problem}", file=sys.stderr)
     settings.lora_folder = lora_folder(models_file_for(settings.config))
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path,
@@ -116,20 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         session.error(f"error: {problem}")  # the run went on with the demo model: not a success
         return 1
     return status
-
-
-def _models_file_problem(models: ModelManager) -> str | None:
-    """Read the models file at start-up, so that a broken one is one line naming the file and
-    the place at fault before any line runs (not blamed on the first line).  The session goes
-    on with the built-in demo model, and ``!models`` repeats the line; None: the file is fine."""
-    try:
-        models.registry()
-    except ModelError as exc:
-        problem = f"{exc}; {BUILTIN_FALLBACK}"
-        models.use_builtin_models(problem)
-        print(f"dreamline: error: {problem}", file=sys.stderr)
-        return problem
-    return None
 
 
 def _run(args: argparse.Namespace, plan: BatchPlan, session: Session,
@@ -238,10 +235,7 @@ def _start_model(session: Session, generators: ModelGenerators, settings: Settin
         return 2
     session.error(f"error: --model {settings.model}: {failed[0]}; using the default model "
                   f"instead")
-    problem = session.models.problem
     models = make_model_manager(settings, None)
-    if problem is not None:  # the models file was unusable: the demo model again
-        models.use_builtin_models(problem)
     generators.models = models
     session.use_models(models)
     return _start_model(session, generators, dataclasses.replace(settings, model=None), True)
