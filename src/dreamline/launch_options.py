@@ -83,7 +83,7 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
         metavar="PATH|-", type=text_path("a file of prompt lines, or - for stdin"),
         help="run each line of this file ('-' for stdin), then exit"), at_prompt="!replay FILE"),
     LaunchOption(("--model",), dict(
-        metavar="NAME|PATH",
+        metavar="NAME|PATH", type=text_path("a model name or path"),
         help="a model named in the models file, or a path to one "
              "(default: the file's default, else the built-in demo model)"),
         at_prompt="!switch NAME|PATH"),

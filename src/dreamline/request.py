@@ -123,12 +123,15 @@ def control_character(text: str) -> str | None:
     return None
 
 
-def _text(name: str, value: Any, *, path: bool) -> None:
-    """Text that a command line can hold: no control characters; a path is not empty."""
+def _text(name: str, value: Any, *, path: bool,
+          expected: str = "a file or directory path") -> None:
+    """Text that a command line can hold: no control characters; a path is not empty or blank
+    (``Path("")`` would be the current directory)."""
     if not isinstance(value, str):
         raise RequestError(f"{name}: {value!r} is not text")
-    if path and not value:
-        raise RequestError(f"{name}: an empty path; expected a file or directory path")
+    if path and not value.strip():
+        shown = f"{value!r} is a blank path" if value else "an empty path"
+        raise RequestError(f"{name}: {shown}; expected {expected}")
     found = control_character(value)
     if found is not None:
         raise RequestError(f"{name}: {value!r} has a control character, {found}; expected "
@@ -204,10 +207,11 @@ def validate(request: Request) -> Request:
     """Check every field of ``request``; return it unchanged or raise RequestError."""
     r = request
     _text("prompt", r.prompt, path=False)
-    for name, path in (("-I/--init_img", r.init_img), ("-M/--init_mask", r.init_mask),
-                       ("-o/--outdir", r.outdir)):
+    for name, path, kind in (("-I/--init_img", r.init_img, "an image path"),
+                             ("-M/--init_mask", r.init_mask, "an image path"),
+                             ("-o/--outdir", r.outdir, "a directory path")):
         if path is not None:
-            _text(name, path, path=True)
+            _text(name, path, path=True, expected=kind)
     _number("-s/--steps", r.steps, int)
     _in_range("-s/--steps", r.steps, 1, MAX_STEPS, expected=f"a whole number from 1 to {MAX_STEPS}")
     if r.seed is not None:

@@ -134,6 +134,8 @@ class Switch:
         if self.kind in (Kind.PATH, Kind.CHOICE):
             if raw == "":
                 raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
+            if not raw.strip():  # a blank path would be the current directory
+                raise RequestError(f"{self.label}: {raw!r} is blank; expected {self.expected}")
             if self.kind is Kind.CHOICE:
                 return self._choice(raw)
             return raw

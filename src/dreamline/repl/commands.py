@@ -56,6 +56,15 @@ def _need_arg(command: str, arg: str, what: str) -> str:
     return arg
 
 
+def _path_arg(command: str, arg: str, what: str) -> str:
+    """A ! command's path (or model) argument; an empty or blank one (``!switch ""``) is
+    refused, since it would name the current directory."""
+    path = command_argument(_need_arg(command, arg, what))
+    if not path.strip():
+        raise DreamlineError(f"!{command}: {arg} is an empty path; expected {what}")
+    return path
+
+
 def _made_with(path: Path) -> tuple[str | None, str | None]:
     """(model name, model hash) stored in the image's sd-metadata; Nones when not stored."""
     from dreamline.repl.fetch import read_metadata
@@ -87,8 +96,7 @@ def _other_model_note(context: CommandContext, path: Path) -> str | None:
 
 
 def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
-    typed = _need_arg("fetch", arg, "a PNG file written by dreamline")
-    path = context.find_image(command_argument(typed))
+    path = context.find_image(_path_arg("fetch", arg, "a PNG file written by dreamline"))
     from dreamline.repl.fetch import fetch
 
     fetched = fetch(path, loras=context.local_loras())
@@ -158,13 +166,13 @@ def _embeddings(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _switch(context: CommandContext, word: str, arg: str) -> Flow:
-    context.models.switch(command_argument(_need_arg("switch", arg, "a model name (see !models)")))
+    context.models.switch(_path_arg("switch", arg, "a model name (see !models) or path"))
     context.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
 
 def _replay(context: CommandContext, word: str, arg: str) -> Flow:
-    path = Path(command_argument(_need_arg("replay", arg, "a file of prompt lines")))
+    path = Path(_path_arg("replay", arg, "a file of prompt lines"))
     return context.replay_file(path)
 
 
