@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl import forecast as forecasts
 from dreamline.repl.context import ModelManager, ModelUnavailable, OnSaved
+from dreamline.repl.inputs import prepare_line_init, run_size
 from dreamline.repl.interrupt import StopRequest
 from dreamline.repl.memory import MemoryLadder, free_memory, is_out_of_memory
 from dreamline.repl.progress import Progress
@@ -153,10 +154,7 @@ class Runner:
         model = getattr(generator, "model", None)
         device = getattr(model, "device", None)
         cuda = _reset_cuda_peak(device)
-        width = request.width or getattr(model, "default_width", None)
-        height = request.height or getattr(model, "default_height", None)
-        size = f"{width}x{height}" if width and height else "this size"
-        ladder = MemoryLadder(model, size, self.say)
+        ladder = MemoryLadder(model, lambda: run_size(request, model, job.init), self.say)
         out_of_memory = False
         with job.stop.installed():  # Ctrl-C: "stopping after this step...", see interrupt.py
             try:
@@ -171,6 +169,7 @@ class Runner:
                 with job.stop.writing():
                     job.finish(cuda)
         if out_of_memory:
+            size = ladder.size  # before the job (and its init image) goes
             del job
             free_memory(device)
             tried = f"; retried {ladder.tried_text}" if ladder.tried else ""
@@ -216,14 +215,9 @@ class _Job:
 
     def _prepare_init(self) -> Any:
         """The core takes pixels: the init image is read, fitted and hashed here (None: txt2img)."""
-        from dreamline.init_input import prepare_init
-
         if not self.request.is_img2img:
             return None
-        model = self.generator.model
-        return prepare_init(self.request, default_size=(model.default_width, model.default_height),
-                            multiple=model.size_multiple,
-                            report=lambda text: self.runner.say(f">> {text}"))
+        return prepare_line_init(self.request, self.generator.model, self.runner.say)
 
     def generate(self, first: int = 0) -> None:
         """Make and save the images from index ``first`` on (a retry after out of memory)."""
