@@ -107,7 +107,7 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
              "overlapping tiles: less memory; pixels near the tile seams change slightly, "
              "smaller images not at all")),
     LaunchOption(("--precision",), dict(
-        choices=PRECISION_CHOICES, default="auto",
+        choices=PRECISION_CHOICES, default="auto", type=str.lower,  # FLOAT32 is float32
         help="float type to run in; auto = float16 on CUDA, float32 elsewhere (autocast is the "
              "reference's name for auto)")),
     LaunchOption(("-F", "--full_precision"), dict(

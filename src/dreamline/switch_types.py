@@ -110,11 +110,11 @@ class Switch:
 
         Raises RequestError naming the switch when the text is not of the right form.
         """
-        if self.kind is Kind.HELP:
-            if raw not in HELP_TOPICS:
+        if self.kind is Kind.HELP:  # a keyword: -h ALL is -h all
+            if raw.strip().lower() not in HELP_TOPICS:
                 raise RequestError(f"{self.label}: {raw!r} is not a help topic; expected "
                                    f"{self.expected}")
-            return raw
+            return raw.strip().lower()
         if self.kind is Kind.INT:
             return parse_int(raw, self.label, self.expected)
         if self.kind is Kind.FLOAT:

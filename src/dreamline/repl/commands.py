@@ -45,8 +45,12 @@ class Command:
         return ("!" if self.bang else "") + self.name
 
     def matches(self, word: str) -> bool:
+        """``word`` names this command; after '!' in any case (``!HELP``), since a command's
+        name is a keyword, but a bare ``q``/``exit`` only as written (``Exit`` is a prompt)."""
         if self.pattern is not None:
             return self.pattern.fullmatch(word) is not None
+        if self.bang:
+            word = word.lower()
         return word == self.name or word in self.aliases
 
 
