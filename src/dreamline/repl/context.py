@@ -98,6 +98,15 @@ class FinishedLine:
         return cls(request, produced) if len(produced.images) == request.iterations else None
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one line ended: what the loop does next, and the one-line error if it failed."""
+
+    flow: Flow
+    error: str | None = None
+    fatal: bool = False  # a non-interactive run stops here (the model cannot be loaded)
+
+
 class LineHooks(Protocol):
     """Around each line of a file (set as ``Session.hooks``): the manifest and ``--resume``."""
 
