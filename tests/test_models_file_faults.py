@@ -99,3 +99,31 @@ def test_a_key_said_twice_is_refused_naming_entry_key_and_lines(tmp_path: Path, 
                                                                  fragment: str) -> None:
     message = load_error(tmp_path, text)
     assert message == f"models file {tmp_path / 'models.yaml'}: {fragment}"
+
+
+def test_at_the_prompt_a_broken_models_file_leaves_the_demo_model_and_models_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from dreamline import cli
+    from dreamline.repl.session import Session
+
+    broken = tmp_path / "models.yaml"
+    broken.write_text(GOOD_ENTRY + "  sampler: k_euler\n  sampler: ddim\n", encoding="utf-8")
+    seen: list[object] = []
+
+    def prompt(session: Session, prompt_session: object) -> int:
+        seen.append(session.models.label)
+        seen.append(session.handle_line("!models").error)
+        return 0
+
+    monkeypatch.setattr(cli, "make_prompt_session", lambda session: None)
+    monkeypatch.setattr(Session, "run_interactive", prompt)
+    monkeypatch.setattr("sys.stdin", type("Tty", (), {"isatty": lambda self: True})())
+    assert main(["-o", str(tmp_path / "out"), "-c", str(broken)]) == 0
+    label, error = seen
+    assert str(label).startswith("demo [") and error is None  # loaded; !models did not fail
+    err = capsys.readouterr().err.splitlines()
+    line = (f"error: models file {broken}: model 'demo' has two sampler keys (lines 5 and 6; "
+            f"YAML would keep the last silently); expected one; only the built-in demo model "
+            f"is available")
+    assert err == [f"dreamline: {line}", line]  # at start, then from !models
