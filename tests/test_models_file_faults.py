@@ -47,6 +47,8 @@ def test_invalid_yaml_names_line_column_and_what_was_expected(
     (GOOD_ENTRY + "  colour: red\n", "line 5: model 'demo' has unknown field(s) colour"),
     ("demo:\n  description: x\n  sampler: nope\n  path: x\n",
      "line 3: model 'demo': sampler is 'nope'; expected"),
+    ("other:\n  path: x\ndemo:\n  description: x\n",
+     "line 3: model 'demo' has no path; expected a path key"),
 ])
 def test_a_bad_entry_names_the_line_of_its_key(tmp_path: Path, text: str,
                                                fragment: str) -> None:

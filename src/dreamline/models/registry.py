@@ -172,7 +172,8 @@ def _entry(path: Path, name: Any, raw: Any, lines: EntryLines | None) -> ModelEn
         raise ModelError(f"{at(unknown[0])}: model {name!r} has unknown field(s) "
                          f"{', '.join(unknown)}; expected {', '.join(sorted(_KNOWN_FIELDS))}")
     if "path" not in raw:
-        raise ModelError(f"{at()}: model {name!r} has no path")
+        raise ModelError(f"{at()}: model {name!r} has no path; expected a path key (a "
+                         f"diffusers folder, .safetensors or .ckpt file)")
     default = raw.get("default", False)
     if not isinstance(default, bool):
         raise ModelError(f"{at('default')}: model {name!r}: default is {default!r}; expected "
