@@ -28,7 +28,6 @@ from dreamline.repl.session import Session
 from dreamline.repl.settings import Settings
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     """The launch parser (launch_options.py), its help naming the default models file."""
     return launch_options.build_parser(default_models_file())
