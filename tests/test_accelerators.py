@@ -168,10 +168,12 @@ def test_tome_and_deepcache_together_reproduce(gen: Generator) -> None:
                         "to 1000"),
     ("a --deepcache 2.5", "--deepcache: '2.5' is not a whole number; expected a whole number "
                           "from 1 (off) to 1000"),
-    ("a --tome 0.8", "--tome: 0.8 is out of range; expected a merge ratio in [0 (off), 0.75]"),
-    ("a --tome -0.1", "--tome: -0.1 is out of range; expected a merge ratio in [0 (off), 0.75]"),
-    ("a --tome half", "--tome: 'half' is not a number; expected a merge ratio in [0 (off), "
-                      "0.75]"),
+    ("a --tome 0.8", "--tome: 0.8 is out of range; expected 0 (off), or a merge ratio from "
+                     "0.01 to 0.75"),
+    ("a --tome -0.1", "--tome: -0.1 is out of range; expected 0 (off), or a merge ratio from "
+                      "0.01 to 0.75"),
+    ("a --tome half", "--tome: 'half' is not a number; expected 0 (off), or a merge ratio "
+                      "from 0.01 to 0.75"),
 ])
 def test_bad_values_are_one_line_naming_the_range(line: str, message: str) -> None:
     with pytest.raises(RequestError) as info:
@@ -190,7 +192,7 @@ def test_the_command_holds_the_switches_and_reads_back() -> None:
 def test_help_lists_both() -> None:
     text = format_help("all")
     assert "--deepcache N" in text and "--tome R" in text
-    assert "a merge ratio in [0 (off), 0.75]" in format_help("generation")
+    assert "0 (off), or a merge ratio from 0.01 to 0.75" in format_help("generation")
 
 
 def test_completion_offers_both(tmp_path: Path) -> None:

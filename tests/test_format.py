@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from dreamline.format import format_command, format_number, quote, quote_path
 from dreamline.parse import parse_line
 from dreamline.prompts import split_prompt
-from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE, SAMPLERS, SEED_MAX, Request, RequestError
+from dreamline.request import (CFG_SCALE_RANGE, MAX_SIDE, SAMPLERS, SEED_MAX, VARIATION_MIN,
+                               Request, RequestError)
 from dreamline import samplers as sampler_table
 
 
@@ -90,7 +91,7 @@ _WORD = st.one_of(st.text(_CHARS, min_size=1, max_size=8),
                                    "\u00e9t\u00e9", "\u732b", "\U0001f431", "\u00a0",
                                    "\u2028", "\\\"", "\"\\"]))
 _PROMPTS = st.lists(_WORD, max_size=8).map(" ".join)
-_PATHS = st.one_of(st.text(_CHARS, min_size=1, max_size=20),
+_PATHS = st.one_of(st.text(_CHARS, min_size=1, max_size=20).filter(str.strip),  # blank: refused
                    st.sampled_from(["x.png", "my dir/x.png", "-1", "-x.png", "C:\\a b\\c.png",
                                     "it's.png", "\\", "~/x.png", "\u732b.png", "a:b", "--x"]))
 
@@ -152,7 +153,7 @@ def requests(draw: st.DrawFn) -> Request:
         fit=draw(st.booleans()),
         init_mask=draw(st.none() | _PATHS) if init_img is not None else None,
         invert_mask=draw(st.booleans()),
-        variation_amount=draw(_UNIT),
+        variation_amount=draw(st.one_of(st.just(0.0), _edges(VARIATION_MIN, 1.0))),  # 0: off
         with_variations=tuple(draw(st.lists(st.tuples(_int_edges(0, SEED_MAX), _UNIT),
                                             max_size=3))),
         grid=draw(st.booleans()),

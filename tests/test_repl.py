@@ -36,6 +36,7 @@ class FakeModels:
 
     label = "fake-model"
     device_label = "cpu float32"
+    problem: str | None = None  # the models file is in use
 
     def __init__(self, cfg_scales: dict[str, float] | None = None,
                  samplers: dict[str, tuple[str, str]] | None = None) -> None:

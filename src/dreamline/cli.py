@@ -11,101 +11,26 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import BinaryIO
 
-from dreamline import __version__, switches
-from dreamline.batch.launch import plan_batch, start_lines
+from dreamline import __version__, launch_options, switches
+from dreamline.batch.launch import BatchPlan, plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.lora_tags import lora_folder
-from dreamline.models.manager import ModelManager, default_models_file, models_file_for
+from dreamline.models.manager import (BUILTIN_FALLBACK, ModelManager, default_models_file,
+                                      models_file_for)
 from dreamline.repl.context import Flow
 from dreamline.repl.forecast import ask_at_terminal
 from dreamline.repl.lines import decode_lines
 from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
-from dreamline.repl.settings import DEFAULT_OUTDIR, Settings
-
-PRECISION_CHOICES = ("auto", "float32", "float16", "bfloat16", "autocast")
+from dreamline.repl.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dreamline",
-        description="An invoke>-style command line for Stable Diffusion (txt2img and img2img). "
-                    "Type prompt lines at the invoke> prompt, pipe them in, or give --from_file.",
-        epilog="At the prompt: '-h' lists the switches of a prompt line, '!help' the commands.",
-    )
-    parser.add_argument("-o", "--outdir", type=Path, default=DEFAULT_OUTDIR,
-                        help=f"where images, logs and the history go (default: {DEFAULT_OUTDIR})")
-    parser.add_argument("--from_file", metavar="PATH|-",
-                        help="run each line of this file ('-' for stdin), then exit")
-    parser.add_argument("--model", metavar="NAME|PATH",
-                        help="a model named in the models file, or a path to one "
-                             "(default: the file's default, else the built-in demo model)")
-    parser.add_argument("-c", "--config", type=Path, metavar="FILE",
-                        help=f"the models file (default: {default_models_file()})")
-    parser.add_argument("--embedding_path", type=Path, metavar="FILE|DIR", action="append",
-                        default=[],
-                        help="textual-inversion embeddings (A1111 .pt/.safetensors, diffusers "
-                             "learned_embeds), each used as <name> in prompts; may be repeated "
-                             "(an embeddings/ folder beside the models file is always read)")
-    parser.add_argument("--vae", type=Path, metavar="PATH",
-                        help="a VAE file (.pt, .ckpt, .safetensors) or diffusers vae/ folder to "
-                             "use instead of each model's own (default: the model's, or a "
-                             "<checkpoint>.vae.pt/.safetensors/.ckpt beside it)")
-    parser.add_argument("--vae_tiling", action="store_true",
-                        help="encode and decode images larger than the VAE's tile (SD 1.x: "
-                             "512 pixels) in overlapping tiles: less memory; pixels near the "
-                             "tile seams change slightly, smaller images not at all")
-    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
-                        help="float type to run in; auto = float16 on CUDA, float32 elsewhere "
-                             "(autocast is the reference's name for auto)")
-    parser.add_argument("-F", "--full_precision", action="store_true",
-                        help="same as --precision float32")
-    parser.add_argument("-p", "--prompt_as_dir", action="store_true",
-                        help="put each command's images in a sub-directory named after its prompt")
-    parser.add_argument("--device", metavar="DEVICE",
-                        help="cpu, cuda, cuda:N or mps (default: the best one present)")
-    parser.add_argument("--threads", type=_whole_number, metavar="N",
-                        help="CPU threads for torch (default: the cores free now; "
-                             "OMP_NUM_THREADS also sets it)")
-    parser.add_argument("--compile", action="store_true",
-                        help="run the UNet through torch.compile: compiled once per model and "
-                             "image size (minutes on a CPU, said in one line); pixels may "
-                             "differ slightly from a run without it")
-    parser.add_argument("--log_file", type=Path, metavar="FILE",
-                        help="where tracebacks of internal errors go "
-                             "(default: <outdir>/dreamline-errors.log)")
-    batch = parser.add_argument_group("batch runs (with --from_file)")
-    batch.add_argument("--resume", action="store_true",
-                       help="skip the lines that an earlier run of the same file finished (see "
-                            "dreamline-manifest.jsonl in the output folder) and run the rest")
-    batch.add_argument("--each_image", metavar="DIR",
-                       help="run every prompt line once per image in DIR (as its -I), in name "
-                            "order; outputs are named NNNNNN.<seed>.<image name>.png")
-    batch.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                       help="spread the lines over Ray workers: no ADDRESS starts a local Ray, "
-                            "'auto' or ray://host:port joins a cluster (pip install "
-                            "'dreamline[ray]')")
-    batch.add_argument("--ray_workers", type=_whole_number, metavar="N",
-                       help="how many Ray workers (default: one per GPU, else one per "
-                            "--ray_cpus CPU cores)")
-    batch.add_argument("--ray_cpus", type=_decimal_number, default=1.0, metavar="N",
-                       help="CPU cores per worker on a cluster without GPUs (default: 1)")
-    parser.add_argument("--version", action="version", version=f"dreamline {__version__}")
-    defaults = parser.add_argument_group(
-        "defaults for every prompt line (a line may override them for itself)")
-    for switch in switches.launch_switches():
-        names = [name for name in switch.names if name not in ("-h", "--help")]
-        if switch.kind.takes_value:
-            defaults.add_argument(*names, dest=switch.field, metavar=switch.metavar,
-                                  default=None, help=f"{switch.help} ({switch.expected})")
-        else:
-            defaults.add_argument(*names, dest=switch.field, action="store_true", default=None,
-                                  help=switch.help)
-    return parser
+    """The launch parser (launch_options.py), its help naming the default models file."""
+    return launch_options.build_parser(default_models_file())
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -141,32 +66,21 @@ BANNER = ("dreamline {version}: type a prompt and switches ('-h' for help),",
           "'!help' for commands, 'q' or Ctrl-D to quit")
 
 
-def _whole_number(raw: str) -> int:
-    """A launch option's whole number, ASCII digits only (as the per-line switches take)."""
-    from dreamline.switch_values import parse_int
-
-    try:
-        return parse_int(raw, "value", "ASCII digits, e.g. 2")
-    except DreamlineError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-
-def _decimal_number(raw: str) -> float:
-    """A launch option's decimal number, ASCII digits only (as the per-line switches take)."""
-    from dreamline.switch_values import parse_float
-
-    try:
-        return parse_float(raw, "value", "a decimal number such as 0.5 or 2")
-    except DreamlineError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-
 def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
-    """The session's model manager: registry, device, load/switch and the model cache."""
-    return ModelManager(models_file=models_file_for(settings.config),
-                        device=settings.device, precision=settings.precision,
-                        wanted=wanted, say=_say, vae=settings.vae,
-                        vae_tiling=settings.vae_tiling)
+    """The session's model manager: registry, device, load/switch and the model cache.
+
+    The models file is read now, so that a broken one is found before any line runs; the
+    manager then offers the built-in demo model, its ``problem`` the one line saying why.
+    """
+    models = ModelManager(models_file=models_file_for(settings.config),
+                          device=settings.device, precision=settings.precision,
+                          wanted=wanted, say=_say, vae=settings.vae,
+                          vae_tiling=settings.vae_tiling)
+    try:
+        models.registry()
+    except ModelError as exc:
+        models.use_builtin_models(f"{exc}; {BUILTIN_FALLBACK}")
+    return models
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     models = make_model_manager(settings, settings.model)
+    problem = models.problem  # said once here, before any line; !models repeats it
+    if problem is not None:
+        print(f"dreamline: error: {problem}", file=sys.stderr)
     settings.lora_folder = lora_folder(models_file_for(settings.config))
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path,
@@ -205,6 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     confirm=ask_at_terminal if interactive else None)
     session = Session(settings, models, runner, interactive=interactive)
     session.embedding_source = lambda: generators.parts()[0]
+    status = _run(args, plan, session, generators, stream, interactive)
+    if problem is not None and not interactive and status in (0, 1):
+        session.error(f"error: {problem}")  # the run went on with the demo model: not a success
+        return 1
+    return status
+
+
+def _run(args: argparse.Namespace, plan: BatchPlan, session: Session,
+         generators: ModelGenerators, stream: BinaryIO | None, interactive: bool) -> int:
+    """The session's lines: a --from_file run, piped lines or the prompt; the exit status."""
+    settings = session.settings
     if stream is not None:
         with stream if args.from_file != "-" else _no_close(stream):
             status = _start_model(session, generators, settings, interactive) \

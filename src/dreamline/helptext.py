@@ -115,6 +115,7 @@ def format_help(topic: str = "", defaults: Request | None = None,
     Raises RequestError for an unknown topic.  Lines are at most WIDTH (80) characters.
     """
     shown = defaults if defaults is not None else Request()
+    topic = topic.strip().lower()  # a keyword: "ALL" is "all"
     if topic == "":
         return "\n".join(_short_screen(shown, model_fields))
     if topic not in HELP_TOPICS:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from dreamline.errors import DreamlineError
+from dreamline.launch_options import launch_only
 from dreamline.prompts import split_prompt
 from dreamline.request import Request, RequestError, validate
 from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
@@ -25,6 +26,7 @@ __all__ = ["ParsedLine", "Recall", "Token", "is_comment", "parse_line", "tokeniz
 _RECALL = re.compile(r"-\d+")
 _ESCAPED_DASH = re.compile(r"\\\s(-\S+)")
 _QUOTE_HINT = "quote the prompt if it has words that start with '-'"
+COLUMNS = 80  # an error said under the prompt is one line of an 80-column terminal
 
 
 class Recall(Protocol):
@@ -54,11 +56,33 @@ def is_comment(line: str) -> bool:
     return stripped.startswith("#") or stripped.startswith("//")
 
 
+def _fitted(head: str, tails: list[str]) -> str:
+    """``head`` (the bad value, first) with the longest of ``tails`` that keeps the line within
+    COLUMNS (the prompt's one-line error bar cuts the rest), else with the shortest tail."""
+    for tail in sorted(tails, key=len, reverse=True):
+        if len(head) + len(tail) <= COLUMNS:
+            return head + tail
+    return head + min(tails, key=len)
+
+
 def _unknown(name: str) -> RequestError:
+    """An unknown switch word: a launch option typed on a line is named as one."""
+    word = name.partition("=")[0]
+    option = launch_only(word)
+    if option is not None:
+        head = f"{word} is a launch option, given when dreamline starts"
+        if option.at_prompt:
+            return RequestError(_fitted(head, [f"; here use {option.at_prompt}",
+                                               f"; use {option.at_prompt}"]))
+        return RequestError(_fitted(head, [f" (dreamline {word} ...)", ""]))
+    head = f"unknown switch {name!r}"
     close = difflib.get_close_matches(name, list(BY_NAME), n=3, cutoff=0.6)
     if close:
-        return RequestError(f"unknown switch {name!r}; did you mean {' or '.join(close)}?")
-    return RequestError(f"unknown switch {name!r}; -h lists the switches ({_QUOTE_HINT})")
+        return RequestError(_fitted(head, [f"; did you mean {' or '.join(close[:count])}?"
+                                           for count in range(1, len(close) + 1)]))
+    return RequestError(_fitted(head, [f"; -h lists the switches ({_QUOTE_HINT})",
+                                       "; -h lists the switches, or quote the prompt",
+                                       "; -h lists the switches"]))
 
 
 def _by_long_prefix(name: str) -> Switch | Unsupported:

@@ -25,8 +25,14 @@ MAX_SIDE = 8192
 CFG_SCALE_RANGE: tuple[float, float] = (0.0, 100.0)  # -C/--cfg_scale, and a model's default -C
 CFG_SCALE_EXPECTED = f"a value in [{CFG_SCALE_RANGE[0]:g}, {CFG_SCALE_RANGE[1]:g}]"
 TOME_MAX = 0.75  # tomesd's most: 1 - 1/(2*2) tokens merged with its 2x2 strides
+# The least --tome that merges something worth it: tomesd merges int(ratio * tokens) tokens, so
+# 1e-30 merged none, and below 1% even SD 1.x at 512x512 (4096 tokens) merges under 41.
+TOME_MIN = 0.01
+# The least -v that makes a visible variation (A1111's step too): 1e-30 gave the seed's image.
+VARIATION_MIN = 0.01
 DEEPCACHE_EXPECTED = f"a whole number from 1 (off) to {MAX_STEPS}"
-TOME_EXPECTED = f"a merge ratio in [0 (off), {TOME_MAX:g}]"
+TOME_EXPECTED = f"0 (off), or a merge ratio from {TOME_MIN:g} to {TOME_MAX:g}"
+VARIATION_EXPECTED = f"0 (off), or a value from {VARIATION_MIN:g} to 1"
 
 # Names of the C0 controls, DEL and the C1 controls, for messages such as "U+001B (ESC)".
 _C0 = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN "
@@ -123,12 +129,15 @@ def control_character(text: str) -> str | None:
     return None
 
 
-def _text(name: str, value: Any, *, path: bool) -> None:
-    """Text that a command line can hold: no control characters; a path is not empty."""
+def _text(name: str, value: Any, *, path: bool,
+          expected: str = "a file or directory path") -> None:
+    """Text that a command line can hold: no control characters; a path is not empty or blank
+    (``Path("")`` would be the current directory)."""
     if not isinstance(value, str):
         raise RequestError(f"{name}: {value!r} is not text")
-    if path and not value:
-        raise RequestError(f"{name}: an empty path; expected a file or directory path")
+    if path and not value.strip():
+        shown = f"{value!r} is a blank path" if value else "an empty path"
+        raise RequestError(f"{name}: {shown}; expected {expected}")
     found = control_character(value)
     if found is not None:
         raise RequestError(f"{name}: {value!r} has a control character, {found}; expected "
@@ -153,6 +162,13 @@ def _in_range(name: str, value: float, low: float, high: float, *, low_open: boo
         bracket = "(" if low_open else "["
         shown = expected or f"a value in {bracket}{low:g}, {high:g}]"
         raise RequestError(f"{name}: {value!r} is out of range; expected {shown}")
+
+
+def _off_or_range(name: str, value: float, low: float, high: float, expected: str) -> None:
+    """0 (off), or a value in [low, high]: a value between 0 and ``low`` would be on but do
+    nothing (``--tome 1e-30`` merged no token)."""
+    if value != 0:
+        _in_range(name, value, low, high, expected=expected)
 
 
 def least_strength(steps: int) -> float:
@@ -204,10 +220,11 @@ def validate(request: Request) -> Request:
     """Check every field of ``request``; return it unchanged or raise RequestError."""
     r = request
     _text("prompt", r.prompt, path=False)
-    for name, path in (("-I/--init_img", r.init_img), ("-M/--init_mask", r.init_mask),
-                       ("-o/--outdir", r.outdir)):
+    for name, path, kind in (("-I/--init_img", r.init_img, "an image path"),
+                             ("-M/--init_mask", r.init_mask, "an image path"),
+                             ("-o/--outdir", r.outdir, "a directory path")):
         if path is not None:
-            _text(name, path, path=True)
+            _text(name, path, path=True, expected=kind)
     _number("-s/--steps", r.steps, int)
     _in_range("-s/--steps", r.steps, 1, MAX_STEPS, expected=f"a whole number from 1 to {MAX_STEPS}")
     if r.seed is not None:
@@ -228,7 +245,8 @@ def validate(request: Request) -> Request:
     _number("-f/--strength", r.strength, float)
     _in_range("-f/--strength", r.strength, 0.0, 1.0, low_open=True)
     _number("-v/--variation_amount", r.variation_amount, float)
-    _in_range("-v/--variation_amount", r.variation_amount, 0.0, 1.0)
+    _off_or_range("-v/--variation_amount", r.variation_amount, VARIATION_MIN, 1.0,
+                  VARIATION_EXPECTED)
     for seed, weight in r.with_variations:
         _number("-V/--with_variations seed", seed, int)
         _in_range("-V/--with_variations seed", seed, 0, SEED_MAX,
@@ -258,7 +276,7 @@ def validate(request: Request) -> Request:
     _number("--deepcache", r.deepcache, int)
     _in_range("--deepcache", r.deepcache, 1, MAX_STEPS, expected=DEEPCACHE_EXPECTED)
     _number("--tome", r.tome, float)
-    _in_range("--tome", r.tome, 0.0, TOME_MAX, expected=TOME_EXPECTED)
+    _off_or_range("--tome", r.tome, TOME_MIN, TOME_MAX, TOME_EXPECTED)
     return r
 
 

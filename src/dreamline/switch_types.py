@@ -110,11 +110,11 @@ class Switch:
 
         Raises RequestError naming the switch when the text is not of the right form.
         """
-        if self.kind is Kind.HELP:
-            if raw not in HELP_TOPICS:
+        if self.kind is Kind.HELP:  # a keyword: -h ALL is -h all
+            if raw.strip().lower() not in HELP_TOPICS:
                 raise RequestError(f"{self.label}: {raw!r} is not a help topic; expected "
                                    f"{self.expected}")
-            return raw
+            return raw.strip().lower()
         if self.kind is Kind.INT:
             return parse_int(raw, self.label, self.expected)
         if self.kind is Kind.FLOAT:
@@ -134,6 +134,8 @@ class Switch:
         if self.kind in (Kind.PATH, Kind.CHOICE):
             if raw == "":
                 raise RequestError(f"{self.label}: an empty value; expected {self.expected}")
+            if not raw.strip():  # a blank path would be the current directory
+                raise RequestError(f"{self.label}: {raw!r} is blank; expected {self.expected}")
             if self.kind is Kind.CHOICE:
                 return self._choice(raw)
             return raw

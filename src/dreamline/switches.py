@@ -13,7 +13,8 @@ from typing import Any
 
 from dreamline import samplers as sampler_table
 from dreamline.request import (CFG_SCALE_EXPECTED, DEEPCACHE_EXPECTED, MAX_SIDE, MAX_STEPS,
-                               SAMPLERS, SEED_MAX, TOME_EXPECTED, Request, RequestError, validate)
+                               SAMPLERS, SEED_MAX, TOME_EXPECTED, VARIATION_EXPECTED, Request,
+                               RequestError, validate)
 from dreamline.switch_types import HELP_TOPICS, Complete, Group, Kind, Switch
 
 __all__ = ["HELP_TOPICS", "SWITCHES", "UNSUPPORTED", "BY_NAME", "BY_FIELD", "LONG_NAMES",
@@ -83,7 +84,7 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("--invert_mask", (), (), "invert_mask", Kind.FLAG, "", "a flag",
            "swap kept and repainted regions of the mask", Group.IMG2IMG),
     Switch("--variation_amount", ("-v",), (), "variation_amount", Kind.FLOAT, "A",
-           "a value in [0, 1]", "make variations of the seed's image, this far from it",
+           VARIATION_EXPECTED, "make variations of the seed's image, this far from it",
            Group.VARIATIONS),
     Switch("--with_variations", ("-V",), (), "with_variations", Kind.VARIATIONS,
            "SEED:W,...", "seed:weight pairs separated by commas, e.g. 1234:0.1,5678:0.2",

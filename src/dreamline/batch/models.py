@@ -36,6 +36,10 @@ class RayModels:
     def describe(self) -> list[str]:
         return list(self.inner.describe())
 
+    @property
+    def problem(self) -> str | None:
+        return self.inner.problem
+
     def default_cfg(self) -> tuple[str, float, str] | None:
         return self.inner.default_cfg()
 

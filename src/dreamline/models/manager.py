@@ -23,6 +23,7 @@ DEMO_MODEL = "demo"
 DEMO_NOTE = (">> this is the small built-in demo model; for real pictures give --model PATH",
              ">> (an SD 1.x checkpoint) or an entry in configs/models.yaml (--config FILE)")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+BUILTIN_FALLBACK = "only the built-in demo model is available"
 
 
 def default_models_file() -> Path:
@@ -99,6 +100,7 @@ class ModelManager:
         self._model: LoadedModel | None = None
         self._paths: list[str] = []  # models loaded by path this session, in order
         self._failures: dict[str, tuple[Any, ModelError]] = {}  # source -> (its state, error)
+        self.problem: str | None = None  # why the models file is not in use (use_builtin_models)
 
     # ---- the registry ---------------------------------------------------------------------
     def registry(self) -> ModelRegistry:
@@ -107,6 +109,13 @@ class ModelManager:
             self._registry = (ModelRegistry.load(self.models_file)
                               if self.models_file is not None else demo_registry())
         return self._registry
+
+    def use_builtin_models(self, problem: str) -> None:
+        """Go on with the built-in demo registry after the models file proved unusable
+        (``registry()`` raised); ``problem`` is the one line saying so, which !models repeats."""
+        self.problem = problem
+        self.models_file = None
+        self._registry = demo_registry()
 
     def _where(self) -> str:
         return f"its {self.models_file.name} entry" if self.models_file is not None \

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dreamline import samplers
 from dreamline.errors import ModelError
 from dreamline.models.hashing import CACHE_FILE_NAME
+from dreamline.models.registry_yaml import EntryLines, read_models_yaml
 from dreamline.request import CFG_SCALE_RANGE, MAX_SIDE
 
 BUILTIN_PREFIX = "@builtin/"
@@ -156,37 +155,46 @@ def _text(source: str, name: str, field_name: str, value: Any) -> str:
     return value.strip()
 
 
-def _entry(source: str, base_dir: Path, name: Any, raw: Any) -> ModelEntry:
+def _entry(path: Path, name: Any, raw: Any, lines: EntryLines | None) -> ModelEntry:
+    """One entry checked; each ModelError names the file and the line of the key at fault."""
+
+    def at(key: str | None = None) -> str:
+        return f"{path} line {lines.of(key)}" if lines is not None else str(path)
+
+    base_dir = path.parent
     if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
-        raise ModelError(f"{source}: {name!r} is not a usable model name; expected one word")
+        raise ModelError(f"{at()}: {name!r} is not a usable model name; expected one word")
     if not isinstance(raw, dict):
-        raise ModelError(f"{source}: model {name!r} is {raw!r}; expected a mapping with path, "
+        raise ModelError(f"{at()}: model {name!r} is {raw!r}; expected a mapping with path, "
                          f"description, width, height")
     unknown = sorted(str(key) for key in raw if key not in _KNOWN_FIELDS)
     if unknown:
-        raise ModelError(f"{source}: model {name!r} has unknown field(s) {', '.join(unknown)}; "
-                         f"expected {', '.join(sorted(_KNOWN_FIELDS))}")
+        raise ModelError(f"{at(unknown[0])}: model {name!r} has unknown field(s) "
+                         f"{', '.join(unknown)}; expected {', '.join(sorted(_KNOWN_FIELDS))}")
     if "path" not in raw:
-        raise ModelError(f"{source}: model {name!r} has no path")
+        raise ModelError(f"{at()}: model {name!r} has no path; expected a path key (a "
+                         f"diffusers folder, .safetensors or .ckpt file)")
     default = raw.get("default", False)
     if not isinstance(default, bool):
-        raise ModelError(f"{source}: model {name!r}: default is {default!r}; expected true or "
-                         f"false")
+        raise ModelError(f"{at('default')}: model {name!r}: default is {default!r}; expected "
+                         f"true or false")
     description = raw.get("description", "")
     config = raw.get("config")
-    sampler, schedule = _sampler(source, name, raw)
+    scheduled = "scheduler" if raw.get("schedule") is None else "schedule"
+    sampler, schedule = _sampler(at("sampler" if "sampler" in raw else scheduled), name, raw)
     return ModelEntry(
         name=name,
-        path=resolve_path(_text(source, name, "path", raw["path"]), base_dir),
+        path=resolve_path(_text(at("path"), name, "path", raw["path"]), base_dir),
         description="" if description is None else str(description),
-        width=_size(source, name, "width", raw.get("width")),
-        height=_size(source, name, "height", raw.get("height")),
-        cfg_scale=_cfg_scale(source, name, raw.get("cfg_scale")),
-        config=None if config is None else resolve_path(_text(source, name, "config", config),
-                                                         base_dir),
+        width=_size(at("width"), name, "width", raw.get("width")),
+        height=_size(at("height"), name, "height", raw.get("height")),
+        cfg_scale=_cfg_scale(at("cfg_scale"), name, raw.get("cfg_scale")),
+        config=None if config is None else resolve_path(_text(at("config"), name, "config",
+                                                              config), base_dir),
         default=default,
-        prediction_type=_prediction_type(source, name, raw.get("prediction_type")),
-        vae=None if raw.get("vae") is None else resolve_path(_text(source, name, "vae",
+        prediction_type=_prediction_type(at("prediction_type"), name,
+                                         raw.get("prediction_type")),
+        vae=None if raw.get("vae") is None else resolve_path(_text(at("vae"), name, "vae",
                                                                    raw["vae"]), base_dir),
         sampler=sampler,
         schedule=schedule,
@@ -219,15 +227,11 @@ class ModelRegistry:
                              f"(see configs/models.yaml)") from None
         except (OSError, UnicodeDecodeError) as error:
             raise ModelError(f"models file {path} cannot be read: {error}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ModelError(f"models file {path} is not valid YAML{where}") from None
-        if not isinstance(data, dict):
+        read = read_models_yaml(path, text)  # invalid YAML, a key said twice: ModelError
+        if not isinstance(read.data, dict):
             raise ModelError(f"models file {path}: expected a mapping of model names to entries")
-        entries = [_entry(str(path), path.parent, name, raw) for name, raw in data.items()]
+        entries = [_entry(path, name, raw, read.lines.get(str(name)))
+                   for name, raw in read.data.items()]
         return cls(entries, path)
 
     @property

@@ -45,8 +45,12 @@ class Command:
         return ("!" if self.bang else "") + self.name
 
     def matches(self, word: str) -> bool:
+        """``word`` names this command; after '!' in any case (``!HELP``), since a command's
+        name is a keyword, but a bare ``q``/``exit`` only as written (``Exit`` is a prompt)."""
         if self.pattern is not None:
             return self.pattern.fullmatch(word) is not None
+        if self.bang:
+            word = word.lower()
         return word == self.name or word in self.aliases
 
 
@@ -54,6 +58,15 @@ def _need_arg(command: str, arg: str, what: str) -> str:
     if not arg:
         raise DreamlineError(f"!{command}: needs {what}")
     return arg
+
+
+def _path_arg(command: str, arg: str, what: str) -> str:
+    """A ! command's path (or model) argument; an empty or blank one (``!switch ""``) is
+    refused, since it would name the current directory."""
+    path = command_argument(_need_arg(command, arg, what))
+    if not path.strip():
+        raise DreamlineError(f"!{command}: {arg} is an empty path; expected {what}")
+    return path
 
 
 def _made_with(path: Path) -> tuple[str | None, str | None]:
@@ -87,8 +100,7 @@ def _other_model_note(context: CommandContext, path: Path) -> str | None:
 
 
 def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
-    typed = _need_arg("fetch", arg, "a PNG file written by dreamline")
-    path = context.find_image(command_argument(typed))
+    path = context.find_image(_path_arg("fetch", arg, "a PNG file written by dreamline"))
     from dreamline.repl.fetch import fetch
 
     fetched = fetch(path, loras=context.local_loras())
@@ -139,6 +151,8 @@ def _clear(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _models(context: CommandContext, word: str, arg: str) -> Flow:
+    if context.models.problem is not None:  # the models file is unusable: said, then the rest
+        context.error(f"error: {context.models.problem}")
     for line in context.models.describe():
         context.say(line)
     return Flow.GO_ON
@@ -156,13 +170,13 @@ def _embeddings(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _switch(context: CommandContext, word: str, arg: str) -> Flow:
-    context.models.switch(command_argument(_need_arg("switch", arg, "a model name (see !models)")))
+    context.models.switch(_path_arg("switch", arg, "a model name (see !models) or path"))
     context.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
 
 def _replay(context: CommandContext, word: str, arg: str) -> Flow:
-    path = Path(command_argument(_need_arg("replay", arg, "a file of prompt lines")))
+    path = Path(_path_arg("replay", arg, "a file of prompt lines"))
     return context.replay_file(path)
 
 

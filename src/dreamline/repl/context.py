@@ -63,6 +63,9 @@ class ModelManager(Protocol):
 
     def describe(self) -> list[str]: ...  # the !models lines
 
+    @property
+    def problem(self) -> str | None: ...  # why the models file is not in use; None: it is
+
     def default_cfg(self) -> tuple[str, float, str] | None: ...  # (model, cfg_scale, where)
 
     def default_sampler(self) -> tuple[str, str, str, str] | None: ...  # model, -A, schedule
@@ -93,6 +96,15 @@ class FinishedLine:
     def of(cls, request: Request, produced: Any) -> FinishedLine | None:
         """The line, if it wrote every image of ``request``; None when Ctrl-C cut it short."""
         return cls(request, produced) if len(produced.images) == request.iterations else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one line ended: what the loop does next, and the one-line error if it failed."""
+
+    flow: Flow
+    error: str | None = None
+    fatal: bool = False  # a non-interactive run stops here (the model cannot be loaded)
 
 
 class LineHooks(Protocol):
@@ -131,6 +143,8 @@ class CommandContext(Protocol):
     def current_line(self) -> str: ...  # the line being run (so !search can leave it out)
 
     def say(self, text: str) -> None: ...
+
+    def error(self, text: str) -> None: ...  # one line on stderr (red at a terminal)
 
     def set_next_input(self, text: str) -> None: ...
 

@@ -249,17 +249,17 @@ def dry_run(generator: Any, request: Request, say: Say, store: ThroughputStore |
     (what is measured to estimate is kept for this run only)."""
     from dreamline.core.noise import resolve_seed
     from dreamline.format import format_command
-    from dreamline.init_input import prepare_init
+    from dreamline.repl.inputs import prepare_line_init
 
     model = getattr(generator, "model", None)
-    init = None
-    if request.is_img2img and model is not None:
-        init = prepare_init(request, default_size=(model.default_width, model.default_height),
-                            multiple=model.size_multiple, report=lambda text: say(f">> {text}"))
+    init = prepare_line_init(request, model, say) if model is not None else None
     forecast = make(generator, request, init, store, persist=False)
     if not isinstance(forecast, Forecast):
         say(">> estimate: unknown (no model loaded here to measure)")
     else:
         say(f">> {forecast.line(forecast.estimate())}")
     command = dataclasses.replace(request, seed=resolve_seed(request.seed), dry_run=False)
+    if init is not None and not request.fit:  # the size that runs, as a real run prints it
+        command = dataclasses.replace(command, width=init.image.size[0],
+                                      height=init.image.size[1])
     say(f">> dry run, nothing generated; the command: {format_command(command)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dreamline.errors import DreamlineError
 from dreamline.regular_files import IMAGE_FILE, file_error_message, file_problem
@@ -85,3 +86,48 @@ def prepare_request(request: Request, outdir: Path, say: Callable[[str], None],
         else:
             say(f">> {image} has no stored prompt; running with the empty prompt")
     return request.with_changes(**changes) if changes else request
+
+
+def unused_size_note(request: Request, size: tuple[int, int]) -> str | None:
+    """The line's -W/-H are used for an init image only with --fit (as in the reference): the
+    one line saying so when they differ from the ``size`` (width, height) that runs; None when
+    they are used, not given, or the same as that size."""
+    if request.fit or (request.width, request.height) == (None, None):
+        return None
+    given = (request.width if request.width is not None else size[0],
+             request.height if request.height is not None else size[1])
+    if given == size:
+        return None
+    asked = " ".join(f"{name} {value}" for name, value in (("-W", request.width),
+                                                          ("-H", request.height))
+                     if value is not None)
+    return (f">> {asked} not used: without --fit an init image keeps its own size, "
+            f"{size[0]}x{size[1]}; add --fit to fit it inside -W x -H")
+
+
+def prepare_line_init(request: Request, model: Any, say: Callable[[str], None]) -> Any:
+    """The line's init image (and mask) read, fitted and hashed for ``model`` (a LoadedModel):
+    a PreparedInit, None for txt2img.  Its notes and, when the line's -W/-H are not used,
+    ``unused_size_note`` go to ``say``.  Raises ImageError for a file the user must fix."""
+    from dreamline.init_input import prepare_init
+
+    if not request.is_img2img:
+        return None
+    init = prepare_init(request, default_size=(model.default_width, model.default_height),
+                        multiple=model.size_multiple, report=lambda text: say(f">> {text}"))
+    note = unused_size_note(request, init.image.size) if init is not None else None
+    if note is not None:
+        say(note)
+    return init
+
+
+def run_size(request: Request, model: Any, init: Any) -> str:
+    """'WxH', the size a line runs at: its init image's (``init``, a PreparedInit) when it has
+    one, else -W/-H or the model's default; 'this size' when unknown (no model here)."""
+    if init is not None:
+        width, height = init.image.size
+        return f"{width}x{height}"
+    width = request.width if request.width is not None else getattr(model, "default_width", None)
+    height = request.height if request.height is not None else \
+        getattr(model, "default_height", None)
+    return f"{width}x{height}" if width and height else "this size"

@@ -42,15 +42,21 @@ class MemoryLadder:
     """Runs one request's attempts; ``model`` None or without networks (a generator without a
     LoadedModel, e.g. a Ray driver's): only ``free``.
 
-    ``size`` names the request's size for the lines ("1024x1024").  ``tried`` lists the rungs
-    used, in order, for the caller's final error line when every rung failed.
+    ``size`` names the request's size for the lines ("1024x1024"), or says it when asked (an
+    init image's is known once it is read).  ``tried`` lists the rungs used, in order, for the
+    caller's final error line when every rung failed.
     """
 
-    def __init__(self, model: Any, size: str, say: Say) -> None:
+    def __init__(self, model: Any, size: str | Callable[[], str], say: Say) -> None:
         self.model = model
-        self.size = size
+        self._size = size
         self.say = say
         self.tried: list[str] = []
+
+    @property
+    def size(self) -> str:
+        """The request's size, e.g. '1024x1024'."""
+        return self._size() if callable(self._size) else self._size
 
     def _rungs(self) -> list[str]:
         """What is left to try: ``free`` first, then the model's modes not yet on."""

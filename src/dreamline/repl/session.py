@@ -5,6 +5,8 @@ DreamlineError is one red ``error:`` line, anything else one ``internal error:``
 traceback appended to the error log, and the loop goes on.  A model that cannot be loaded stops
 a non-interactive run at once (every later line would fail the same way); at the prompt,
 ``!switch`` still works.  What a line produced is kept for ``-S -N`` / ``-I -N`` (repl/state.py).
+The loops that feed it lines (the prompt, piped and --from_file lines, !replay) are
+repl/loops.py's.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from dreamline.errors import DreamlineError, ModelError
+from dreamline.errors import DreamlineError
 from dreamline.parse import ParsedLine
+from dreamline.repl import loops
 from dreamline.repl.commands import find_command, is_command_line, split_command
 from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
-                                    ModelUnavailable, RequestRunner)
+                                    ModelUnavailable, Outcome, RequestRunner)
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
-from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, text_lines, without_prompt
+from dreamline.repl.lines import SourceLine, decode_lines, shown, text_lines, without_prompt
+from dreamline.repl.loops import STATUS_MODEL_UNAVAILABLE
 from dreamline.repl.replay import ReplayStack, ReplayStopped
 from dreamline.repl.settings import Settings
 from dreamline.repl.state import LastCommand, LineDefaults, Recall
@@ -35,16 +37,7 @@ from dreamline.request import Request
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
-STATUS_MODEL_UNAVAILABLE = 2
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one line ended: what the loop does next, and the one-line error if it failed."""
-
-    flow: Flow
-    error: str | None = None
-    fatal: bool = False  # a non-interactive run stops here (the model cannot be loaded)
+__all__ = ["STATUS_MODEL_UNAVAILABLE", "LastCommand", "Outcome", "Session"]
 
 
 class Session:
@@ -66,7 +59,7 @@ class Session:
         self.recall = Recall()
         self.next_input = ""
         self.current_line = ""
-        self._replaying = ReplayStack()  # the files !replay is running now
+        self.replaying = ReplayStack()  # the files !replay is running now
         self.hooks: LineHooks = NO_HOOKS  # a batch run's (--resume, the manifest)
         # the session's textual-inversion embeddings (an EmbeddingSet), made on first use
         self.embedding_source: Callable[[], Any] | None = None
@@ -195,7 +188,7 @@ class Session:
             self.error(message)
             return Outcome(Flow.GO_ON, message, fatal=not self.interactive)
         except DreamlineError as exc:
-            if isinstance(exc, ReplayStopped) and self._replaying:
+            if isinstance(exc, ReplayStopped) and self.replaying:
                 raise  # not once per nested replay: the outermost line says it
             message = f"error: {exc}"
             self.error(message)
@@ -237,21 +230,10 @@ class Session:
         self.finished_line = FinishedLine.of(request, produced)
         return Flow.GO_ON
 
-    # ---- the loops ----------------------------------------------------------------------
+    # ---- the loops (repl/loops.py) -----------------------------------------------------
     def run_interactive(self, prompt_session: PromptSession[str]) -> int:
         """Prompt until Ctrl-D, q, exit or quit.  Ctrl-C at the prompt only clears the line."""
-        while True:
-            default, self.next_input = self.next_input, ""
-            try:
-                line = prompt_session.prompt(PROMPT, default=default)
-            except KeyboardInterrupt:
-                continue
-            except EOFError:
-                break
-            if self.handle_line(line).flow is Flow.QUIT:
-                break
-        self.say("goodbye!")
-        return 0
+        return loops.run_interactive(self, prompt_session)
 
     def run_lines(self, lines: Iterable[str], *, source: str = "input") -> int:
         """Run already-decoded lines (see ``run_source``); the exit status."""
@@ -265,75 +247,8 @@ class Session:
         """Run piped or --from_file lines, echoing each as '#line'; the exit status: 0, 1 if
         any line failed, 2 if the run stopped because the model cannot be loaded, 130 on
         Ctrl-C."""
-        try:
-            failures, fatal = self._run_lines(lines)
-        except KeyboardInterrupt:
-            self.error("interrupted")
-            return 130
-        if failures:
-            self.error(f"{len(failures)} line(s) of {source} failed:")
-            for number, message in failures:
-                self.error(f"  line {number}: {message}")
-        if fatal:
-            self.error(f"stopped: no line of {source} can run without a model")
-            return STATUS_MODEL_UNAVAILABLE
-        self.say("goodbye!")
-        return 1 if failures else 0
-
-    def _run_lines(self, lines: Iterable[SourceLine]) -> tuple[list[tuple[int, str]], bool]:
-        failures: list[tuple[int, str]] = []
-        hooks = NO_HOOKS if self._replaying else self.hooks  # not a replayed file's
-        for item in lines:
-            if item.text is None:
-                message = f"error: {item.problem}"
-                self.error(message)
-                failures.append((item.number, message))
-                continue
-            line = item.text
-            if is_skipped(line):
-                continue
-            skip, hook_error = self._hook(partial(hooks.before, item.number, line), line)
-            if skip:
-                continue
-            self.say(f"#{shown(line)}")
-            if not self.interactive:  # typed lines are recorded by the prompt itself
-                self.history.append_string(without_prompt(line))
-            outcome = self.handle_line(line)
-            _, after_error = self._hook(partial(hooks.after, item.number, line,
-                                                self.finished_line, outcome.error), line)
-            for said in (hook_error, outcome.error, after_error):
-                if said is not None:
-                    failures.append((item.number, said))
-            if outcome.fatal:
-                return failures, True
-            if outcome.flow is Flow.QUIT:
-                break
-        return failures, False
-
-    def _hook(self, call: Callable[[], Any], line: str) -> tuple[Any, str | None]:
-        """A batch hook (the manifest, --resume) under the line's error policy: (its result,
-        None), or (None, the one line said) when it failed (a bug's traceback goes to the log;
-        a failed ``before`` skips nothing, so the line runs)."""
-        result: list[Any] = []
-
-        def run() -> Flow:
-            result.append(call())
-            return Flow.GO_ON
-
-        outcome = self.guarded(run, f"{line}  (in the batch run's line hook)")
-        return (result[0] if result else None), outcome.error
+        return loops.run_source(self, lines, source=source)
 
     def replay_file(self, path: Path) -> Flow:
         """!replay: run a file's lines here; fails (one line) if any of them failed."""
-        try:
-            data = path.expanduser().read_bytes()
-        except OSError as exc:
-            raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
-        with self._replaying.entered(path):
-            failures, fatal = self._run_lines(decode_lines(data.splitlines(keepends=True)))
-        if fatal:
-            raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
-        if failures:
-            numbers = ", ".join(str(number) for number, _ in failures)
-            raise DreamlineError(f"!replay {path}: line(s) {numbers} failed")
-        return Flow.GO_ON
+        return loops.replay_file(self, path)

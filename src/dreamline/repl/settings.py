@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dreamline.launch_options import DEFAULT_OUTDIR
 from dreamline.request import Request
 
-DEFAULT_OUTDIR = Path("outputs") / "img-samples"
+__all__ = ["DEFAULT_OUTDIR", "ModelDefault", "Settings"]
 HISTORY_NAME = ".invoke_history"
 ERROR_LOG_NAME = "dreamline-errors.log"
 

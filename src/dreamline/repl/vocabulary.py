@@ -137,6 +137,8 @@ def vocabulary_lines(vocabulary: Vocabulary, name: str, text: str = "", *,
     every entry; other text: the entries whose caption or alias contains it (case-insensitive).
     """
     total = len(vocabulary.entries)
+    if text.lower() == ALL:  # a keyword: '!vocabulary ALL' is '!vocabulary all'
+        text = ALL
     if text and text != ALL:
         found = [entry.shown for entry in vocabulary.entries if entry.matches(text)]
         if not found:

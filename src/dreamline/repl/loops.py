@@ -1,0 +1,147 @@
+"""The loops that feed lines to the session: the prompt, piped and --from_file lines (each
+echoed as '#line', the failures summed up at the end, the exit status), the batch hooks around
+each line, and ``!replay``'s file.
+
+Each line still runs through the session's ``handle_line`` and its error policy; this module
+only decides what comes next and what the run's status is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dreamline.errors import DreamlineError, ModelError
+from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelUnavailable,
+                                    Outcome)
+from dreamline.repl.history import InvokeHistory
+from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, without_prompt
+from dreamline.repl.replay import ReplayStack
+from dreamline.repl.validator import is_skipped
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+STATUS_MODEL_UNAVAILABLE = 2
+Failures = list[tuple[int, str]]  # (line number, the one line said)
+
+
+class LineSession(Protocol):
+    """What the loops use of the session (repl/session.py's Session)."""
+
+    interactive: bool
+    next_input: str
+    hooks: LineHooks
+    replaying: ReplayStack
+    finished_line: FinishedLine | None
+
+    @property
+    def history(self) -> InvokeHistory: ...
+
+    def say(self, text: str) -> None: ...
+
+    def error(self, text: str) -> None: ...
+
+    def handle_line(self, line: str) -> Outcome: ...
+
+    def guarded(self, action: Callable[[], Flow], line: str) -> Outcome: ...
+
+
+def run_interactive(session: LineSession, prompt_session: PromptSession[str]) -> int:
+    """Prompt until Ctrl-D, q, exit or quit.  Ctrl-C at the prompt only clears the line."""
+    while True:
+        default, session.next_input = session.next_input, ""
+        try:
+            line = prompt_session.prompt(PROMPT, default=default)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if session.handle_line(line).flow is Flow.QUIT:
+            break
+    session.say("goodbye!")
+    return 0
+
+
+def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str) -> int:
+    """Run piped or --from_file lines, echoing each as '#line'; the exit status: 0, 1 if any
+    line failed, 2 if the run stopped because the model cannot be loaded, 130 on Ctrl-C."""
+    try:
+        failures, fatal = run_lines(session, lines)
+    except KeyboardInterrupt:
+        session.error("interrupted")
+        return 130
+    if failures:
+        session.error(f"{len(failures)} line(s) of {source} failed:")
+        for number, message in failures:
+            session.error(f"  line {number}: {message}")
+    if fatal:
+        session.error(f"stopped: no line of {source} can run without a model")
+        return STATUS_MODEL_UNAVAILABLE
+    session.say("goodbye!")
+    return 1 if failures else 0
+
+
+def run_lines(session: LineSession, lines: Iterable[SourceLine]) -> tuple[Failures, bool]:
+    """Run ``lines`` with the batch hooks around each; (the failures, whether the run stopped
+    because the model cannot be loaded)."""
+    failures: Failures = []
+    hooks = NO_HOOKS if session.replaying else session.hooks  # not a replayed file's
+    for item in lines:
+        if item.text is None:
+            message = f"error: {item.problem}"
+            session.error(message)
+            failures.append((item.number, message))
+            continue
+        line = item.text
+        if is_skipped(line):
+            continue
+        skip, hook_error = _hook(session, partial(hooks.before, item.number, line), line)
+        if skip:
+            continue
+        session.say(f"#{shown(line)}")
+        if not session.interactive:  # typed lines are recorded by the prompt itself
+            session.history.append_string(without_prompt(line))
+        outcome = session.handle_line(line)
+        _, after_error = _hook(session, partial(hooks.after, item.number, line,
+                                                session.finished_line, outcome.error), line)
+        for said in (hook_error, outcome.error, after_error):
+            if said is not None:
+                failures.append((item.number, said))
+        if outcome.fatal:
+            return failures, True
+        if outcome.flow is Flow.QUIT:
+            break
+    return failures, False
+
+
+def _hook(session: LineSession, call: Callable[[], Any], line: str) -> tuple[Any, str | None]:
+    """A batch hook (the manifest, --resume) under the line's error policy: (its result,
+    None), or (None, the one line said) when it failed (a bug's traceback goes to the log;
+    a failed ``before`` skips nothing, so the line runs)."""
+    result: list[Any] = []
+
+    def run() -> Flow:
+        result.append(call())
+        return Flow.GO_ON
+
+    outcome = session.guarded(run, f"{line}  (in the batch run's line hook)")
+    return (result[0] if result else None), outcome.error
+
+
+def replay_file(session: LineSession, path: Path) -> Flow:
+    """!replay: run a file's lines here; fails (one line) if any of them failed."""
+    try:
+        data = path.expanduser().read_bytes()
+    except OSError as exc:
+        raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
+    with session.replaying.entered(path):
+        failures, fatal = run_lines(session, decode_lines(data.splitlines(keepends=True)))
+    if fatal:
+        raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
+    if failures:
+        numbers = ", ".join(str(number) for number, _ in failures)
+        raise DreamlineError(f"!replay {path}: line(s) {numbers} failed")
+    return Flow.GO_ON
