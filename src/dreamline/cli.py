@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = make_model_manager(settings, settings.model)
     problem = models.problem  # said once here, before any line; !models repeats it
     if problem is not None:
+        if not interactive:  # a batch meant for the user's models must not run on the demo's
+            print(f"dreamline: error: {problem.removesuffix('; ' + BUILTIN_FALLBACK)}",
+                  file=sys.stderr)
+            return 2
         print(f"dreamline: error: {problem}", file=sys.stderr)
     settings.lora_folder = lora_folder(models_file_for(settings.config))
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
@@ -122,11 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     confirm=ask_at_terminal if interactive else None)
     session = Session(settings, models, runner, interactive=interactive)
     session.embedding_source = lambda: generators.parts()[0]
-    status = _run(args, plan, session, generators, stream, interactive)
-    if problem is not None and not interactive and status in (0, 1):
-        session.error(f"error: {problem}")  # the run went on with the demo model: not a success
-        return 1
-    return status
+    return _run(args, plan, session, generators, stream, interactive)
 
 
 def _run(args: argparse.Namespace, plan: BatchPlan, session: Session,

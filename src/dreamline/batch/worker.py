@@ -73,7 +73,7 @@ class LineWorker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         from dreamline.models.manager import ModelManager
-        from dreamline.repl.runner import ModelGenerators
+        from dreamline.repl.generators import ModelGenerators
 
         if settings.threads is not None:
             import torch
