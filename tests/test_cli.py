@@ -101,6 +101,18 @@ def test_launch_numbers_are_ascii_like_the_switches(argv: list[str], message: st
     assert message in err and err.strip().splitlines()[-1].startswith("dreamline: error:")
 
 
+@pytest.mark.parametrize("cpus", ["1e-30", "0", "-1"])
+def test_ray_cpus_below_a_hundredth_of_a_core_is_one_line(
+        cpus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a fox\n")
+    assert main(["--from_file", str(lines), "--ray", "--ray_cpus", cpus]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dreamline: error: --ray_cpus: {float(cpus):g} is too small; expected CPU "
+                   "cores per worker, 0.01 or more (e.g. 0.5, 2)"]
+
+
 def test_help_lists_launch_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["--help"])

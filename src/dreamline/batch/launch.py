@@ -14,6 +14,9 @@ from typing import Any
 from dreamline.errors import DreamlineError
 
 
+RAY_CPUS_MIN = 0.01  # a hundredth of a core: less is no share of a machine worth a worker
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     """What the launch options ask of a --from_file run."""
@@ -50,9 +53,9 @@ def plan_batch(args: Any) -> BatchPlan:
         if args.ray_workers is not None and args.ray_workers < 1:
             raise DreamlineError(f"--ray_workers: {args.ray_workers} is too few; expected 1 "
                                  f"or more")
-        if not args.ray_cpus > 0:
-            raise DreamlineError(f"--ray_cpus: {args.ray_cpus} is not a CPU count; expected "
-                                 f"a number above 0 (CPU cores per worker)")
+        if not args.ray_cpus >= RAY_CPUS_MIN:  # Ray itself counts in steps of 0.0001
+            raise DreamlineError(f"--ray_cpus: {args.ray_cpus:g} is too small; expected CPU "
+                                 f"cores per worker, {RAY_CPUS_MIN:g} or more (e.g. 0.5, 2)")
     return BatchPlan(source, resume=args.resume, images=images, ray=args.ray,
                      ray_workers=args.ray_workers, ray_cpus=args.ray_cpus)
 
