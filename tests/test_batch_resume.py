@@ -11,6 +11,7 @@ import pytest
 from dreamline.batch.launch import BatchPlan, start_lines
 from dreamline.batch.manifest import MANIFEST_NAME, Manifest, read_records, source_key
 from dreamline.repl.lines import text_lines
+from dreamline.repl.context import CommandInterrupted
 from dreamline.repl.session import Session
 from dreamline.repl.settings import Settings
 from dreamline.request import Request
@@ -48,7 +49,7 @@ class Models:
 class Runner:
     """'Saves' one file per image (seed = the line's -S, or 500 + a counter); can stop with
     Ctrl-C at a given prompt, either inside the generation (the real runner then keeps the
-    finished images and returns) or between images (the run itself is interrupted)."""
+    finished images and raises CommandInterrupted) or before it starts."""
 
     def __init__(self, outdir: Path, *, cut_short: str | None = None,
                  interrupt: str | None = None) -> None:
@@ -70,6 +71,8 @@ class Runner:
             path = self.outdir / f"{self.counter:06d}.{seed}.png"
             path.write_bytes(b"png")
             on_saved(path, seed)
+        if request.prompt == self.cut_short:
+            raise CommandInterrupted
 
 
 LINES = ["one -S 11", "!switch tiny", "two -n 2 -S 20", "three -S -1", "# done"]
@@ -103,9 +106,12 @@ def test_each_finished_line_is_recorded_with_its_files(tmp_path: Path) -> None:
 
 
 def test_resume_after_ctrl_c_runs_only_the_lines_not_finished(tmp_path: Path) -> None:
-    status, first, _ = run(tmp_path, LINES, interrupt="three")
+    status, first, out = run(tmp_path, LINES, interrupt="three")
     assert status == 130
     assert [request.prompt for request in first.requests] == ["one", "two"]
+    assert out.splitlines()[-1] == (f"interrupted at line 4 of {tmp_path / 'prompts.txt'}; the "
+                                    "lines after it were not run; run the same command with "
+                                    "--resume to finish")
     status, again, out = run(tmp_path, LINES, resume=True)
     assert status == 0
     # line 4 (-S -1) ran again with the seed recalled from the skipped line 3
@@ -118,10 +124,11 @@ def test_resume_after_ctrl_c_runs_only_the_lines_not_finished(tmp_path: Path) ->
 
 
 def test_a_line_cut_short_is_not_recorded_and_resume_redoes_it(tmp_path: Path) -> None:
-    run(tmp_path, LINES, cut_short="two")  # Ctrl-C inside line 3 kept 1 of its 2 images
-    assert [record["line"] for record in read_records(tmp_path / MANIFEST_NAME)] == [1, 4]
+    # Ctrl-C inside line 3 kept 1 of its 2 images and stopped the run there
+    assert run(tmp_path, LINES, cut_short="two")[0] == 130
+    assert [record["line"] for record in read_records(tmp_path / MANIFEST_NAME)] == [1]
     _, again, _ = run(tmp_path, LINES, resume=True)
-    assert [request.prompt for request in again.requests] == ["two"]
+    assert [request.prompt for request in again.requests] == ["two", "three"]
 
 
 def test_a_changed_line_is_not_taken_for_the_done_one(tmp_path: Path) -> None:

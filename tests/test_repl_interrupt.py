@@ -1,6 +1,8 @@
 """Ctrl-C during generation: the first says "stopping after this step..." at once and stops at
 the next step boundary; a second stops at once, but never while a finished image is written;
-the images finished before stay written and the command ends normally (the REPL goes on)."""
+the images finished before stay written and listed, and the command ends with
+CommandInterrupted (at the prompt the REPL goes on; a file, a pipe or a !replay stops: see
+test_repl_interrupt_sources.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,17 @@ import pytest
 from dreamline.core.types import GeneratedImage, StartInfo, StepInfo
 from dreamline.repl.interrupt import STOPPING
 from dreamline.request import Request
-from test_repl_runner import FakeGenerator, make_runner, run
+from dreamline.repl.context import CommandInterrupted
+from dreamline.repl.runner import Runner
+from test_repl_runner import FakeGenerator, make_runner
+
+
+def run(runner: Runner, request: Request) -> list[tuple[Path, int]]:
+    """The saved files of a command that Ctrl-C stops (CommandInterrupted, after saving)."""
+    saved: list[tuple[Path, int]] = []
+    with pytest.raises(CommandInterrupted):
+        runner.run(request, lambda path, seed: saved.append((path, seed)))
+    return saved
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt",
                                 reason="needs POSIX signals")
@@ -67,7 +79,7 @@ def runner_for(tmp_path: Path, image: int, step: int, times: int = 1
 def test_the_first_ctrl_c_is_said_at_once_and_stops_after_that_step(tmp_path: Path) -> None:
     runner, events = runner_for(tmp_path, image=1, step=1)
     previous = signal.getsignal(signal.SIGINT)
-    saved = run(runner, Request(prompt="a fox", steps=4, iterations=3))  # no KeyboardInterrupt
+    saved = run(runner, Request(prompt="a fox", steps=4, iterations=3))
     assert [path.name for path, _ in saved] == ["000001.10.png"]
     said = events.index(f">> {STOPPING}")
     assert events[said - 1:said + 2] == ["step 1.0", f">> {STOPPING}",

@@ -14,6 +14,7 @@ from PIL import Image
 
 from dreamline.core.types import GeneratedImage, RunInfo, StartInfo, StepInfo
 from dreamline.errors import ImageError
+from dreamline.repl.context import CommandInterrupted
 from dreamline.repl.fetch import read_command
 from dreamline.outputs import strip_zoom
 from dreamline.repl.runner import Runner
@@ -86,7 +87,10 @@ def test_each_image_saved_and_listed(tmp_path: Path) -> None:
 
 def test_ctrl_c_keeps_finished_images(tmp_path: Path) -> None:
     runner, lines = make_runner(tmp_path, FakeGenerator(1, KeyboardInterrupt()))
-    saved = run(runner, Request(prompt="a fox", steps=2, iterations=3))
+    saved: list[tuple[Path, int]] = []
+    with pytest.raises(CommandInterrupted):  # after saving and saying: the caller decides
+        runner.run(Request(prompt="a fox", steps=2, iterations=3),
+                   lambda path, seed: saved.append((path, seed)))
     assert [p.name for p, _ in saved] == ["000001.10.png"]
     assert lines[0] == "Outputs:" and lines[1].startswith("[1] ")
     assert lines[-1] == ">> interrupted: generation stopped; kept 1 finished image(s)"

@@ -46,6 +46,25 @@ class ModelUnavailable(DreamlineError):
         self.cause = cause
 
 
+class CommandInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a command after its finished images were saved and it said so
+    (repl/job.py).  At the prompt that ends the command; a file, a pipe or a !replay stops."""
+
+
+class SourceInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped line ``number`` of ``where`` (a --from_file file, stdin, a !replay file):
+    the lines after it were not run."""
+
+    def __init__(self, number: int, where: str) -> None:
+        super().__init__(number, where)
+        self.number = number
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"interrupted at line {self.number} of {self.where}; the lines after it were " \
+               "not run"
+
+
 class ModelManager(Protocol):
     """Registry, device, loading and switching; the agreed interface of models/manager.py.
 

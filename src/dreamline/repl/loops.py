@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamline.errors import DreamlineError, ModelError
 from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelUnavailable,
-                                    Outcome)
+                                    Outcome, SourceInterrupted)
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.lines import PROMPT, SourceLine, decode_lines, shown, without_prompt
 from dreamline.repl.replay import ReplayStack
@@ -67,16 +67,19 @@ def run_interactive(session: LineSession, prompt_session: PromptSession[str]) ->
 
 def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str) -> int:
     """Run piped or --from_file lines, echoing each as '#line'; the exit status: 0, 1 if any
-    line failed, 2 if the run stopped because the model cannot be loaded, 130 on Ctrl-C."""
+    line failed, 2 if the run stopped because the model cannot be loaded, 130 on Ctrl-C
+    (which stops the whole run: the line it stopped is said, with the failures before it)."""
+    failures: Failures = []
     try:
-        failures, fatal = run_lines(session, lines)
-    except KeyboardInterrupt:
-        session.error("interrupted")
+        fatal = run_lines(session, lines, failures, where=source)
+    except KeyboardInterrupt as exc:
+        _say_failures(session, failures, source)
+        resume = "; run the same command with --resume to finish" \
+            if session.hooks is not NO_HOOKS else ""
+        said = str(exc) if isinstance(exc, SourceInterrupted) else "interrupted"
+        session.error(f"{said}{resume}")
         return 130
-    if failures:
-        session.error(f"{len(failures)} line(s) of {source} failed:")
-        for number, message in failures:
-            session.error(f"  line {number}: {message}")
+    _say_failures(session, failures, source)
     if fatal:
         session.error(f"stopped: no line of {source} can run without a model")
         return STATUS_MODEL_UNAVAILABLE
@@ -84,10 +87,18 @@ def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str
     return 1 if failures else 0
 
 
-def run_lines(session: LineSession, lines: Iterable[SourceLine]) -> tuple[Failures, bool]:
-    """Run ``lines`` with the batch hooks around each; (the failures, whether the run stopped
-    because the model cannot be loaded)."""
-    failures: Failures = []
+def _say_failures(session: LineSession, failures: Failures, source: str) -> None:
+    if failures:
+        session.error(f"{len(failures)} line(s) of {source} failed:")
+        for number, message in failures:
+            session.error(f"  line {number}: {message}")
+
+
+def run_lines(session: LineSession, lines: Iterable[SourceLine], failures: Failures, *,
+              where: str) -> bool:
+    """Run ``lines`` (of ``where``) with the batch hooks around each, adding each failure to
+    ``failures``; True when the run stopped because the model cannot be loaded.  Ctrl-C
+    during a line raises SourceInterrupted naming it (the innermost file's, for !replay)."""
     hooks = NO_HOOKS if session.replaying else session.hooks  # not a replayed file's
     for item in lines:
         if item.text is None:
@@ -104,17 +115,22 @@ def run_lines(session: LineSession, lines: Iterable[SourceLine]) -> tuple[Failur
         session.say(f"#{shown(line)}")
         if not session.interactive:  # typed lines are recorded by the prompt itself
             session.history.append_string(without_prompt(line))
-        outcome = session.handle_line(line)
+        try:
+            outcome = session.handle_line(line)
+        except SourceInterrupted:
+            raise  # a nested !replay's line: that file and line are the ones to name
+        except KeyboardInterrupt:
+            raise SourceInterrupted(item.number, where) from None
         _, after_error = _hook(session, partial(hooks.after, item.number, line,
                                                 session.finished_line, outcome.error), line)
         for said in (hook_error, outcome.error, after_error):
             if said is not None:
                 failures.append((item.number, said))
         if outcome.fatal:
-            return failures, True
+            return True
         if outcome.flow is Flow.QUIT:
             break
-    return failures, False
+    return False
 
 
 def _hook(session: LineSession, call: Callable[[], Any], line: str) -> tuple[Any, str | None]:
@@ -137,8 +153,10 @@ def replay_file(session: LineSession, path: Path) -> Flow:
         data = path.expanduser().read_bytes()
     except OSError as exc:
         raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
+    failures: Failures = []
     with session.replaying.entered(path):
-        failures, fatal = run_lines(session, decode_lines(data.splitlines(keepends=True)))
+        fatal = run_lines(session, decode_lines(data.splitlines(keepends=True)), failures,
+                          where=str(path))
     if fatal:
         raise ModelUnavailable(ModelError(f"!replay {path}: stopped at a line that needed it"))
     if failures:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from dreamline.errors import DreamlineError
 from dreamline.repl import forecast as forecasts
-from dreamline.repl.context import OnSaved
+from dreamline.repl.context import CommandInterrupted, OnSaved
 from dreamline.repl.generators import ModelGenerators
 from dreamline.repl.inputs import run_size
 from dreamline.repl.job import CommandJob, SaveFailed, reset_cuda_peak
@@ -85,7 +85,9 @@ class Runner:
         listed even if a later one fails or Ctrl-C stops the command.  Out of memory climbs
         the ladder of repl/memory.py (the image that failed is made again, finished ones are
         not).  Raises OutputError (folder unusable, before any work), SaveFailed, OutOfMemory
-        (every rung failed), ModelUnavailable.  --dry_run: only the estimate and command."""
+        (every rung failed), ModelUnavailable; CommandInterrupted (a KeyboardInterrupt) after
+        Ctrl-C stopped it and its finished images are saved.  --dry_run: only the estimate and
+        the command."""
         if request.dry_run:
             forecasts.dry_run(self.generators(), request, self.say, self.store)
             return
@@ -110,6 +112,8 @@ class Runner:
             finally:
                 with job.stop.writing():
                     job.finish(cuda)
+        if job.interrupted:  # said and saved; the caller decides whether anything goes on
+            raise CommandInterrupted
         if out_of_memory:
             size = ladder.size  # before the job (and its init image) goes
             del job

@@ -22,8 +22,9 @@ from dreamline.errors import DreamlineError
 from dreamline.parse import ParsedLine
 from dreamline.repl import loops
 from dreamline.repl.commands import find_command, is_command_line, split_command
-from dreamline.repl.context import (NO_HOOKS, FinishedLine, Flow, LineHooks, ModelManager,
-                                    ModelUnavailable, Outcome, RequestRunner)
+from dreamline.repl.context import (NO_HOOKS, CommandInterrupted, FinishedLine, Flow, LineHooks,
+                                    ModelManager, ModelUnavailable, Outcome, RequestRunner,
+                                    SourceInterrupted)
 from dreamline.repl.history import InvokeHistory
 from dreamline.repl.inputs import find_image, prepare_request
 from dreamline.repl.lines import SourceLine, decode_lines, shown, text_lines, without_prompt
@@ -193,10 +194,15 @@ class Session:
             message = f"error: {exc}"
             self.error(message)
             return Outcome(Flow.GO_ON, message)
-        except KeyboardInterrupt:
-            if not self.interactive:
-                raise
-            self.error("interrupted")
+        except KeyboardInterrupt as exc:
+            if not self.interactive or self.replaying:
+                raise  # a file, a pipe or a !replay stops as a whole (repl/loops.py)
+            if isinstance(exc, SourceInterrupted):  # the outermost !replay line
+                message = f"error: !replay stopped: {exc}"
+                self.error(message)
+                return Outcome(Flow.GO_ON, message)
+            if not isinstance(exc, CommandInterrupted):  # a command says it itself
+                self.error("interrupted")
             return Outcome(Flow.GO_ON, "interrupted")
         except Exception as exc:  # a bug: one line, the traceback in the log
             return Outcome(Flow.GO_ON, self.internal_error(exc, line))
