@@ -168,6 +168,18 @@ def test_width_mismatch_is_refused_naming_the_model(files: dict[str, Path]) -> N
     assert "\n" not in str(info.value) and isinstance(info.value, DreamlineError)
 
 
+def test_an_embedding_of_another_width_beside_it_does_not_block_the_right_one(
+        files: dict[str, Path]) -> None:
+    """A new user's finding: a 768-wide SD 1.x embedding loaded beside a 64-wide one made every
+    use of the 64-wide one an internal error (the rows of both went into one tensor)."""
+    both = encoder(EmbeddingSet.load([files["toy"], files["wide"]]))
+    alone = encoder(EmbeddingSet.load([files["toy"]]))
+    for text in ("a toy on a mat", "a <toy> on a mat"):
+        assert torch.equal(both.conditioning(text).cond, alone.conditioning(text).cond)
+    with pytest.raises(EmbeddingError, match=r"<wide> \(wide.pt\) is 768 wide"):
+        both.conditioning("a toy and a wide cat")  # naming the other one is still refused
+
+
 def test_bad_files_are_refused_in_one_line(tmp_path: Path, files: dict[str, Path]) -> None:
     class Payload:
         def __reduce__(self):

@@ -85,13 +85,18 @@ class EmbeddingVocabulary:
 
     @property
     def tokenizer(self) -> Any:
-        """A copy of the model's tokenizer with one added token per embedding vector."""
+        """A copy of the model's tokenizer with one added token per vector of each embedding
+        as wide as this text encoder."""
         if self._tokenizer is None:
             tokenizer = copy.deepcopy(self.base_tokenizer)
-            tokens = [token for item in self._order for token in self._tokens[item.name].split()]
+            # Only the embeddings this text encoder can take: a folder often holds several
+            # model families' (an SD 1.x 768-wide one beside an SD 2.x one); naming one of
+            # another width is refused by substitute(), the others never block this model's.
+            usable = [item for item in self._order if item.width == self.width]
+            tokens = [token for item in usable for token in self._tokens[item.name].split()]
             first = len(tokenizer)
             tokenizer.add_tokens(tokens)
-            rows = [item.vectors for item in self._order]
+            rows = [item.vectors for item in usable]
             self._extra = torch.cat(rows) if rows else torch.zeros(0, self.width)
             self._first_id = first
             self._tokenizer = tokenizer
