@@ -238,3 +238,5 @@ def test_the_session_asks_the_model_manager_for_the_native_size(tmp_path: Path) 
     assert session.run_lines([f"a tree -I {picture}\n"]) == 0
     assert (runner.requests[0].fit, runner.requests[0].width) == (True, 32)
     assert "fitting it into 32x32" in out.getvalue()
+    # -W/-H alone are not used with an init image (the reference's rule): the hint says --fit
+    assert "for another size give --fit with -W/-H" in out.getvalue()

@@ -55,8 +55,8 @@ def auto_fit(request: Request, image_path: str, native: tuple[str, int, int] | N
     if size[0] * size[1] <= AUTO_FIT_AREA_RATIO * width * height:
         return {}
     say(f">> the init image is {size[0]}x{size[1]} and model {model!r} was made for "
-        f"{width}x{height}: fitting it into {width}x{height} (--fit); give -W/-H to run at "
-        "another size")
+        f"{width}x{height}: fitting it into {width}x{height} (--fit); for another size give "
+        "--fit with -W/-H")
     return {"fit": True, "width": width, "height": height}
 
 
