@@ -37,6 +37,12 @@ def test_the_readme_has_example_lines_and_its_piping_file_exists() -> None:
         assert (REPO / path).is_file(), path
     for path in re.findall(r"-I (\S+)", "\n".join(lines)):
         assert (REPO / path).is_file(), path
+    text = README.read_text()
+    for path in re.findall(r"dreamline --from_file (\S+)", text):
+        assert (REPO / path).is_file() or path == "style.txt", path  # style.txt: made above it
+    # a new user's finding: the --ray example's file held lines --ray refuses
+    for path in re.findall(r"dreamline --from_file (\S+) --ray", text):
+        assert "--save_intermediates" not in (REPO / path).read_text(), path
 
 
 @pytest.fixture(scope="module")
