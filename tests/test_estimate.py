@@ -90,6 +90,21 @@ def test_estimate_uses_measured_memory_else_the_formula() -> None:
     assert "time unknown" in est.format_line(plan, unknown)
 
 
+def test_memory_scaled_up_from_a_small_size_is_never_below_the_formula() -> None:
+    """A new user saw 'peak memory about 7 MiB (scaled from another size)' for 512x512 from
+    the demo model's 32x32 peak; measured there it was 341-358 MiB."""
+    big = est.Plan("k_lms", 50, 50, 0, None, 1, (512, 512), (128, 128), False)
+    small_peak = {(8, 8): Sample(0.01, 0.01, 30_000)}  # 30 kB at 8x8 latents
+    formula = 300 * 2**20
+    found = est.estimate(big, small_peak, formula_bytes=formula)
+    assert (found.peak_bytes, found.memory_how) == (formula, "formula")
+    roomy = est.estimate(big, {(8, 8): Sample(0.01, 0.01, 2**21)}, formula_bytes=formula)
+    assert (roomy.peak_bytes, roomy.memory_how) == (2**21 * 256, "scaled")  # the larger one
+    small = est.Plan("k_lms", 50, 50, 0, None, 1, (32, 32), (8, 8), False)
+    down = est.estimate(small, {(128, 128): Sample(1.0, 1.0, 2**30)}, formula_bytes=2**40)
+    assert (down.peak_bytes, down.memory_how) == (2**30 // 256, "scaled")  # scaled down: kept
+
+
 def test_line_names_steps_start_sigma_images_time_and_memory() -> None:
     plan = est.Plan("k_lms", 20, 15, 5, 3.21, 4, (512, 512), (64, 64), True)
     line = est.format_line(plan, est.Estimate(17 * 60.0, "extrapolated", False, 3 * 2**30,

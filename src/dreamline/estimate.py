@@ -168,7 +168,11 @@ def estimate(plan: Plan, samples: Mapping[Size, Sample], formula_bytes: int | No
         peak, memory_how = int(peaks[x]), "measured"
     elif peaks:
         nearest = min(peaks, key=lambda p: abs(math.log(p / x)))
-        peak, memory_how = int(peaks[nearest] * x / nearest), "scaled"
+        scaled_peak = int(peaks[nearest] * x / nearest)
+        # A small size's peak growth is mostly what the allocator could not reuse, and the
+        # attention grows faster than the pixels: scaled up, it is never below the formula.
+        if x <= nearest or formula_bytes is None or scaled_peak >= formula_bytes:
+            peak, memory_how = scaled_peak, "scaled"
     return Estimate(seconds, how, extra is not None, peak, memory_how)
 
 
