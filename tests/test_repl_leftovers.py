@@ -123,3 +123,16 @@ def test_resume_with_an_unreadable_manifest_is_one_line_and_status_2(
     err = capsys.readouterr().err
     assert err.splitlines() == [f"dreamline: error: cannot read the manifest "
                                 f"{tmp_path / MANIFEST_NAME}: Is a directory"]
+
+
+def test_replaying_a_picture_is_one_line_pointing_at_fetch(tmp_path: Path) -> None:
+    """A new user's finding: !replay of a PNG said 7 line errors (its bytes split at newlines)."""
+    from PIL import Image
+
+    session, runner, _, err = make_session(tmp_path)
+    picture = tmp_path / "made.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(picture)
+    outcome = session.handle_line(f"!replay {picture}")
+    assert outcome.error == (f"error: !replay {picture}: not a text file; expected prompt "
+                             "lines, one a line; !fetch reads the command stored in a picture")
+    assert err.getvalue().splitlines() == [outcome.error] and runner.requests == []

@@ -153,6 +153,11 @@ def replay_file(session: LineSession, path: Path) -> Flow:
         data = path.expanduser().read_bytes()
     except OSError as exc:
         raise DreamlineError(f"!replay {path}: cannot read it: {exc.strerror}") from exc
+    if b"\0" in data[:8192]:  # a picture or other binary file: one line, not one per "line"
+        hint = "; !fetch reads the command stored in a picture" if data.startswith(
+            (b"\x89PNG", b"\xff\xd8", b"RIFF", b"GIF8", b"II*", b"MM\0*", b"BM")) else ""
+        raise DreamlineError(f"!replay {path}: not a text file; expected prompt lines, one a "
+                             f"line{hint}")
     failures: Failures = []
     with session.replaying.entered(path):
         fatal = run_lines(session, decode_lines(data.splitlines(keepends=True)), failures,
