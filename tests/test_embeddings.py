@@ -268,3 +268,18 @@ def test_the_cli_uses_embedding_path_and_records_ti_hashes(model_files, tmp_path
     assert "<shiny>" in said  # !embeddings lists it
     png = next(outdir.glob("*.png"))
     assert 'TI hashes: "shiny: ' in read_text_chunks(str(png))["parameters"]
+
+
+def test_an_unknown_angle_bracket_word_is_said_once(files: dict[str, Path]) -> None:
+    """A new user's finding: '<nosuchembedding>' was encoded as text with no word said."""
+    lines: list[str] = []
+    text = encoder(EmbeddingSet.load([files["toy"]]), lines)
+    text.conditioning("a <toy> on a mat <nosuch> [<Nosuch>, <other>]")
+    assert lines == ["<nosuch>, <other>: no such embedding loaded (see !embeddings); encoded "
+                     "as plain text"]
+    lines.clear()
+    text.conditioning("a <TOY> on a mat, 3 < 4 > 2")
+    assert lines == []
+    none: list[str] = []
+    encoder(None, none).conditioning("a <toy> cat")
+    assert none == ["<toy>: no such embedding loaded (see !embeddings); encoded as plain text"]

@@ -16,6 +16,7 @@ fresh encoding gives, so pixels do not change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,9 @@ from dreamline.core.embedding_tokens import EmbeddingVocabulary
 from dreamline.core.prompt_encoder import Encoded, PromptEncoder
 from dreamline.models.embeddings import EmbeddingSet
 from dreamline.prompts import split_prompt
+
+# "<name>": how A1111 and InvokeAI users write a textual-inversion embedding's word
+_ANGLE_WORD = re.compile(r"(?<!\\)<([\w.-]+)>")
 
 Report = Callable[[str], None]
 
@@ -59,6 +63,7 @@ class TextEncoder:
         vocabulary = (EmbeddingVocabulary(embeddings, tokenizer, text_encoder)
                       if embeddings is not None and len(embeddings) else None)
         self.encoder = PromptEncoder(tokenizer, text_encoder, device, dtype, vocabulary)
+        self.known = {name.lower() for name in embeddings.names} if embeddings else set()
         # (text, weights key) -> Encoded; the tokenizer, encoder and embeddings are fixed here
         self.cache: LRU[Encoded] = LRU(TEXT_ENTRIES)
 
@@ -108,7 +113,21 @@ class TextEncoder:
             used.extend(name for name in item.embeddings if name not in used)
         chunks = int(cond.shape[1]) // self.max_length
         self._report_chunks([item for item, _ in encoded], negative, chunks)
+        self._report_unknown([text for text, _ in positive] + [parts.negative])
         return Conditioning(cond=cond, uncond=uncond, embeddings=tuple(used), chunks=chunks)
+
+    def _report_unknown(self, texts: list[str]) -> None:
+        """``<name>`` that names no loaded embedding is encoded as the text it is: said once,
+        so a typo or a missing file is not silently another picture."""
+        unknown: dict[str, str] = {}  # lower case -> as first written
+        for text in texts:
+            for name in _ANGLE_WORD.findall(text):
+                if name.lower() not in self.known:
+                    unknown.setdefault(name.lower(), f"<{name}>")
+        if unknown:
+            names = ", ".join(unknown.values())
+            self.report(f"{names}: no such embedding loaded (see !embeddings); encoded as "
+                        "plain text")
 
     def _report_chunks(self, positive: list[Encoded], negative: Encoded,
                        total: int) -> None:
