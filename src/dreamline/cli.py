@@ -16,6 +16,7 @@ from typing import BinaryIO
 from dreamline import __version__, launch_options, switches
 from dreamline.batch.launch import BatchPlan, plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
+from dreamline.launch_paths import check_launch_paths
 from dreamline.lora_tags import lora_folder
 from dreamline.models.manager import (BUILTIN_FALLBACK, ModelManager, default_models_file,
                                       models_file_for)
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     go_offline()  # before any hub library is imported: nothing is ever fetched
     args = build_parser().parse_args(argv)
     try:
+        check_launch_paths(args)
         settings = settings_from_args(args)
         plan = plan_batch(args)
     except DreamlineError as exc:
