@@ -27,6 +27,7 @@ from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
 from dreamline.repl.settings import Settings
+from dreamline.start import stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +86,16 @@ def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dreamline`` console script; returns the exit status."""
+    """Entry point of the ``dreamline`` console script; returns the exit status.  Ctrl-C
+    before the REPL or the batch run has its own handling is status 130 and one short line
+    (dreamline.start), not a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return stopped()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from dreamline.models.offline import go_offline
 
     go_offline()  # before any hub library is imported: nothing is ever fetched

@@ -233,6 +233,26 @@ def _variations(name: str, variations: Any) -> tuple[tuple[int, float], ...]:
     return tuple(pairs)
 
 
+def _init_changes(name: str, image: Mapping[str, Any]) -> dict[str, Any]:
+    """The img2img settings of an sd-metadata image (none without an init image)."""
+    init = image.get("init_img", image.get("init_image"))
+    if not init:
+        return {}
+    if not isinstance(init, str):
+        raise _wrong(name, "init_img", init, "a file name")
+    changes: dict[str, Any] = {"init_img": init, "fit": bool(image.get("fit", False)),
+                               "invert_mask": bool(image.get("invert_mask", False))}
+    strength = image.get("strength", image.get("strength_steps"))
+    if strength is not None:
+        changes["strength"] = strength
+    mask = image.get("init_mask", image.get("mask"))
+    if mask and not isinstance(mask, str):
+        raise _wrong(name, "init_mask", mask, "a file name")
+    if mask:
+        changes["init_mask"] = mask
+    return changes
+
+
 def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
     """The Request an sd-metadata dict describes; a grid (``images``) gives ``-n N -g``.
 
@@ -260,21 +280,7 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
         changes["schedule"] = image["schedule"]
     try:
         changes["with_variations"] = _variations(name, image.get("variations") or [])
-        init = image.get("init_img", image.get("init_image"))
-        if init:
-            if not isinstance(init, str):
-                raise _wrong(name, "init_img", init, "a file name")
-            changes["init_img"] = init
-            strength = image.get("strength", image.get("strength_steps"))
-            if strength is not None:
-                changes["strength"] = strength
-            changes["fit"] = bool(image.get("fit", False))
-            mask = image.get("init_mask", image.get("mask"))
-            if mask and not isinstance(mask, str):
-                raise _wrong(name, "init_mask", mask, "a file name")
-            if mask:
-                changes["init_mask"] = mask
-            changes["invert_mask"] = bool(image.get("invert_mask", False))
+        changes.update(_init_changes(name, image))
         if image.get("seamless"):
             changes["seamless"] = True
         changes.update({key: image[key] for key in ("deepcache", "tome")  # accelerators
