@@ -68,6 +68,17 @@ def apply_threads(requested: int | None) -> str:
 
     count, why = choose_threads(requested)
     torch.set_num_threads(count)
+    return threads_line(count, why, _cores())
+
+
+def threads_line(count: int, why: str, cores: int) -> str:
+    """The start-up line for ``count`` threads chosen by ``why``; a count the user chose
+    above the ``cores`` here is still used, and the line says it will be slower."""
     plural = "thread" if count == 1 else "threads"
+    if why in ("--threads", "OMP_NUM_THREADS") and count > cores:
+        given = f"--threads {count}" if why == "--threads" else f"OMP_NUM_THREADS={count}"
+        core_word = "core" if cores == 1 else "cores"
+        return (f">> {count} CPU {plural} for torch: {given} is more than the {cores} "
+                f"{core_word} here; expect it to be slower")
     hint = "" if why == "--threads" else "; --threads N to choose"
     return f">> {count} CPU {plural} for torch ({why}{hint})"
