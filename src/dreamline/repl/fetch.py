@@ -61,8 +61,12 @@ class FetchedCommand(NamedTuple):
     notes: tuple[str, ...]
 
 
+class NoMetadata(MetadataError):
+    """The image carries no generation metadata at all (a photo, a plain PNG)."""
+
+
 def _no_metadata(name: str) -> MetadataError:
-    return MetadataError(f"{name}: has no generation metadata; expected a PNG with a 'Dream', "
+    return NoMetadata(f"{name}: has no generation metadata; expected a PNG with a 'Dream', "
                          "'sd-metadata' or A1111 'parameters' text chunk (or InvokeAI 3+, "
                          "ComfyUI, Fooocus, SwarmUI or NovelAI metadata)")
 
