@@ -101,7 +101,8 @@ def test_empty_prompt_with_a_plain_picture_runs_with_the_empty_prompt(tmp_path: 
 @pytest.mark.parametrize("chunk, text, reason", [
     ("parameters", "a cat\nSteps: 3, Sampler: Euler a, CFG scale: abc, Seed: 1, Size: 32x32",
      "A1111 cfg_scale 'abc' is not a number"),
-    ("sd-metadata", '{"image": {"prompt": 5}}', "its sd-metadata prompt 5 is not text or a list of {prompt, weight} entries"),
+    ("sd-metadata", '{"image": {"prompt": 5}}',
+     "its sd-metadata prompt 5 is not text or a list of {prompt, weight} entries"),
 ])
 def test_empty_prompt_with_unreadable_metadata_says_why(tmp_path: Path, chunk: str, text: str,
                                                         reason: str) -> None:
