@@ -358,7 +358,7 @@ def test_dry_run_refuses_what_the_run_would_refuse(tmp_path: Path) -> None:
 
     runner = _runner(tmp_path, [], ThroughputStore(None))
     with pytest.raises(RequestError, match="-W/--width: 8 is out of range; expected a size in "
-                                           "pixels from 16 to"):
+                                           "pixels from 64 to 8192"):
         runner.run(Request(prompt="a fox", width=8, dry_run=True), lambda path, seed: None)
 
 
