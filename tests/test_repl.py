@@ -255,9 +255,18 @@ def test_commands_after_bang(tmp_path: Path) -> None:
     session, _, _, _ = make_session(tmp_path)
     everything = completions(session, "!")
     assert {"fetch", "history", "search", "clear", "models", "switch", "replay", "help"} <= \
-        set(everything)
+        {name.strip() for name in everything}
     assert completions(session, "!he") == ["help"]
     assert completions(session, "!switch o") == ["other"]
+
+
+def test_a_command_that_takes_an_argument_completes_with_a_space(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    assert completions(session, "!sw") == ["switch "]
+    assert completions(session, "!fe") == ["fetch "]
+    assert completions(session, "!rep") == ["replay "]
+    assert completions(session, "!hi") == ["history"]  # takes nothing: no space
+    assert completions(session, "!cl") == ["clear"]
 
 
 # ---- validation ------------------------------------------------------------------------------
