@@ -17,6 +17,14 @@ from dreamline.errors import DreamlineError
 from dreamline.repl.lines import decode_lines
 
 
+def _is_quit(line: str) -> bool:
+    """A bare ``q``/``quit``/``exit`` (the table's commands typed without '!')."""
+    from dreamline.repl.commands import find_command, split_command
+
+    bang, word, arg = split_command(line)
+    return not bang and not arg and find_command(word, bang=False) is not None
+
+
 class InvokeHistory(History):
     """History kept in memory (oldest first) and, when ``persist`` is true, appended to a file.
 
@@ -44,6 +52,9 @@ class InvokeHistory(History):
         return list(self._lines)
 
     def append_string(self, string: str) -> None:
+        """Record a line, except ``q``/``quit``/``exit``: recalling one would only quit."""
+        if _is_quit(string):
+            return
         self._lines.append(string)
         self.store_string(string)
 
