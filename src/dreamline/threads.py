@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 
 from dreamline.errors import DreamlineError
+from dreamline.plural import counted
 
 MAX_THREADS = 256
 
@@ -57,9 +58,9 @@ def choose_threads(requested: int | None, *, environ: Mapping[str, str] = os.env
     cores = _cores() if cores is None else cores
     load = _load() if load is None else load
     if load is None:
-        return cores, f"{cores} cores"
+        return cores, counted(cores, "core")
     free = max(1, min(cores, cores - round(load)))
-    return free, f"{cores} cores, load {load:.1f}: {free} free"
+    return free, f"{counted(cores, 'core')}, load {load:.1f}: {free} free"
 
 
 def apply_threads(requested: int | None) -> str:
