@@ -33,6 +33,8 @@ def error_of(line: str) -> str:
     ("'(\"a\", \"b\").and(x, y)'", "weight 'x' is not a number"),
     ("'(\"a\", \"b\").blend(0.7, 0.3'", "has no closing ')'; expected .blend(weights)"),
     ("'(\"a\", \"b\").blend(1, 2).and(1)'", "chains two compel methods"),
+    ("'(\"a\", \"b\").blend(0, 0)'", "the weights add up to zero; expected a non-zero total"),
+    ("'(\"a\", \"b\").blend(1, -1)'", "the weights add up to zero"),
     ("'a [(\"x\", \"y\").blend(1)]'", "2 prompts but 1 weight"),
 ])
 def test_a_compel_method_mistake_is_one_line_at_parse_time(line: str, expected: str) -> None:
@@ -49,6 +51,7 @@ def test_the_message_names_the_bad_text() -> None:
     '("a cat", "a dog").blend(0.7, 0.3)',
     '("a cat", "a dog").blend()',
     '("a", "b").blend(1, 2, no_normalize)',
+    '("a", "b").blend(0, 0, no_normalize)',
     '("a", "b").and()',
     '("a", "b").and(1, .5)',
     '(a, b).blend(1, 2)',

@@ -10,6 +10,7 @@ weights, and ``.blend`` may end with ``no_normalize``, as compel allows.
 
 from __future__ import annotations
 
+import math
 import re
 
 from dreamline.request import RequestError
@@ -80,7 +81,8 @@ def _count_prompts(group: str) -> int:
 def check_methods(text: str) -> None:
     """Raise RequestError (one line) for a compel ``.blend(...)``/``.and(...)`` in ``text``
     whose weights are not numbers, whose parenthesis is not closed, or whose weights do not
-    match its prompts one to one.  Text without these methods passes unchecked."""
+    match its prompts one to one, or (``.blend`` normalized) whose weights add up to zero.
+    Text without these methods passes unchecked."""
     for found in _METHOD.finditer(text):
         method = found.group(1)
         open_at = found.end() - 1
@@ -90,13 +92,18 @@ def check_methods(text: str) -> None:
             raise RequestError(f"prompt: {shown!r} has no closing ')'; expected "
                                f".{method}(weights)")
         words = [word.strip() for word in text[open_at + 1:close].split(",")]
-        if method == "blend" and words[-1] == "no_normalize":
+        normalized = method == "blend" and words[-1] != "no_normalize"
+        if method == "blend" and not normalized:
             words = words[:-1]
         weights = [] if words in ([], [""]) else words
         for word in weights:
             if not _NUMBER.fullmatch(word):
                 raise RequestError(f"prompt: {shown!r}: weight {word!r} is not a number; "
                                    "expected weights are numbers")
+        if normalized and weights and math.fsum(float(word) for word in weights) == 0:
+            # compel divides by the total: the conditioning would be NaN
+            raise RequestError(f"prompt: {shown!r}: the weights add up to zero; expected a "
+                               "non-zero total (or no_normalize as the last argument)")
         group_close = found.start() - 1
         group_open = _open_of(text, group_close) \
             if group_close >= 0 and text[group_close] == ")" else None
