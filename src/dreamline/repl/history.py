@@ -14,15 +14,12 @@ from pathlib import Path
 from prompt_toolkit.history import History
 
 from dreamline.errors import DreamlineError
-from dreamline.repl.lines import decode_lines
+from dreamline.repl.lines import QUIT_WORDS, decode_lines
 
 
 def _is_quit(line: str) -> bool:
-    """A bare ``q``/``quit``/``exit`` (the table's commands typed without '!')."""
-    from dreamline.repl.commands import find_command, split_command
-
-    bang, word, arg = split_command(line)
-    return not bang and not arg and find_command(word, bang=False) is not None
+    """A bare ``q``/``quit``/``exit`` (as the command table reads them: as written, alone)."""
+    return line.strip() in QUIT_WORDS
 
 
 class InvokeHistory(History):
