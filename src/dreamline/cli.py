@@ -7,9 +7,15 @@ it for itself only.
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # python -m dreamline.cli: through dreamline.start, before torch
+    from dreamline.start import main as _guarded  # is imported, so Ctrl-C then is quiet too
+
+    sys.exit(_guarded())
+
 import argparse
 import dataclasses
-import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -274,6 +280,3 @@ class _no_close:
     def __exit__(self, *exc: object) -> None:
         return None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-INTERRUPTED_LINE = "dreamline: stopped (Ctrl-C) while starting"
+INTERRUPTED_LINE = "dreamline: stopped (Ctrl-C)"
 
 
 def stopped() -> int:
