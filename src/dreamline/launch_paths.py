@@ -45,14 +45,22 @@ def check_directory(path: Path, label: str) -> None:
     made: list[Path] = []
     try:
         for folder in missing:
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:  # another process made it meanwhile
+                if not folder.is_dir():
+                    raise
+                continue
             made.append(folder)
     except OSError as exc:
         raise LaunchPathError(f"{label} {str(path)!r} cannot be created: "
                               f"{exc.strerror or exc}; expected a directory path") from None
     finally:
-        for folder in reversed(made):
-            folder.rmdir()
+        for folder in reversed(made):  # only what this check made, and only while empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def check_file_to_write(path: Path, label: str) -> None:
