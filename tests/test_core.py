@@ -215,7 +215,8 @@ def test_txt2img_size_floored_with_a_message(gen: Generator, lines: list[str]) -
     result = _one(gen, seed=1, steps=1, width=100, height=64)
     assert result.image.size == (64, 64) and result.request.width == 64
     assert any("100 floored to 64" in line for line in lines)
-    with pytest.raises(DreamlineError, match="-H/--height: 40 is too small"):
+    with pytest.raises(DreamlineError, match=r"-H/--height: 40 is out of range; expected a "
+                       r"size in pixels from 64 to 8192 \(a multiple of 64 for this model\)"):
         _one(gen, seed=1, steps=1, height=40)
 
 

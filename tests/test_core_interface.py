@@ -105,7 +105,7 @@ def test_the_core_is_silent_by_default(tmp_path: Path, capfd: pytest.CaptureFixt
     assert capfd.readouterr() == ("", "")
     lines: list[str] = []
     Generator(tiny_model(), report=lines.append).generate(request, init=prepared(request))
-    assert "starting at step 1 of 2 (1 new sampling steps)" in lines
+    assert "starting at step 1 of 2 (1 new sampling step)" in lines
     assert any(line.startswith("long prompt: 2 chunks") for line in lines)  # issue 9: chunked
 
 

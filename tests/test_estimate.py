@@ -372,7 +372,8 @@ def test_dry_run_refuses_what_the_run_would_refuse(tmp_path: Path) -> None:
     from dreamline.request import RequestError
 
     runner = _runner(tmp_path, [], ThroughputStore(None))
-    with pytest.raises(RequestError, match="-W/--width: 8 is too small"):
+    with pytest.raises(RequestError, match="-W/--width: 8 is out of range; expected a size in "
+                                           "pixels from 64 to 8192"):
         runner.run(Request(prompt="a fox", width=8, dry_run=True), lambda path, seed: None)
 
 

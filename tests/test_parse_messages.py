@@ -59,3 +59,17 @@ def test_an_unknown_switch_keeps_the_longest_hint_that_fits() -> None:
     assert error_of("a --outdirr x").endswith("did you mean --outdir or --outcrop?")
     long_name = "--" + "x" * 70  # past 80 columns whatever the hint: the name still comes first
     assert error_of(f"a {long_name}") == f"unknown switch '{long_name}'; -h lists the switches"
+
+
+@pytest.mark.parametrize("name", ["-W/--width", "-H/--height"])
+def test_a_side_below_the_models_multiple_is_worded_as_the_range(name: str) -> None:
+    """-W 7 (below the table's 8) and -W 9 (below the model's multiple, 16) say the same kind
+    of range: the real minimum and the model's multiple."""
+    from dreamline.image_sizes import floor_side
+
+    below_table = error_of(f"a {name.split('/')[0]} 7")
+    assert below_table == f"{name}: 7 is out of range; expected a size in pixels from 8 to 8192"
+    with pytest.raises(RequestError) as caught:
+        floor_side(name, 9, 16, lambda _line: None)
+    assert str(caught.value) == (f"{name}: 9 is out of range; expected a size in pixels from 16 "
+                                 "to 8192 (a multiple of 16 for this model)")

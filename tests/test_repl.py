@@ -178,6 +178,21 @@ def test_history_is_kept_in_the_outdir(tmp_path: Path) -> None:
     assert (tmp_path / "out" / ".invoke_history").is_file()
 
 
+@pytest.mark.parametrize("quit_line", ["q", "quit", "exit", " exit "])
+def test_quitting_is_not_kept_in_the_history(tmp_path: Path, quit_line: str) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    run_typed(session, f"a lake\r{quit_line}\r")
+    again, _, _, _ = make_session(tmp_path)
+    assert again.history.get_strings() == ["a lake"]
+    assert session.history.get_strings() == ["a lake"]
+
+
+def test_a_prompt_that_only_starts_like_quit_is_kept(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    run_typed(session, "exit the cave\r" + CTRL_D)
+    assert session.history.get_strings() == ["exit the cave"]
+
+
 # ---- errors ----------------------------------------------------------------------------------
 
 def test_bad_line_is_one_red_line_and_the_loop_goes_on(tmp_path: Path) -> None:
@@ -255,9 +270,18 @@ def test_commands_after_bang(tmp_path: Path) -> None:
     session, _, _, _ = make_session(tmp_path)
     everything = completions(session, "!")
     assert {"fetch", "history", "search", "clear", "models", "switch", "replay", "help"} <= \
-        set(everything)
+        {name.strip() for name in everything}
     assert completions(session, "!he") == ["help"]
     assert completions(session, "!switch o") == ["other"]
+
+
+def test_a_command_that_takes_an_argument_completes_with_a_space(tmp_path: Path) -> None:
+    session, _, _, _ = make_session(tmp_path)
+    assert completions(session, "!sw") == ["switch "]
+    assert completions(session, "!fe") == ["fetch "]
+    assert completions(session, "!rep") == ["replay "]
+    assert completions(session, "!hi") == ["history"]  # takes nothing: no space
+    assert completions(session, "!cl") == ["clear"]
 
 
 # ---- validation ------------------------------------------------------------------------------

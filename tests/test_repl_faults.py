@@ -98,6 +98,29 @@ def test_empty_prompt_with_a_plain_picture_runs_with_the_empty_prompt(tmp_path: 
         out.getvalue().splitlines()
 
 
+@pytest.mark.parametrize("chunk, text, reason", [
+    ("parameters", "a cat\nSteps: 3, Sampler: Euler a, CFG scale: abc, Seed: 1, Size: 32x32",
+     "A1111 cfg_scale 'abc' is not a number"),
+    ("sd-metadata", '{"image": {"prompt": 5}}',
+     "its sd-metadata prompt 5 is not text or a list of {prompt, weight} entries"),
+])
+def test_empty_prompt_with_unreadable_metadata_says_why(tmp_path: Path, chunk: str, text: str,
+                                                        reason: str) -> None:
+    from PIL import PngImagePlugin
+
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    picture = tmp_path / "bad.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text(chunk, text)
+    Image.new("RGB", (8, 8)).save(picture, pnginfo=info)
+    assert session.run_lines([f"-I {picture} -f 0.5\n"]) == 0
+    assert runner.requests[0].prompt == ""
+    lines = out.getvalue().splitlines()
+    assert f">> the prompt stored in {picture} cannot be read ({reason}); running with the " \
+        "empty prompt" in lines
+    assert not any("has no stored prompt" in line for line in lines)
+
+
 # ---- output folder and disk --------------------------------------------------------------
 
 class CountingGenerator(FakeGenerator):

@@ -45,3 +45,38 @@ def test_the_cli_says_what_it_chose_and_refuses_a_bad_count(
         assert "--threads: 0 is out of range" in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("count, why, cores, expected", [
+    (256, "--threads", 2, ">> 256 CPU threads for torch: --threads 256 is more than the 2 cores "
+                          "here; expect it to be slower"),
+    (3, "OMP_NUM_THREADS", 1, ">> 3 CPU threads for torch: OMP_NUM_THREADS=3 is more than the "
+                              "1 core here; expect it to be slower"),
+    (2, "--threads", 2, ">> 2 CPU threads for torch (--threads)"),
+    (1, "OMP_NUM_THREADS", 4, ">> 1 CPU thread for torch (OMP_NUM_THREADS; --threads N to "
+                              "choose)"),
+])
+def test_more_threads_than_cores_is_kept_and_said(count: int, why: str, cores: int,
+                                                  expected: str) -> None:
+    from dreamline.threads import threads_line
+
+    assert threads_line(count, why, cores) == expected
+
+
+def test_the_cli_says_more_threads_than_cores_in_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from dreamline import threads
+
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        script = tmp_path / "empty.txt"
+        script.write_text("# nothing to run\n")
+        assert main(["--threads", "3", "--from_file", str(script), "-o", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert ">> 3 CPU threads for torch: --threads 3 is more than the 2 cores here; expect " \
+               "it to be slower" in out
+    finally:
+        torch.set_num_threads(before)

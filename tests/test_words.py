@@ -140,3 +140,26 @@ def test_invisible_formatting_characters_are_refused(line: str, named: str) -> N
 def test_emoji_joiners_are_text() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 family"
     assert check_characters(family) == family
+
+
+@pytest.mark.parametrize("line", ["'red apple -s 3", "a 'quoted", "'emerald city", "'"])
+def test_an_unclosed_single_quote_is_refused_like_a_double_one(line: str) -> None:
+    with pytest.raises(RequestError, match=r"^unbalanced ' quote in .*; expected a closing '"):
+        tokenize(line)
+
+
+@pytest.mark.parametrize("line, words", [
+    ("don't panic", ["don't", "panic"]),
+    ("'tis the season", ["'tis", "the", "season"]),
+    ("'Twas night", ["'Twas", "night"]),
+    ("'90s car", ["'90s", "car"]),
+    ("rock 'n roll", ["rock", "'n", "roll"]),
+    ("'em all", ["'em", "all"]),
+    ("'a cat' -s 5", ["a cat", "-s", "5"]),
+])
+def test_apostrophes_in_words_and_elisions_stay_text(line: str, words: list[str]) -> None:
+    assert [token.text for token in tokenize(line)] == words
+
+
+def test_a_line_still_being_typed_may_have_an_open_single_quote() -> None:
+    assert [token.text for token in tokenize("'red app", partial=True)] == ["'red", "app"]

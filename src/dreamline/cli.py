@@ -7,15 +7,22 @@ it for itself only.
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # python -m dreamline.cli: through dreamline.start, before torch
+    from dreamline.start import main as _guarded  # is imported, so Ctrl-C then is quiet too
+
+    sys.exit(_guarded())
+
 import argparse
 import dataclasses
-import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
 from dreamline import __version__, launch_options, switches
 from dreamline.batch.launch import BatchPlan, plan_batch, start_lines
 from dreamline.errors import DreamlineError, ModelError
+from dreamline.launch_paths import check_launch_paths
 from dreamline.lora_tags import lora_folder
 from dreamline.models.manager import (BUILTIN_FALLBACK, ModelManager, default_models_file,
                                       models_file_for)
@@ -26,6 +33,7 @@ from dreamline.repl.prompt import make_prompt_session
 from dreamline.repl.runner import ModelGenerators, Runner
 from dreamline.repl.session import Session
 from dreamline.repl.settings import Settings
+from dreamline.start import stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,12 +92,22 @@ def make_model_manager(settings: Settings, wanted: str | None) -> ModelManager:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dreamline`` console script; returns the exit status."""
+    """Entry point of the ``dreamline`` console script; returns the exit status.  Ctrl-C
+    before the REPL or the batch run has its own handling is status 130 and one short line
+    (dreamline.start), not a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return stopped()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from dreamline.models.offline import go_offline
 
     go_offline()  # before any hub library is imported: nothing is ever fetched
     args = build_parser().parse_args(argv)
     try:
+        check_launch_paths(args)
         settings = settings_from_args(args)
         plan = plan_batch(args)
     except DreamlineError as exc:
@@ -262,6 +280,3 @@ class _no_close:
     def __exit__(self, *exc: object) -> None:
         return None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from dreamline.errors import DreamlineError
+from dreamline.plural import counted
 
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 # The reference CLI called its mixed mode "autocast"; we always run one dtype, so it means "auto".
@@ -107,7 +108,7 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "mps":
         return "mps (Apple GPU)"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return f"cpu ({counted(torch.get_num_threads(), 'thread')})"
     return str(device)
 
 

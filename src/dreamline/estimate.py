@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dreamline.throughput import Sample, Size
+from dreamline.plural import counted
 
 ANNOUNCE_SECONDS = 10.0  # a request expected to take longer gets the estimate line
 CONFIRM_SECONDS = 300.0  # longer than this: asked first at a terminal, a warning otherwise
@@ -231,11 +232,12 @@ def format_line(plan: Plan, found: Estimate) -> str:
         where = f"init image inserted at step {plan.start_step}"
         if plan.sigma is not None:
             where += f", sigma {plan.sigma:.3g}"
-        steps = f"{plan.steps_run} of {plan.steps} steps ({where})"
+        steps = f"{plan.steps_run} of {counted(plan.steps, 'step')} ({where})"
     elif plan.img2img:
-        steps = f"{plan.steps} steps (strength 1: the init image's shape only, from pure noise)"
+        steps = (f"{counted(plan.steps, 'step')} (strength 1: the init image's shape only, "
+                 "from pure noise)")
     else:
-        steps = f"{plan.steps} steps from pure noise"
+        steps = f"{counted(plan.steps, 'step')} from pure noise"
     plural = "s" if plan.images != 1 else ""
     images = f"{plan.images} image{plural} at {plan.size[0]}x{plan.size[1]}"
     if found.seconds is None:

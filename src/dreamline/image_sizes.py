@@ -119,8 +119,8 @@ def floor_side(name: str, value: int, multiple: int, report: Callable[[str], Non
     when it changed.  Raises RequestError when nothing is left (a side below ``multiple``)."""
     floored = value // multiple * multiple
     if floored == 0:
-        raise RequestError(f"{name}: {value} is too small; expected at least {multiple} "
-                           f"(sides are multiples of {multiple} for this model)")
+        raise RequestError(f"{name}: {value} is out of range; expected a size in pixels from "
+                           f"{multiple} to {MAX_SIDE} (a multiple of {multiple} for this model)")
     if floored != value:
         report(f"{name} {value} floored to {floored}, a multiple of {multiple}")
     return floored

@@ -8,6 +8,7 @@ The per-line defaults (-s -W -H -C -A -f -g) come from the switch table (switche
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ def path_of(expected: str) -> Callable[[str], Path]:
     def convert(raw: str) -> Path:
         if not raw.strip():
             raise argparse.ArgumentTypeError(f"{raw!r} is an empty path; expected {expected}")
-        return Path(raw)
+        return Path(raw).expanduser()  # ~/out: the home folder, as a shell would expand it
 
     return convert
 
@@ -59,7 +60,7 @@ def text_path(expected: str) -> Callable[[str], str]:
 
     def convert(raw: str) -> str:
         check(raw)
-        return raw
+        return os.path.expanduser(raw)
 
     return convert
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from dreamline.errors import DreamlineError
 from dreamline.launch_options import launch_only
+from dreamline.compel_methods import check_methods
 from dreamline.prompts import split_prompt
 from dreamline.request import Request, RequestError, validate
 from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
@@ -253,6 +254,8 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
     if prompt_words or prompt:
         given.add("prompt")
     request = validate(replace(defaults, prompt=prompt, **values))
-    split_prompt(request.prompt, normalize=not request.skip_normalize)
+    parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
+    for text in [text for text, _ in parts.positive] + [parts.negative]:
+        check_methods(text)
     notes = _escaped_switch_notes(line, tokens[:len(prompt_words)])
     return ParsedLine(request, frozenset(given), notes=notes)

@@ -110,7 +110,10 @@ TABLE: tuple[SamplerSpec, ...] = (
                 aliases=("dpmpp_sde_gpu",)),
     SamplerSpec("k_dpmpp_2s_a", "DPM++ 2S a", "dpmpp_2s_ancestral",
                 "DPMSolverSinglestepScheduler", uses_sigmas=False, stochastic=True,
-                options=(*_SDE, ("solver_order", 2)), a1111_automatic="karras"),
+                # lower_order_final: a first-order last step down to sigma 0 (diffusers turns
+                # it on by itself for final_sigmas_type "zero", with a warning, if not given)
+                options=(*_SDE, ("solver_order", 2), ("lower_order_final", True)),
+                a1111_automatic="karras"),
     SamplerSpec("k_dpmpp_3m_sde", "DPM++ 3M SDE", "dpmpp_3m_sde", _DPMPP, uses_sigmas=False,
                 stochastic=True, options=(*_SDE, ("solver_order", 3)),
                 a1111_automatic="exponential", aliases=("dpmpp_3m_sde_gpu",)),

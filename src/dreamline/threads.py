@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 
 from dreamline.errors import DreamlineError
+from dreamline.plural import counted
 
 MAX_THREADS = 256
 
@@ -57,9 +58,9 @@ def choose_threads(requested: int | None, *, environ: Mapping[str, str] = os.env
     cores = _cores() if cores is None else cores
     load = _load() if load is None else load
     if load is None:
-        return cores, f"{cores} cores"
+        return cores, counted(cores, "core")
     free = max(1, min(cores, cores - round(load)))
-    return free, f"{cores} cores, load {load:.1f}: {free} free"
+    return free, f"{counted(cores, 'core')}, load {load:.1f}: {free} free"
 
 
 def apply_threads(requested: int | None) -> str:
@@ -68,6 +69,17 @@ def apply_threads(requested: int | None) -> str:
 
     count, why = choose_threads(requested)
     torch.set_num_threads(count)
+    return threads_line(count, why, _cores())
+
+
+def threads_line(count: int, why: str, cores: int) -> str:
+    """The start-up line for ``count`` threads chosen by ``why``; a count the user chose
+    above the ``cores`` here is still used, and the line says it will be slower."""
     plural = "thread" if count == 1 else "threads"
+    if why in ("--threads", "OMP_NUM_THREADS") and count > cores:
+        given = f"--threads {count}" if why == "--threads" else f"OMP_NUM_THREADS={count}"
+        core_word = "core" if cores == 1 else "cores"
+        return (f">> {count} CPU {plural} for torch: {given} is more than the {cores} "
+                f"{core_word} here; expect it to be slower")
     hint = "" if why == "--threads" else "; --threads N to choose"
     return f">> {count} CPU {plural} for torch ({why}{hint})"

@@ -10,7 +10,9 @@ The rules, shell-style but kind to prompts:
 * "double quotes" group words anywhere in a word; inside them \\" and \\\\ are escapes and every
   other backslash is kept (so a prompt's \\: survives).
 * 'single quotes' quote only when the ' begins a word and a closing ' ends a later word;
-  otherwise the apostrophe is text (there's, cat's, 'tis).  Nothing is escaped inside.
+  nothing is escaped inside.  An apostrophe inside a word is text (there's, cat's, don't), and
+  so is one that starts an English elision ('tis, 'em, '90s); any other ' that begins a word
+  and is never closed (``'red apple -s 3``) is an unbalanced quote, refused like an open ".
 * Outside quotes a backslash inside a word escapes whitespace, a quote or a backslash
   (``my\\ pics/x.png``); other backslashes are kept (Windows paths, \\: in prompts).  A lone
   backslash, one that starts a word and is followed by whitespace, is text: ``a cat \\ -s2``
@@ -69,6 +71,25 @@ def _closing_apostrophe(line: str, start: int) -> int:
     return -1
 
 
+#: Words that begin with an apostrophe in English ('tis, '90s): text, not an open quote.
+_ELISION = re.compile(r"'(?:tis|twas|twere|twill|twould|em|n|cause|cos|til|till|round|bout|"
+                      r"neath|ere|allo|ello|sup|kay|nuff|s|d|ll|re|ve|m|t|\d)", re.IGNORECASE)
+
+
+def _check_elision(line: str, index: int, partial: bool) -> None:
+    """A ' that begins a word and is never closed: an elision ('tis, 'em, '90s) is text; any
+    other is an unbalanced quote (``'red apple -s 3``), refused as an open " is.  A line still
+    being typed (``partial``) is not refused."""
+    if partial:
+        return
+    found = _ELISION.match(line, index)
+    if found is not None and (found.end() == len(line) or not line[found.end()].isalpha()
+                              or found.group(0)[-1].isdigit()):
+        return
+    raise RequestError(f"unbalanced ' quote in {line[index:]!r}; expected a closing ' at the "
+                       "end of a word (or \"...\" around text that starts with an apostrophe)")
+
+
 def _double_quoted(line: str, index: int, parts: list[str], partial: bool) -> int:
     """Read a "..." group opening at ``index``; return the index after its closing quote."""
     word_start, length = index, len(line)
@@ -118,6 +139,7 @@ def tokenize(line: str, *, partial: bool = False) -> list[Token]:
             elif char == "'" and index == word_start:
                 close = _closing_apostrophe(line, index)
                 if close < 0:
+                    _check_elision(line, index, partial)
                     parts.append(char)
                     index += 1
                 else:

@@ -28,6 +28,7 @@ from dreamline.core.embedding_tokens import EmbeddingVocabulary
 from dreamline.core.prompt_encoder import Encoded, PromptEncoder
 from dreamline.models.embeddings import EmbeddingSet
 from dreamline.prompts import split_prompt
+from dreamline.plural import counted
 
 # "<name>": how A1111 and InvokeAI users write a textual-inversion embedding's word
 _ANGLE_WORD = re.compile(r"(?<!\\)<([\w.-]+)>")
@@ -136,8 +137,9 @@ class TextEncoder:
         room = self.max_length - 2
         counts = ", ".join(
             f"{'prompt' if len(positive) == 1 else f'sub-prompt {index + 1}'} "
-            f"{sum(map(len, item.tokens))} tokens in {item.chunks}"
+            f"{counted(sum(map(len, item.tokens)), 'token')} in {item.chunks}"
             for index, item in enumerate(positive))
-        counts += f", negative {sum(map(len, negative.tokens))} tokens in {negative.chunks}"
+        counts += f", negative {counted(sum(map(len, negative.tokens)), 'token')} in " \
+            f"{negative.chunks}"
         self.report(f"long prompt: {total} chunks of {room} tokens ({counts}; shorter ones "
                     "padded to match)")

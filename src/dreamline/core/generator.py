@@ -48,6 +48,7 @@ from dreamline.models.lora import LoraLibrary, use_loras
 from dreamline.models.types import LoadedModel
 from dreamline.image_sizes import floor_side
 from dreamline.request import Request, steps_to_run, validate
+from dreamline.plural import counted
 
 Report = Callable[[str], None]
 OnStart = Callable[[StartInfo], None]
@@ -151,7 +152,7 @@ class Generator:
             width, height = encoded.prepared.image.size
             t_enc = steps_to_run(request.strength, request.steps)
             self.report(f"starting at step {request.steps - t_enc} of {request.steps} "
-                        f"({t_enc} new sampling steps)")
+                        f"({counted(t_enc, 'new sampling step')})")
         else:
             multiple = self.model.size_multiple
             width = floor_side("-W/--width", request.width if request.width is not None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from pyparsing import ParseBaseException
 from transformers.utils import logging as transformers_logging
 
 from dreamline.core.embedding_tokens import EmbeddingVocabulary
@@ -34,6 +35,7 @@ try:
         Conjunction,
         CrossAttentionControlSubstitute,
         FlattenedPrompt,
+        PromptParser,
     )
 finally:
     transformers_logging.set_verbosity(_verbosity)
@@ -138,7 +140,14 @@ class PromptEncoder:
                        tokens=tuple(tokens), embeddings=used)
 
     def _encode_piece(self, compel: Compel, piece: str) -> tuple[torch.Tensor, torch.Tensor]:
-        conjunction = Compel.parse_prompt_string(to_compel(piece))
+        try:
+            conjunction = Compel.parse_prompt_string(to_compel(piece))
+        except (PromptParser.ParsingException, ParseBaseException, ValueError) as error:
+            # check_methods catches the usual mistakes when the line is parsed; this is for
+            # whatever else compel refuses, so it is still one line and not an internal error
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RequestError(f"prompt: compel cannot read {piece!r} ({first[:80]}); expected "
+                               'its syntax, e.g. ("a cat", "a dog").blend(0.7, 0.3)') from error
         _refuse_unsupported(conjunction, piece)
         if _is_plain(conjunction):
             # Weight 1 everywhere: encode the words as typed (compel's fragments lose quotes

@@ -48,6 +48,7 @@ from diffusers import (
 )
 
 from dreamline import samplers as sampler_table
+from dreamline.core.quiet import quiet_library
 from dreamline.request import RequestError
 
 # The diffusers classes named in the sampler table (DPMSolverSDEScheduler needs torchsde).
@@ -103,7 +104,8 @@ def make_scheduler(sampler: str, scheduler_config: dict[str, Any], *, karras: bo
     option = SCHEDULE_OPTIONS.get(schedule)
     if option is not None and option in _init_parameters(cls):
         overrides[option] = True
-    scheduler = cls.from_config(config, **overrides)
+    with quiet_library("diffusers"):
+        scheduler = cls.from_config(config, **overrides)
     return scheduler, schedule
 
 
@@ -125,7 +127,8 @@ def _borrow_sigmas(scheduler: Any, steps: int, schedule: str) -> None:
     """
     donor = EulerDiscreteScheduler.from_config(scheduler.config,
                                                **{SCHEDULE_OPTIONS[schedule]: True})
-    donor.set_timesteps(steps)
+    with quiet_library("diffusers"):
+        donor.set_timesteps(steps)
     scheduler.sigmas = donor.sigmas.clone()
     scheduler.timesteps = donor.timesteps.clone()
 
@@ -180,7 +183,8 @@ class Schedule:
         in place).  ``karras=True`` is short for ``schedule="karras"``."""
         if karras:
             schedule = "karras"
-        scheduler.set_timesteps(steps, device=device)
+        with quiet_library("diffusers"):
+            scheduler.set_timesteps(steps, device=device)
         option = SCHEDULE_OPTIONS.get(schedule)
         if option is not None and option not in scheduler.config:
             _borrow_sigmas(scheduler, steps, schedule)

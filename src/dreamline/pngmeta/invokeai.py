@@ -175,21 +175,82 @@ def _v2_literal(text: str) -> str:
     return escape_weights(text.replace("\\:", ":"))
 
 
-def _sd_prompt(image: Mapping[str, Any]) -> str:
+def _wrong(name: str, field: str, value: Any, expected: str) -> MetadataError:
+    return MetadataError(f"{name}: its sd-metadata {field} {value!r} is not {expected}")
+
+
+def _sd_prompt(name: str, image: Mapping[str, Any]) -> str:
     """Rebuild a dream prompt from sd-metadata's ``prompt`` list (a string in some versions).
     InvokeAI 2.x keeps the negative words inside the text as ``[...]``; dreamline files before
-    that wrote a separate ``negative_prompt``, which is still read."""
+    that wrote a separate ``negative_prompt``, which is still read.  A value of the wrong type
+    is a MetadataError naming the file, the field and the value."""
     prompt = image.get("prompt", "")
     if isinstance(prompt, str):
         text = prompt
-    else:
-        parts = [(str(part.get("prompt", "")), float(part.get("weight", 1.0))) for part in prompt]
+    elif isinstance(prompt, list):
+        parts = [_sd_part(name, part) for part in prompt]
         if len(parts) == 1:
             text = _v2_literal(parts[0][0])
         else:
             text = " ".join(f"{_v2_literal(t)}:{number_text(w)}" for t, w in parts)
+    else:
+        raise _wrong(name, "prompt", prompt, "text or a list of {prompt, weight} entries")
     negative = image.get("negative_prompt") or ""
+    if not isinstance(negative, str):
+        raise _wrong(name, "negative_prompt", negative, "text")
     return f"{text} [{negative}]" if negative else text
+
+
+def _sd_part(name: str, part: Any) -> tuple[str, float]:
+    """One ``{"prompt": text, "weight": number}`` entry of sd-metadata's prompt list."""
+    if not isinstance(part, Mapping):
+        raise _wrong(name, "prompt entry", part, "a {prompt, weight} object")
+    text, weight = part.get("prompt", ""), part.get("weight", 1.0)
+    if not isinstance(text, str):
+        raise _wrong(name, "prompt", text, "text")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, str)):
+        raise _wrong(name, "prompt weight", weight, "a number")
+    try:
+        return text, float(weight)
+    except ValueError:
+        raise _wrong(name, "prompt weight", weight, "a number") from None
+
+
+def _variations(name: str, variations: Any) -> tuple[tuple[int, float], ...]:
+    """sd-metadata's ``variations``: a list of ``{"seed": int, "weight": number}``."""
+    if not isinstance(variations, list):
+        raise _wrong(name, "variations", variations, "a list of {seed, weight} entries")
+    pairs: list[tuple[int, float]] = []
+    for entry in variations:
+        if not isinstance(entry, Mapping) or "seed" not in entry or "weight" not in entry:
+            raise _wrong(name, "variation", entry, "a {seed, weight} object")
+        seed, weight = entry["seed"], entry["weight"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise _wrong(name, "variation seed", seed, "a whole number")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise _wrong(name, "variation weight", weight, "a number")
+        pairs.append((seed, float(weight)))
+    return tuple(pairs)
+
+
+def _init_changes(name: str, image: Mapping[str, Any]) -> dict[str, Any]:
+    """The img2img settings of an sd-metadata image (none without an init image)."""
+    init = image.get("init_img", image.get("init_image"))
+    if not init:
+        return {}
+    if not isinstance(init, str):
+        raise _wrong(name, "init_img", init, "a file name")
+    changes: dict[str, Any] = {"init_img": init, "fit": bool(image.get("fit", False)),
+                               "invert_mask": bool(image.get("invert_mask", False))}
+    strength = image.get("strength", image.get("strength_steps"))
+    if strength is not None:
+        changes["strength"] = strength
+    mask = image.get("init_mask", image.get("mask"))
+    if mask and not isinstance(mask, str):
+        raise _wrong(name, "init_mask", mask, "a file name")
+    if mask:
+        changes["init_mask"] = mask
+    return changes
 
 
 def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
@@ -205,7 +266,7 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
         image, grid = metadata.get("image"), False
     if not isinstance(image, Mapping):
         raise MetadataError(f"{name}: its sd-metadata has no 'image' entry")
-    changes: dict[str, Any] = {"prompt": _sd_prompt(image)}
+    changes: dict[str, Any] = {"prompt": _sd_prompt(name, image)}
     for key in ("steps", "seed", "width", "height", "cfg_scale"):
         if image.get(key) is not None:
             changes[key] = image[key]
@@ -218,20 +279,8 @@ def sd_metadata_request(name: str, metadata: Mapping[str, Any]) -> Request:
     elif image.get("schedule") in SCHEDULES:
         changes["schedule"] = image["schedule"]
     try:
-        variations = image.get("variations") or []
-        changes["with_variations"] = tuple((int(v["seed"]), float(v["weight"]))
-                                           for v in variations)
-        init = image.get("init_img", image.get("init_image"))
-        if init:
-            changes["init_img"] = str(init)
-            strength = image.get("strength", image.get("strength_steps"))
-            if strength is not None:
-                changes["strength"] = strength
-            changes["fit"] = bool(image.get("fit", False))
-            mask = image.get("init_mask", image.get("mask"))
-            if mask:
-                changes["init_mask"] = str(mask)
-            changes["invert_mask"] = bool(image.get("invert_mask", False))
+        changes["with_variations"] = _variations(name, image.get("variations") or [])
+        changes.update(_init_changes(name, image))
         if image.get("seamless"):
             changes["seamless"] = True
         changes.update({key: image[key] for key in ("deepcache", "tome")  # accelerators

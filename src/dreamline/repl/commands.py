@@ -15,7 +15,7 @@ from typing import Literal
 
 from dreamline.errors import DreamlineError
 from dreamline.repl.context import CommandContext, Flow
-from dreamline.repl.lines import shown
+from dreamline.repl.lines import QUIT_WORDS, shown
 from dreamline.repl.vocabulary import show_vocabulary
 from dreamline.words import command_argument
 
@@ -207,7 +207,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("replay", "<file>", "file", "run each line of a file as if typed", _replay),
     Command("help", "", "none", "this list; '-h' shows the switches of a prompt line", _help),
     Command("q", "", "none", "quit (also exit, quit or Ctrl-D)", _quit, bang=False,
-            aliases=("exit", "quit")),
+            aliases=QUIT_WORDS[1:]),
 )
 
 

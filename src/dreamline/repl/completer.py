@@ -169,7 +169,9 @@ class InvokeCompleter(Completer):
         if " " not in body:
             for command in COMMANDS:
                 if command.bang and command.pattern is None and command.name.startswith(body):
-                    yield Completion(command.name, start_position=-len(body),
+                    # a command that takes an argument gets the space before it (!sw -> !switch )
+                    text = command.name + ("" if command.arg_kind == "none" else " ")
+                    yield Completion(text, start_position=-len(body),
                                      display="!" + command.name, display_meta=command.help)
             return
         word, _, rest = body.partition(" ")

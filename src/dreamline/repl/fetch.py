@@ -61,8 +61,12 @@ class FetchedCommand(NamedTuple):
     notes: tuple[str, ...]
 
 
+class NoMetadata(MetadataError):
+    """The image carries no generation metadata at all (a photo, a plain PNG)."""
+
+
 def _no_metadata(name: str) -> MetadataError:
-    return MetadataError(f"{name}: has no generation metadata; expected a PNG with a 'Dream', "
+    return NoMetadata(f"{name}: has no generation metadata; expected a PNG with a 'Dream', "
                          "'sd-metadata' or A1111 'parameters' text chunk (or InvokeAI 3+, "
                          "ComfyUI, Fooocus, SwarmUI or NovelAI metadata)")
 
@@ -75,7 +79,8 @@ def _v2_notes(metadata: Mapping[str, Any]) -> list[str]:
         image = images[0]
     if not isinstance(image, Mapping):
         return []
-    used = [str(step.get("type")) for step in image.get("postprocessing") or []
+    steps = image.get("postprocessing") or []
+    used = [str(step.get("type")) for step in (steps if isinstance(steps, list) else [steps])
             if isinstance(step, Mapping)]
     used += [key for key in ("threshold", "perlin", "hires_fix") if image.get(key)]
     return [f"InvokeAI 2.x: not replayed (dreamline does not run them): {', '.join(used)}"] \
@@ -85,8 +90,8 @@ def _v2_notes(metadata: Mapping[str, Any]) -> list[str]:
 def _from_sd_metadata(name: str, chunks: Mapping[str, str], why: str) -> FetchedCommand:
     metadata = load_json(name, chunks[SD_METADATA_KEY])
     notes = [why] if why else []
-    return FetchedCommand(format_command(sd_metadata_request(name, metadata)),
-                          tuple(notes + _v2_notes(metadata)))
+    fetched = _command(Fetched(sd_metadata_request(name, metadata), ()))
+    return FetchedCommand(fetched.command, tuple(notes + _v2_notes(metadata)))
 
 
 def _without_unrun(name: str, command: str) -> tuple[FetchedCommand, list[str]]:

@@ -14,7 +14,12 @@ from pathlib import Path
 from prompt_toolkit.history import History
 
 from dreamline.errors import DreamlineError
-from dreamline.repl.lines import decode_lines
+from dreamline.repl.lines import QUIT_WORDS, decode_lines
+
+
+def _is_quit(line: str) -> bool:
+    """A bare ``q``/``quit``/``exit`` (as the command table reads them: as written, alone)."""
+    return line.strip() in QUIT_WORDS
 
 
 class InvokeHistory(History):
@@ -44,6 +49,9 @@ class InvokeHistory(History):
         return list(self._lines)
 
     def append_string(self, string: str) -> None:
+        """Record a line, except ``q``/``quit``/``exit``: recalling one would only quit."""
+        if _is_quit(string):
+            return
         self._lines.append(string)
         self.store_string(string)
 

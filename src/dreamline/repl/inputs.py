@@ -73,13 +73,18 @@ def prepare_request(request: Request, outdir: Path, say: Callable[[str], None],
         changes["init_mask"] = str(find_image(request.init_mask, outdir, "mask"))
     if not request.prompt.strip() and request.init_img is not None:
         from dreamline.pngmeta.chunks import MetadataError
-        from dreamline.repl.fetch import read_prompt
+        from dreamline.repl.fetch import NoMetadata, read_prompt
 
         image = str(changes["init_img"])
         try:
             stored = read_prompt(image)
-        except MetadataError:
+        except NoMetadata:
             stored = ""
+        except MetadataError as error:  # metadata there, but not usable: say why
+            reason = str(error).removeprefix(f"{image}: ")
+            say(f">> the prompt stored in {image} cannot be read ({reason}); running with "
+                "the empty prompt")
+            return request.with_changes(**changes)
         if stored:
             say(f">> using the prompt stored in {image}: {shown(stored)}")
             changes["prompt"] = stored

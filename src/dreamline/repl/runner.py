@@ -75,7 +75,8 @@ class Runner:
     def outdir_for(self, request: Request) -> Path:
         from dreamline import outputs
 
-        base = Path(request.outdir) if request.outdir is not None else self.settings.outdir
+        base = Path(request.outdir).expanduser() if request.outdir is not None \
+            else self.settings.outdir
         if self.settings.prompt_as_dir:
             return base / outputs.safe_dir_name(request.prompt)
         return base

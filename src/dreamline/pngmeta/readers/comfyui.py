@@ -165,7 +165,8 @@ def _features(tracer: _Tracer, collector: Collector) -> None:
         kind = str(node.get("class_type"))
         inputs = tracer.inputs(node)
         if kind == "CLIPSetLastLayer" and inputs.get("stop_at_clip_layer", -1) != -1:
-            collector.skip(f"clip skip {-int(inputs['stop_at_clip_layer'])}")
+            layer = collector.to_number("stop_at_clip_layer", inputs["stop_at_clip_layer"], int)
+            collector.skip(f"clip skip {-layer}")
         elif "lora" in kind.lower():
             collector.skip(f"LoRA ({inputs.get('lora_name', kind)})")
         elif "controlnet" in kind.lower():
@@ -199,8 +200,9 @@ def comfyui_fetched(name: str, text: str) -> Fetched:
     collector.number("cfg_scale", tracer.value(inputs.get("cfg"), "cfg"))
     collector.sampler(tracer.value(inputs.get("sampler_name"), "sampler_name"),
                       tracer.value(inputs.get("scheduler"), "scheduler"))
-    denoise = float(tracer.value(inputs.get("denoise", 1.0), "denoise"))
-    if advanced and int(tracer.value(inputs.get("start_at_step", 0), "start_at_step")) > 0:
+    denoise = collector.to_number("denoise", tracer.value(inputs.get("denoise", 1.0), "denoise"))
+    start = tracer.value(inputs.get("start_at_step", 0), "start_at_step")
+    if advanced and collector.to_number("start_at_step", start, int) > 0:
         raise tracer.fail("the first KSamplerAdvanced starts at a later step")
     if "init_img" in collector.changes:
         collector.changes["strength"] = denoise

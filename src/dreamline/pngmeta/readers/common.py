@@ -83,7 +83,14 @@ class Collector:
 
     def number(self, field: str, value: Any, kind: type = float) -> None:
         """Set a numeric Request field from text or a number; MetadataError if not a number."""
+        self.changes[field] = self.to_number(field, value, kind)
+
+    def to_number(self, field: str, value: Any, kind: type = float) -> float:
+        """``value`` (text or a number) as a float, or an int for ``kind`` int; MetadataError
+        naming the file, field and value when it is not one (a list, a word, true/false)."""
         try:
+            if isinstance(value, bool):
+                raise TypeError("true/false is not a number")
             number = float(value)
         except (TypeError, ValueError):
             raise MetadataError(f"{self.name}: {self.tool} {field} {value!r} is not a number")\
@@ -91,7 +98,16 @@ class Collector:
         if kind is int and not number.is_integer():
             raise MetadataError(f"{self.name}: {self.tool} {field} {value!r} is not a whole "
                                 "number")
-        self.changes[field] = int(number) if kind is int else number
+        return int(number) if kind is int else number
+
+    def text(self, field: str, value: Any) -> str:
+        """``value`` as text (None: ""); MetadataError naming the file, field and value when it
+        is a number, list or object instead."""
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise MetadataError(f"{self.name}: {self.tool} {field} {value!r} is not text")
+        return value
 
     def seed(self, value: Any) -> None:
         """The seed; one above dreamline's largest (or -1, random) is left out with a note."""
@@ -112,6 +128,9 @@ class Collector:
         """Sampler and schedule in any spelling; a missing or unknown one is said in a note
         (the command then uses dreamline's default sampler)."""
         default = Request().sampler
+        schedule = self.text("schedule", schedule) if schedule is not None else None
+        if text is not None and not isinstance(text, str):
+            raise MetadataError(f"{self.name}: {self.tool} sampler {text!r} is not text")
         if text is None or not str(text).strip():
             self.note(f"no sampler recorded; the command uses dreamline's default ({default})")
             return

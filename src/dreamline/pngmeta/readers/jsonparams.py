@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dreamline.pngmeta.chunks import load_json
+from dreamline.pngmeta.chunks import MetadataError, load_json
 from dreamline.pngmeta.readers.common import Collector, Fetched
 from dreamline.pngmeta.readers.prompt_syntax import lost_note, translate
 
@@ -72,12 +72,17 @@ def json_fetched(name: str, text: str, default_tool: str = "JSON parameters") ->
     outer = load_json(name, text, "parameters")
     tool, data = _tool(outer, default_tool)
     collector = Collector(name, tool)
-    positive = str(_first(data, _PROMPT) or "")
-    negative = str(_first(data, _NEGATIVE) or "")
+    positive = collector.text("prompt", _first(data, _PROMPT))
+    negative = collector.text("negative prompt", _first(data, _NEGATIVE))
     if isinstance(data.get("full_prompt"), list) and data["full_prompt"]:
         # what Fooocus really encoded: the prompt after its styles and prompt expansion
-        positive = ", ".join(str(text) for text in data["full_prompt"])
-        negative = ", ".join(str(text) for text in data.get("full_negative_prompt") or [])
+        positive = ", ".join(collector.text("full_prompt", text) for text in data["full_prompt"])
+        full_negative = data.get("full_negative_prompt") or []
+        if not isinstance(full_negative, list):
+            raise MetadataError(f"{name}: {tool} full_negative_prompt {full_negative!r} is not "
+                                "a list of texts")
+        negative = ", ".join(collector.text("full_negative_prompt", text)
+                             for text in full_negative)
         collector.note("the prompt is Fooocus's full prompt (its styles and prompt expansion "
                        "applied), written as one prompt")
     prompt = translate(positive, negative, style="comfyui", and_parts=False)

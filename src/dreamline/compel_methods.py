@@ -1,0 +1,120 @@
+"""Checks of compel's method syntax in a prompt, before any model runs (torch-free).
+
+compel (InvokeAI's prompt library) reads ``("a cat", "a dog").blend(0.7, 0.3)`` and
+``("a cat", "a dog").and(1, 0.5)``: a parenthesized, comma-separated list of prompts, then the
+method and its weights.  A mistake there (a weight too few, a word where a number goes) made
+compel raise deep inside the generator; ``check_methods`` says it in one line instead, naming
+the text and what was expected.  An empty argument list (``.blend()``, ``.and()``) means equal
+weights, and ``.blend`` may end with ``no_normalize``, as compel allows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from dreamline.request import RequestError
+
+#: A compel method that takes one weight per prompt; ``.add`` is compel's other name for ``.and``.
+_METHOD = re.compile(r"(?<!\\)\.(blend|and|add)\(")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _close_of(text: str, start: int) -> int | None:
+    """Index of the ')' closing the '(' at ``start`` (quotes and escapes respected), or None."""
+    depth = 0
+    quoted = False
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return None
+
+
+def _open_of(text: str, close: int) -> int | None:
+    """Index of the '(' that the ')' at ``close`` closes, or None (quotes and escapes respected)."""
+    for start in range(close - 1, -1, -1):
+        if text[start] == "(" and (start == 0 or text[start - 1] != "\\") \
+                and _close_of(text, start) == close:
+            return start
+    return None
+
+
+def _count_prompts(group: str) -> int:
+    """How many comma-separated prompts the text between a group's parentheses holds."""
+    count = 1
+    depth = 0
+    quoted = False
+    index = 0
+    while index < len(group):
+        char = group[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            count += 1
+        index += 1
+    return count
+
+
+def check_methods(text: str) -> None:
+    """Raise RequestError (one line) for a compel ``.blend(...)``/``.and(...)`` in ``text``
+    whose weights are not numbers, whose parenthesis is not closed, or whose weights do not
+    match its prompts one to one, or (``.blend`` normalized) whose weights add up to zero.
+    Text without these methods passes unchecked."""
+    for found in _METHOD.finditer(text):
+        method = found.group(1)
+        open_at = found.end() - 1
+        close = _close_of(text, open_at)
+        shown = text[found.start():close + 1 if close is not None else len(text)]
+        if close is None:
+            raise RequestError(f"prompt: {shown!r} has no closing ')'; expected "
+                               f".{method}(weights)")
+        words = [word.strip() for word in text[open_at + 1:close].split(",")]
+        normalized = method == "blend" and words[-1] != "no_normalize"
+        if method == "blend" and not normalized:
+            words = words[:-1]
+        weights = [] if words in ([], [""]) else words
+        for word in weights:
+            if not _NUMBER.fullmatch(word):
+                raise RequestError(f"prompt: {shown!r}: weight {word!r} is not a number; "
+                                   "expected weights are numbers")
+        if normalized and weights and math.fsum(float(word) for word in weights) == 0:
+            # compel divides by the total: the conditioning would be NaN
+            raise RequestError(f"prompt: {shown!r}: the weights add up to zero; expected a "
+                               "non-zero total (or no_normalize as the last argument)")
+        group_close = found.start() - 1
+        group_open = _open_of(text, group_close) \
+            if group_close >= 0 and text[group_close] == ")" else None
+        if group_open is None:
+            continue  # compel reads "cat.blend(1)" as plain text
+        chained = re.search(r"\.(?:blend|and|add)$", text[:group_open])
+        if chained is not None:
+            raise RequestError(f"prompt: {text[chained.start():close + 1]!r} chains two compel "
+                               "methods; expected one .blend() or .and() after a group")
+        prompts = _count_prompts(text[group_open + 1:group_close])
+        if weights and len(weights) != prompts:
+            raise RequestError(
+                f"prompt: {text[group_open:close + 1]!r}: {_count(prompts, 'prompt')} but "
+                f"{_count(len(weights), 'weight')}; expected one weight per prompt")
