@@ -86,8 +86,9 @@ def test_the_first_example_is_fitted_into_the_demo_models_size(ran: tuple[Path, 
 
 
 def test_the_txt2img_example_draws_what_it_asks_for(ran: tuple[Path, str, int]) -> None:
-    """'red apple -s 30 -S 42': the caption's own glyph is among the 5 nearest of the demo
-    model's 200 reference glyphs (Lab distance, as in its model card)."""
+    """'red apple -s 30 -S 42': the caption's own glyph is among the 10 nearest of the demo
+    model's 1,271 reference glyphs (Lab distance, as in its model card): chance 0.8%, below the
+    2.5% of the 5-of-200 this asked when the model knew 200 glyphs."""
     outdir, _, _ = ran
     lines = readme_lines()
     number = next(i for i, line in enumerate(lines, 1) if line.startswith("red apple -s"))
@@ -96,5 +97,5 @@ def test_the_txt2img_example_draws_what_it_asks_for(ran: tuple[Path, str, int]) 
         names = [str(name) for name in ref["names"]]
         thumbs = np.stack([demo_data.lab_thumbnail(glyph) for glyph in ref["canonical"]])
     distances = demo_data.lab_distances(demo_data.lab_thumbnail(image), thumbs)
-    nearest = [names[i] for i in np.argsort(distances)[:5]]
+    nearest = [names[i] for i in np.argsort(distances)[:10]]
     assert "red apple" in nearest, nearest
