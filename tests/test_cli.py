@@ -127,3 +127,16 @@ def test_help_lists_launch_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-o", str(tmp_path), "--from_file", str(tmp_path / "none.txt")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_from_file_of_a_picture_is_one_line(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's finding: --from_file on a PNG printed 97 lines of per-'line' errors."""
+    from PIL import Image
+
+    picture = tmp_path / "made.png"
+    Image.new("RGB", (16, 16)).save(picture)
+    assert main(["-o", str(tmp_path / "out"), "--from_file", str(picture)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --from_file: {picture} is not a text file; expected prompt lines, one a line "
+        "(!fetch reads the command stored in a picture)"]

@@ -71,3 +71,54 @@ def test_a_replay_stops_and_names_the_innermost_line(tmp_path: Path) -> None:
                              "lines after it were not run")
     assert err.getvalue().splitlines()[-1] == outcome.error  # said once
     assert session.handle_line("after").error is None  # the prompt goes on
+
+
+class FinishingRunner(FakeRunner):
+    """The fake runner; Ctrl-C comes during the command whose prompt is STOP, which still
+    finishes (as when Ray workers send its images back): the real runner's ``stopped_after``."""
+
+    stopped_after = False
+
+    def run(self, request: Request, on_saved: Callable[[Path, int], None]) -> None:
+        super().run(request, on_saved)
+        self.stopped_after = request.prompt == STOP
+
+
+def test_a_ctrl_c_during_a_line_that_still_finishes_stops_the_run_after_it(
+        tmp_path: Path) -> None:
+    """A new user's finding: with --ray one Ctrl-C said 'stopping after this step' and the whole
+    batch went on (exit 0): the worker's images came back, so no step ever saw the request."""
+    session, runner, out, err = make_session(tmp_path, interactive=False)
+    finishing = FinishingRunner(runner.outdir, runner.models)
+    session.runner = finishing
+    status = session.run_lines(["one\n", f"{STOP}\n", "not run\n"], source="stdin")
+    assert status == 130 and prompts(finishing) == ["one", STOP]
+    assert err.getvalue().splitlines()[-1] == ("interrupted at line 2 of stdin; the lines after "
+                                               "it were not run")
+    assert session.recall.last is not None  # the finished line counts as the last command
+
+
+def test_the_runner_says_a_stop_that_came_while_images_were_not_stepping(
+        tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from dreamline.core.types import GeneratedImage
+    from test_repl_runner import FakeGenerator, make_runner
+
+    presses = [1]
+
+    class RemoteLike(FakeGenerator):  # images arrive without steps, as from a Ray worker
+        def iter_generate(self, request: Request, **options: object):  # type: ignore[no-untyped-def, override]
+            if presses:
+                presses.pop()
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while waiting for the worker
+            images: list[GeneratedImage] = list(super().iter_generate(request))
+            yield from images
+
+    runner, lines = make_runner(tmp_path, RemoteLike())
+    runner.run(Request(prompt="a fox", steps=2, iterations=2), lambda path, seed: None)
+    assert runner.stopped_after  # the command finished (2 images) but a stop was asked for
+    assert len(list(tmp_path.glob("*.png"))) == 2
+    runner.run(Request(prompt="a fox", steps=2), lambda path, seed: None)
+    assert not runner.stopped_after  # reset by the next command

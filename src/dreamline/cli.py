@@ -263,9 +263,15 @@ def _open_lines(source: str) -> BinaryIO:
     if source == "-":
         return sys.stdin.buffer
     try:
-        return open(source, "rb")
+        stream = open(source, "rb")  # noqa: SIM115 (closed by the caller's with-block)
+        head = stream.peek(8192)[:8192]
     except OSError as exc:
         raise DreamlineError(f"--from_file: cannot read {source}: {exc.strerror}") from exc
+    if b"\0" in head:  # a picture or other binary file: one line, not one error per "line"
+        stream.close()
+        raise DreamlineError(f"--from_file: {source} is not a text file; expected prompt "
+                             "lines, one a line (!fetch reads the command stored in a picture)")
+    return stream
 
 
 class _no_close:

@@ -48,6 +48,8 @@ class LineSession(Protocol):
 
     def guarded(self, action: Callable[[], Flow], line: str) -> Outcome: ...
 
+    def stop_requested(self) -> bool: ...  # Ctrl-C came during a command that still finished
+
 
 def run_interactive(session: LineSession, prompt_session: PromptSession[str]) -> int:
     """Prompt until Ctrl-D, q, exit or quit.  Ctrl-C at the prompt only clears the line."""
@@ -128,6 +130,9 @@ def run_lines(session: LineSession, lines: Iterable[SourceLine], failures: Failu
                 failures.append((item.number, said))
         if outcome.fatal:
             return True
+        if not session.interactive or session.replaying:
+            if session.stop_requested():  # this line finished and is recorded; no more
+                raise SourceInterrupted(item.number, where)
         if outcome.flow is Flow.QUIT:
             break
     return False

@@ -89,6 +89,7 @@ class Runner:
         (every rung failed), ModelUnavailable; CommandInterrupted (a KeyboardInterrupt) after
         Ctrl-C stopped it and its finished images are saved.  --dry_run: only the estimate and
         the command."""
+        self.stopped_after = False
         if request.dry_run:
             forecasts.dry_run(self.generators(), request, self.say, self.store)
             return
@@ -115,6 +116,9 @@ class Runner:
                     job.finish(cuda)
         if job.interrupted:  # said and saved; the caller decides whether anything goes on
             raise CommandInterrupted
+        # Ctrl-C came, but the command finished first (its images came from Ray workers, or the
+        # last one was being written): it is complete; a file or pipe stops after it.
+        self.stopped_after = job.stop.requested
         if out_of_memory:
             size = ladder.size  # before the job (and its init image) goes
             del job

@@ -207,6 +207,11 @@ class Session:
         except Exception as exc:  # a bug: one line, the traceback in the log
             return Outcome(Flow.GO_ON, self.internal_error(exc, line))
 
+    def stop_requested(self) -> bool:
+        """True when Ctrl-C came during the last command but it finished all the same (Ray's
+        images, or the last file being written): a file, pipe or !replay stops after it."""
+        return bool(getattr(self.runner, "stopped_after", False))
+
     def _dispatch(self, line: str) -> Flow:
         if is_skipped(line):
             return Flow.GO_ON
