@@ -80,3 +80,13 @@ def test_home_is_expanded_in_a_lines_outdir(tmp_path: Path,
     request = parse_line("a cat -o ~/out", Request()).request
     runner = Runner(Settings(outdir=tmp_path / "default"), lambda: None)
     assert runner.outdir_for(request) == tmp_path / "out"
+
+
+def test_an_embedding_path_file_that_is_no_embedding_stops_the_launch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's finding: such a file made every line fail with the same error."""
+    bad = tmp_path / "notreally.pt"
+    bad.write_text("not a torch file")
+    line = refusal(["--embedding_path", str(bad), "-o", str(tmp_path / "out"), "--from_file",
+                    "-"], capsys)
+    assert line.startswith("dreamline: error: ") and "notreally.pt" in line

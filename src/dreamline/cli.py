@@ -140,6 +140,12 @@ def _main(argv: Sequence[str] | None) -> int:
     generators = ModelGenerators(models, say=_say, models_file=models_file_for(settings.config),
                                  embedding_paths=settings.embedding_path,
                                  compile_unet=settings.compile_unet)
+    if settings.embedding_path:  # a file named at launch that is no embedding: said now, not
+        try:                     # by every line
+            generators.parts()
+        except DreamlineError as exc:
+            print(f"dreamline: error: {exc}", file=sys.stderr)
+            return 2
     runner = Runner(settings, generators, say=_say,  # a very long line asks first at a terminal
                     confirm=ask_at_terminal if interactive else None)
     session = Session(settings, models, runner, interactive=interactive)
