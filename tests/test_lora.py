@@ -4,6 +4,7 @@ refused in one line when made for another architecture."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,29 @@ def test_runner_finds_loras_beside_the_models_file(tmp_path: Path) -> None:
     gen = ModelGenerators(models, say=lambda _line: None, models_file=files.registry_yaml)()
     assert gen.loras.folder == files.root / "loras"
     assert gen.loras.get("kohya").path == files.root / "loras" / "kohya.safetensors"
+
+
+def test_a_lora_of_another_size_is_one_line_naming_a_layer(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A new user's finding: an SD 1.5 LoRA on the demo model printed the libraries' shape dump
+    and ended dreamline's line at 'Error(s) in loading state_dict for UNet2DConditionModel:'."""
+    from part_files import lora_tensors
+    from safetensors.torch import save_file
+
+    wider = {key: (torch.randn(value.shape[0], value.shape[1] * 5)
+                   if key.endswith("lora_down.weight") and "attn2_to_k" not in key
+                   and "attn2_to_v" not in key else value)
+             for key, value in lora_tensors("kohya", seed=3, text=False).items()}
+    save_file(wider, str(tmp_path / "wider.safetensors"))
+    gen = Generator(fresh_model(), loras=LoraLibrary(tmp_path))
+    capfd.readouterr()
+    with pytest.raises(ModelError) as info:
+        _run(gen, f"{PROMPT} <lora:wider:1>")
+    message = str(info.value)
+    assert re.search(r"does not fit this model: its layer [\w.]+ is \[4, \d+\] but this "
+                     r"model's is \[4, \d+\]; expected a LoRA made for this model's "
+                     r"architecture$", message), message
+    captured = capfd.readouterr()
+    assert "size mismatch" not in captured.out + captured.err  # nothing of the libraries'
+    before = _run(Generator(fresh_model()))
+    assert np.array_equal(_run(gen), before)  # and the model is as it was

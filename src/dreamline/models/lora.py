@@ -13,8 +13,11 @@ those of the model before any LoRA was used.
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -149,16 +152,47 @@ def _adapters(module: Any) -> set[str]:
     return set(config) if isinstance(config, dict) else set()
 
 
+# torch's load_state_dict wording: the first mismatch names a layer and both shapes
+_MISMATCH = re.compile(r"size mismatch for ([\w.]+): copying a param with shape "
+                       r"torch\.Size\((\[[^\]]*\])\) from checkpoint, the shape in current "
+                       r"model is torch\.Size\((\[[^\]]*\])\)")
+
+
+@contextmanager
+def _libraries_silent() -> Iterator[None]:
+    """diffusers and peft log a failed load (a dozen lines of shapes) before raising it; the
+    raise becomes dreamline's one line, so their records are dropped while loading."""
+    loggers = [logging.getLogger(name) for name in ("diffusers", "peft")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _why(error: BaseException) -> str:
+    """The reason in one line: a layer of another size, named, or the error's first line."""
+    found = _MISMATCH.search(str(error))
+    if found is None:
+        return first_line(error)
+    layer = re.sub(r"\.lora_[AB]\.[^.]+\.weight$", "", found.group(1))
+    return (f"its layer {layer} is {found.group(2)} but this model's is {found.group(3)}; "
+            "expected a LoRA made for this model's architecture")
+
+
 def _inject(model: LoadedModel, lora: LoraFile) -> None:
     """Add the LoRA's layers to the model's networks (once per model and file)."""
     try:
-        with warnings.catch_warnings():  # peft's "several adapters" notice: that is the design
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(), _libraries_silent():
+            warnings.simplefilter("ignore", UserWarning)  # peft's "several adapters": by design
             _Host(model.unet, model.text_encoder).load_lora_weights(
                 dict(lora.tensors), adapter_name=lora.adapter)
     except (ValueError, KeyError, RuntimeError, IndexError) as error:
         raise ModelError(f"LoRA {lora.name!r} ({lora.path}) does not fit this model: "
-                         f"{first_line(error)}") from None
+                         f"{_why(error)}") from None
     if lora.adapter not in _adapters(model.unet) | _adapters(model.text_encoder):
         raise ModelError(f"LoRA {lora.name!r} ({lora.path}) changed no layer of this model; "
                          f"expected a LoRA for SD 1.x")
