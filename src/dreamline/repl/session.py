@@ -209,8 +209,12 @@ class Session:
 
     def stop_requested(self) -> bool:
         """True when Ctrl-C came during the last command but it finished all the same (Ray's
-        images, or the last file being written): a file, pipe or !replay stops after it."""
-        return bool(getattr(self.runner, "stopped_after", False))
+        images, or the last file being written): a file, pipe or !replay stops after it.
+        Asking clears it, so an old stop never ends a later replay."""
+        stopped = bool(getattr(self.runner, "stopped_after", False))
+        if stopped:
+            self.runner.stopped_after = False  # type: ignore[attr-defined]
+        return stopped
 
     def _dispatch(self, line: str) -> Flow:
         if is_skipped(line):
