@@ -136,3 +136,15 @@ def test_replaying_a_picture_is_one_line_pointing_at_fetch(tmp_path: Path) -> No
     assert outcome.error == (f"error: !replay {picture}: not a text file; expected prompt "
                              "lines, one a line; !fetch reads the command stored in a picture")
     assert err.getvalue().splitlines() == [outcome.error] and runner.requests == []
+
+
+@pytest.mark.parametrize("line", ["!history extra", "!clear all of it", "!models x",
+                                  "!help me", "!embeddings x"])
+def test_a_command_that_takes_nothing_refuses_what_follows(tmp_path: Path, line: str) -> None:
+    """A new user's finding: '!clear extra' cleared the history without a word."""
+    session, runner, _, err = make_session(tmp_path)
+    session.history.append_string("a cat")
+    word, extra = line[1:].split(" ", 1)
+    outcome = session.handle_line(line)
+    assert outcome.error == f"error: !{word}: takes nothing after it; got {extra!r}"
+    assert "a cat" in session.history.get_strings()  # nothing was cleared

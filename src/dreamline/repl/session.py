@@ -224,6 +224,8 @@ class Session:
             command = find_command(word, bang=bang)
             if command is None:
                 raise DreamlineError(f"!{word}: no such command; try !help")
+            if command.arg_kind == "none" and command.bang and arg.strip():
+                raise DreamlineError(f"!{word}: takes nothing after it; got {arg.strip()!r}")
             return command.handler(self, word, arg)
         parsed = self.parse_line(line)
         if parsed.wants_help:
