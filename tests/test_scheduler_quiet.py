@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dreamline
-from dreamline.core.quiet import quiet_library
+from dreamline.quiet import quiet_library
 from dreamline.core.schedule import Schedule, make_scheduler
 from dreamline.request import SAMPLERS
 

@@ -9,25 +9,21 @@ its tokens (and the pixels) are exactly those of the plain 77-token encoding.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from pyparsing import ParseBaseException
-from transformers.utils import logging as transformers_logging
 
 from dreamline.core.embedding_tokens import EmbeddingVocabulary
 from dreamline.prompt_syntax import has_groups, split_breaks, to_compel, unescape
+from dreamline.quiet import quiet_library
 from dreamline.request import RequestError
 
 # Importing compel imports diffusers' Flux/Sana pipelines, whose transformers image processors
 # warn (once) on screen that torchvision is missing; dreamline uses none of them.
-_verbosity = transformers_logging.get_verbosity()
-transformers_logging.set_verbosity_error()
-try:
+with quiet_library("transformers"):
     from compel import Compel  # noqa: E402
     from compel.embeddings_provider import SplitLongTextMode  # noqa: E402
     from compel.prompt_parser import (  # noqa: E402
@@ -37,8 +33,6 @@ try:
         FlattenedPrompt,
         PromptParser,
     )
-finally:
-    transformers_logging.set_verbosity(_verbosity)
 
 
 @dataclass(frozen=True)
@@ -53,19 +47,6 @@ class Encoded:
     @property
     def chunks(self) -> int:
         return len(self.tokens)
-
-
-@contextmanager
-def _quiet_tokenizer() -> Iterator[None]:
-    """compel tokenizes long text untruncated; the library's over-length warning would reach
-    the screen although nothing is cut off."""
-    library = transformers_logging.get_logger("transformers")
-    level = library.level
-    library.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        library.setLevel(level)
 
 
 def _refuse_unsupported(conjunction: Conjunction, text: str) -> None:
@@ -130,7 +111,8 @@ class PromptEncoder:
             else nullcontext()
         tensors: list[torch.Tensor] = []
         tokens: list[tuple[int, ...]] = []
-        with _quiet_tokenizer(), active:
+        # compel tokenizes long text untruncated: transformers' over-length warning is wrong here
+        with quiet_library("transformers"), active:
             for piece in split_breaks(text):
                 tensor, ids = self._encode_piece(compel, piece)
                 tensors.append(tensor)
@@ -180,7 +162,7 @@ class PromptEncoder:
         """Tensors padded to the longest with the empty prompt's chunk, as compel pads."""
         if all(tensor.shape == tensors[0].shape for tensor in tensors):
             return tensors
-        with _quiet_tokenizer():
+        with quiet_library("transformers"):
             padded = self._plain.pad_conditioning_tensors_to_same_length(list(tensors))
         return [tensor.to(device=self.device, dtype=self.dtype) for tensor in padded]
 

@@ -48,7 +48,7 @@ from diffusers import (
 )
 
 from dreamline import samplers as sampler_table
-from dreamline.core.quiet import quiet_library
+from dreamline.quiet import quiet_library
 from dreamline.request import RequestError
 
 # The diffusers classes named in the sampler table (DPMSolverSDEScheduler needs torchsde).

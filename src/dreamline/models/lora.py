@@ -16,8 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from dreamline.lora_tags import LORA_SUFFIXES, lora_candidates, lora_folder  # n
 from dreamline.models.checkpoint import first_line, read_tensors
 from dreamline.models.hashing import HashCache
 from dreamline.models.types import LoadedModel
+from dreamline.quiet import quiet_library
 
 _CONTEXT_NAMES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 4096: "SD 3 / Flux"}
 _DOWN_MARKS = ("lora_down.weight", "lora_A.weight", "lora.down.weight", "lora_A.default.weight")
@@ -158,21 +158,6 @@ _MISMATCH = re.compile(r"size mismatch for ([\w.]+): copying a param with shape 
                        r"model is torch\.Size\((\[[^\]]*\])\)")
 
 
-@contextmanager
-def _libraries_silent() -> Iterator[None]:
-    """diffusers and peft log a failed load (a dozen lines of shapes) before raising it; the
-    raise becomes dreamline's one line, so their records are dropped while loading."""
-    loggers = [logging.getLogger(name) for name in ("diffusers", "peft")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 def _why(error: BaseException) -> str:
     """The reason in one line: a layer of another size, named, or the error's first line."""
     found = _MISMATCH.search(str(error))
@@ -186,7 +171,10 @@ def _why(error: BaseException) -> str:
 def _inject(model: LoadedModel, lora: LoraFile) -> None:
     """Add the LoRA's layers to the model's networks (once per model and file)."""
     try:
-        with warnings.catch_warnings(), _libraries_silent():
+        # diffusers and peft log a failed load (a dozen lines of shapes) before raising it;
+        # the raise becomes dreamline's one line (_why), so nothing of theirs is shown
+        with warnings.catch_warnings(), quiet_library("diffusers", "peft",
+                                                      level=logging.CRITICAL + 1):
             warnings.simplefilter("ignore", UserWarning)  # peft's "several adapters": by design
             _Host(model.unet, model.text_encoder).load_lora_weights(
                 dict(lora.tensors), adapter_name=lora.adapter)
