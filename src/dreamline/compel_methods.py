@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 
+from dreamline.plural import counted
 from dreamline.request import RequestError
 
 #: A compel method that takes one weight per prompt; ``.add`` is compel's other name for ``.and``.
@@ -20,15 +22,11 @@ _METHOD = re.compile(r"(?<!\\)\.(blend|and|add)\(")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _close_of(text: str, start: int) -> int | None:
-    """Index of the ')' closing the '(' at ``start`` (quotes and escapes respected), or None."""
-    depth = 0
+def _structure(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of each character of ``text`` that is outside double quotes and not
+    escaped by a backslash (the quotes themselves left out): where compel's syntax lives."""
     quoted = False
-    index = start
+    index = 0
     while index < len(text):
         char = text[index]
         if char == "\\":
@@ -36,45 +34,34 @@ def _close_of(text: str, start: int) -> int | None:
             continue
         if char == '"':
             quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
+        elif not quoted:
+            yield index, char
         index += 1
-    return None
 
 
-def _open_of(text: str, close: int) -> int | None:
-    """Index of the '(' that the ')' at ``close`` closes, or None (quotes and escapes respected)."""
-    for start in range(close - 1, -1, -1):
-        if text[start] == "(" and (start == 0 or text[start - 1] != "\\") \
-                and _close_of(text, start) == close:
-            return start
-    return None
+def _pairs(text: str) -> dict[int, int]:
+    """Each closed '(' of ``text`` (quotes and escapes respected) -> its ')'."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for index, char in _structure(text):
+        if char == "(":
+            stack.append(index)
+        elif char == ")" and stack:
+            pairs[stack.pop()] = index
+    return pairs
 
 
 def _count_prompts(group: str) -> int:
     """How many comma-separated prompts the text between a group's parentheses holds."""
-    count = 1
     depth = 0
-    quoted = False
-    index = 0
-    while index < len(group):
-        char = group[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == "(":
+    count = 1
+    for _, char in _structure(group):
+        if char == "(":
             depth += 1
-        elif not quoted and char == ")":
+        elif char == ")":
             depth -= 1
-        elif not quoted and depth == 0 and char == ",":
+        elif char == "," and depth == 0:
             count += 1
-        index += 1
     return count
 
 
@@ -83,10 +70,12 @@ def check_methods(text: str) -> None:
     whose weights are not numbers, whose parenthesis is not closed, or whose weights do not
     match its prompts one to one, or (``.blend`` normalized) whose weights add up to zero.
     Text without these methods passes unchecked."""
+    pairs = _pairs(text)
+    opening = {close: start for start, close in pairs.items()}
     for found in _METHOD.finditer(text):
         method = found.group(1)
         open_at = found.end() - 1
-        close = _close_of(text, open_at)
+        close = pairs.get(open_at)
         shown = text[found.start():close + 1 if close is not None else len(text)]
         if close is None:
             raise RequestError(f"prompt: {shown!r} has no closing ')'; expected "
@@ -105,8 +94,7 @@ def check_methods(text: str) -> None:
             raise RequestError(f"prompt: {shown!r}: the weights add up to zero; expected a "
                                "non-zero total (or no_normalize as the last argument)")
         group_close = found.start() - 1
-        group_open = _open_of(text, group_close) \
-            if group_close >= 0 and text[group_close] == ")" else None
+        group_open = opening.get(group_close)
         if group_open is None:
             continue  # compel reads "cat.blend(1)" as plain text
         chained = re.search(r"\.(?:blend|and|add)$", text[:group_open])
@@ -116,5 +104,5 @@ def check_methods(text: str) -> None:
         prompts = _count_prompts(text[group_open + 1:group_close])
         if weights and len(weights) != prompts:
             raise RequestError(
-                f"prompt: {text[group_open:close + 1]!r}: {_count(prompts, 'prompt')} but "
-                f"{_count(len(weights), 'weight')}; expected one weight per prompt")
+                f"prompt: {text[group_open:close + 1]!r}: {counted(prompts, 'prompt')} but "
+                f"{counted(len(weights), 'weight')}; expected one weight per prompt")
