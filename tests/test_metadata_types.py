@@ -11,20 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, PngImagePlugin
 
 from dreamline.pngmeta.chunks import MetadataError, read_text_chunks
 from dreamline.repl.fetch import fetch
+from test_metadata_fixtures import png
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
-
-
-def png(path: Path, chunks: dict[str, str]) -> Path:
-    info = PngImagePlugin.PngInfo()
-    for key, value in chunks.items():
-        info.add_text(key, value)
-    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
-    return path
 
 
 def refusal(path: Path) -> str:
