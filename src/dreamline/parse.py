@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from dreamline.errors import DreamlineError
 from dreamline.launch_options import launch_only
 from dreamline.compel_methods import check_methods
+from dreamline.prompt_notes import prompt_notes
 from dreamline.prompts import split_prompt
 from dreamline.request import Request, RequestError, validate
 from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
@@ -257,5 +258,5 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
     parts = split_prompt(request.prompt, normalize=not request.skip_normalize)
     for text in [text for text, _ in parts.positive] + [parts.negative]:
         check_methods(text)
-    notes = _escaped_switch_notes(line, tokens[:len(prompt_words)])
+    notes = _escaped_switch_notes(line, tokens[:len(prompt_words)]) + prompt_notes(request.prompt)
     return ParsedLine(request, frozenset(given), notes=notes)

@@ -67,6 +67,11 @@ def _pairs(text: str) -> tuple[dict[int, int], set[int]]:
     return pairs, unmatched
 
 
+def group_pairs(text: str) -> dict[int, int]:
+    """Each matched unescaped '(' of ``text`` (index) -> its ')' (index)."""
+    return _pairs(text)[0]
+
+
 def _format_weight(weight: float) -> str:
     return f"{weight:.6g}"
 

@@ -25,7 +25,8 @@ from dreamline.request import RequestError
 _WEIGHT = re.compile(
     r"(?<![\\0-9]):(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?=\s|$)"
 )
-_NEGATIVE = re.compile(r"\[([^\[\]]*)\]")
+#: One negative-prompt group, ``[words]`` (no brackets inside).
+NEGATIVE = re.compile(r"\[([^\[\]]*)\]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -49,8 +50,8 @@ def escape_weights(text: str) -> str:
 
 def split_negative(prompt: str) -> tuple[str, str]:
     """Return (prompt without its [bracketed] words, the bracketed words joined by spaces)."""
-    negatives = [_tidy(found) for found in _NEGATIVE.findall(prompt)]
-    positive = _NEGATIVE.sub(" ", prompt)
+    negatives = [_tidy(found) for found in NEGATIVE.findall(prompt)]
+    positive = NEGATIVE.sub(" ", prompt)
     return positive, " ".join(word for word in negatives if word)
 
 

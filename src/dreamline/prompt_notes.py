@@ -1,0 +1,66 @@
+"""Notes on prompt text that looks like weighting or negative syntax but is read as plain text.
+
+Torch-free.  None of these is an error: A1111 and compel read the same text the same way, and
+a prompt may mean it literally.  But each is more often a slip than meant, so the parser shows
+a one-line note (the picture is still made):
+
+* a ``[`` or ``]`` without its partner stays in the prompt as text (``[words]`` is the negative
+  prompt, see ``dreamline.prompts``);
+* ``(text:word)`` where ``word`` is not a number is A1111's plain emphasis (1.1) of
+  ``text:word``, not a weight;
+* ``(text)1e3``: compel reads a weight as a plain decimal, so the exponent becomes text
+  (``text e3`` at weight 1).
+"""
+
+from __future__ import annotations
+
+import re
+
+from dreamline.prompt_syntax import group_pairs
+from dreamline.prompts import NEGATIVE
+
+#: A1111's ``(text:weight)`` with a word where the weight goes (no slash: not a URL).
+_WORD_WEIGHT = re.compile(r"^(?P<text>.*\S)\s*:\s*(?P<word>[\w.+-]+)\s*$", re.DOTALL)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+#: A number with an exponent right after a closing parenthesis.
+_EXPONENT = re.compile(r"(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?P<rest>[eE][+-]?\d+)")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _bracket_notes(prompt: str) -> list[str]:
+    rest = NEGATIVE.sub(" ", prompt)
+    notes = []
+    for char, partner in (("[", "]"), ("]", "[")):
+        if char in rest:
+            at = rest.index(char)
+            notes.append(f"note: the {char!r} in {_shown(rest[max(0, at - 15):at + 15].strip())!r} "
+                         f"has no {partner!r}, so it stays in the prompt as text; a negative "
+                         f"prompt is [words] with both brackets")
+    return notes
+
+
+def _group_notes(prompt: str) -> list[str]:
+    notes = []
+    for start, close in sorted(group_pairs(prompt).items()):
+        inner = prompt[start + 1:close]
+        found = _WORD_WEIGHT.match(inner)
+        if found is not None and not _NUMBER.fullmatch(found.group("word")) \
+                and not found.group("text").endswith(":"):
+            notes.append(f"note: in {_shown(prompt[start:close + 1])!r}, {found.group('word')!r} "
+                         f"is not a number, so this is plain emphasis (1.1) of the whole text; "
+                         f"expected (text:1.3) for a weight")
+        exponent = _EXPONENT.match(prompt, close + 1)
+        if exponent is not None:
+            notes.append(f"note: {_shown(prompt[start:exponent.end()])!r}: a weight is a plain "
+                         f"decimal, so compel weighs it {exponent.group('weight')} and puts "
+                         f"{exponent.group('rest')!r} into the text; expected a weight such as 1.3")
+    return notes
+
+
+def prompt_notes(prompt: str) -> tuple[str, ...]:
+    """One-line notes for text in ``prompt`` (the whole prompt, negative included) that looks
+    like weighting or negative syntax but is read as plain text; () when there is none."""
+    return tuple(_bracket_notes(prompt) + _group_notes(prompt))

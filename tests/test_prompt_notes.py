@@ -1,0 +1,40 @@
+"""Notes for prompt text that looks like weighting or negative syntax but is read as plain text."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamline.parse import parse_line
+from dreamline.prompt_notes import prompt_notes
+from dreamline.request import Request
+
+
+@pytest.mark.parametrize(("prompt", "words"), [
+    ("a [cat", ["'['", "'a [cat'", "no ']'", "[words]"]),
+    ("a cat] dog", ["']'", "no '['"]),
+    ("(x:abc) fox", ["'(x:abc)'", "'abc' is not a number", "(text:1.3)"]),
+    ("(x)1e308 fox", ["'(x)1e308'", "weighs it 1 ", "'e308'"]),
+    ("a (x)2.5E3", ["weighs it 2.5 ", "'E3'"]),
+])
+def test_slips_get_one_note_naming_the_text(prompt: str, words: list[str]) -> None:
+    (note,) = prompt_notes(prompt)
+    assert note.startswith("note: ")
+    assert "\n" not in note
+    for word in words:
+        assert word in note
+
+
+@pytest.mark.parametrize("prompt", [
+    "a cat [dog] [blurry, ugly]", "(16:9 photo)", "(http://example.org/x)", "(x:1.3) (y:-0.5)",
+    "(x)1.5 (y)++ z--", '("a", "b").blend(0.7, 0.3)', "plain text", "",
+    r"\(literal\) parentheses",
+])
+def test_meant_syntax_gets_no_note(prompt: str) -> None:
+    assert prompt_notes(prompt) == ()
+
+
+def test_the_parser_shows_the_note_and_still_makes_the_request() -> None:
+    parsed = parse_line("a [cat -s 5", Request())
+    assert parsed.request.prompt == "a [cat"
+    assert parsed.request.steps == 5
+    assert any("no ']'" in note for note in parsed.notes)
