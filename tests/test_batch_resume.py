@@ -36,6 +36,9 @@ class Models:
     def native_size(self) -> None:
         return None
 
+    def loaded_multiple(self) -> None:
+        return None
+
     def current(self) -> str:
         return "tiny"
 

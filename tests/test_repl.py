@@ -64,6 +64,9 @@ class FakeModels:
     def native_size(self) -> tuple[str, int, int] | None:
         return None
 
+    def loaded_multiple(self) -> int | None:
+        return None
+
     def current(self) -> str:
         return self.now
 

@@ -194,6 +194,16 @@ def test_help_shows_the_models_own_guidance_default(tmp_path: Path) -> None:
     assert "--cfg_scale SCALE" in text and "(model default 4)" in text and "7.5" not in text
 
 
+def test_help_names_the_loaded_models_size_multiple() -> None:
+    from dreamline.helptext import format_help
+
+    known = " ".join(format_help("generation", size_multiple=16).split())
+    assert "image width (model default when not given); floored to a multiple of 16" in known
+    assert "image height (model default when not given); floored to a multiple of 16" in known
+    unknown = " ".join(format_help("all").split())  # before a model loads: no number
+    assert "floored to the model's multiple" in unknown and "multiple of 16" not in unknown
+
+
 def test_help_topics_and_an_unknown_one(tmp_path: Path) -> None:
     session, runner, out, err = make_session(tmp_path, interactive=False)
     assert session.run_lines(["-h all\n"]) == 0

@@ -59,29 +59,34 @@ def _default(switch: Switch, defaults: Request, model_fields: Collection[str]) -
     return f" (default {shown})"
 
 
-def _describe(switch: Switch, defaults: Request, model_fields: Collection[str]) -> str:
+def _describe(switch: Switch, defaults: Request, model_fields: Collection[str],
+              multiple: int | None = None) -> str:
     text = switch.help
+    if multiple is not None and switch.field in ("width", "height"):
+        text = text.replace("the model's multiple", f"a multiple of {multiple} (this model's)")
     if switch.kind.takes_value or switch.kind is Kind.HELP:
         text += f"; {switch.expected}"
     return text + _default(switch, defaults, model_fields)
 
 
-def _entry(switch: Switch, defaults: Request, model_fields: Collection[str]) -> list[str]:
+def _entry(switch: Switch, defaults: Request, model_fields: Collection[str],
+           multiple: int | None = None) -> list[str]:
     """The switch's names, then its help wrapped under a hanging indent (its own line first
     when the names are too long to share one)."""
     names = _names(switch)
-    text = _describe(switch, defaults, model_fields)
+    text = _describe(switch, defaults, model_fields, multiple)
     indent = _NAME_WIDTH + 4
     if len(names) > _NAME_WIDTH:
         return [*_wrap(names, 6, "  "), *_wrap(text, indent, " " * indent)]
     return _wrap(text, indent, f"  {names:<{_NAME_WIDTH}}  ")
 
 
-def _group(group: Group, defaults: Request, model_fields: Collection[str]) -> list[str]:
+def _group(group: Group, defaults: Request, model_fields: Collection[str],
+           multiple: int | None = None) -> list[str]:
     lines = [f"{group.value}:"]
     for switch in SWITCHES:
         if switch.group is group:
-            lines += _entry(switch, defaults, model_fields)
+            lines += _entry(switch, defaults, model_fields, multiple)
     return lines
 
 
@@ -105,13 +110,14 @@ def _short_screen(defaults: Request, model_fields: Collection[str]) -> list[str]
 
 
 def format_help(topic: str = "", defaults: Request | None = None,
-                model_fields: Collection[str] = ()) -> str:
+                model_fields: Collection[str] = (), size_multiple: int | None = None) -> str:
     """The help shown for '-h [topic]' at the prompt.
 
     ``topic``: "" for the short screen (at most 24 lines), "all" for every switch, or a group's
     topic word (generation, img2img, variations, prompt, output, other).  ``defaults``: the
     session's current defaults (Request's own when None); ``model_fields``: the Request fields
-    whose default comes from the model (e.g. {"cfg_scale"}), shown as "(model default 4)".
+    whose default comes from the model (e.g. {"cfg_scale"}), shown as "(model default 4)";
+    ``size_multiple``: the loaded model's size multiple, named in -W/-H's help (None: unknown).
     Raises RequestError for an unknown topic.  Lines are at most WIDTH (80) characters.
     """
     shown = defaults if defaults is not None else Request()
@@ -123,10 +129,10 @@ def format_help(topic: str = "", defaults: Request | None = None,
                            f"{', '.join(HELP_TOPICS)}")
     if topic != "all":
         group = next(group for group in Group if group.topic == topic)
-        return "\n".join(_group(group, shown, model_fields))
+        return "\n".join(_group(group, shown, model_fields, size_multiple))
     lines = _usage(_USAGE)
     for group in Group:
-        lines += ["", *_group(group, shown, model_fields)]
+        lines += ["", *_group(group, shown, model_fields, size_multiple)]
     unsupported = ", ".join(entry.names[0] for entry in UNSUPPORTED)
     lines += ["", *_wrap(f"Known but not supported (the line is skipped): {unsupported}", 2)]
     return "\n".join(lines)

@@ -49,6 +49,9 @@ class RayModels:
     def native_size(self) -> tuple[str, int, int] | None:
         return self.inner.native_size()
 
+    def loaded_multiple(self) -> int | None:
+        return None  # the driver loads no model; -h then names no number
+
     def current(self) -> ModelInfo:
         return self.pool.model_info(self.inner.wanted)
 

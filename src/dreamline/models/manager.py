@@ -187,6 +187,10 @@ class ModelManager:
             return None
         return entry.name, entry.width, entry.height
 
+    def loaded_multiple(self) -> int | None:
+        """Image sides must be multiples of this for the loaded model; None before one loads."""
+        return self._model.size_multiple if self._model is not None else None
+
     # ---- labels ---------------------------------------------------------------------------
     @property
     def label(self) -> str:

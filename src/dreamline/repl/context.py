@@ -91,6 +91,8 @@ class ModelManager(Protocol):
 
     def native_size(self) -> tuple[str, int, int] | None: ...  # (model, width, height) declared
 
+    def loaded_multiple(self) -> int | None: ...  # sides' multiple once a model is loaded
+
     def current(self) -> Any: ...  # LoadedModel: loads the wanted model on first use
 
     def switch(self, name_or_path: str) -> Any: ...  # on failure the previous one stays

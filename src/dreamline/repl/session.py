@@ -232,7 +232,8 @@ class Session:
             from dreamline.helptext import format_help
 
             self.say(format_help(parsed.help_topic, self.defaults,
-                                 self.line_defaults.model_fields))
+                                 self.line_defaults.model_fields,
+                                 self.models.loaded_multiple()))
             return Flow.GO_ON
         for note in parsed.notes:
             self.say(f">> {note}")
