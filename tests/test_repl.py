@@ -515,6 +515,17 @@ def test_switch_changes_the_default_cfg_scale(tmp_path: Path) -> None:
     assert session.defaults.cfg_scale == 4.0 and "unknown model 'missing'" in err.getvalue()
 
 
+def test_model_defaults_said_once_when_the_same_model_is_used_again(tmp_path: Path) -> None:
+    # The Ray driver hands the session a new manager for the same model: nothing new to say.
+    session, _, out, _ = make_session(tmp_path, interactive=False, cfg_scales={"tiny": 4.0},
+                                      samplers={"tiny": ("k_euler", "model")})
+    session.use_models(session.models)
+    said = [line for line in out.getvalue().splitlines() if "by default" in line]
+    assert said == [
+        ">> sampler -A k_euler by default for model 'tiny' (its models.yaml entry)",
+        ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)"]
+
+
 def test_switch_keeps_a_launch_cfg_scale(tmp_path: Path) -> None:
     session, runner, out, _ = make_session(tmp_path, interactive=False, launch=("-C", "6"),
                                            cfg_scales={"tiny": 4.0, "other": 5.0})

@@ -112,10 +112,12 @@ class LineDefaults:
         scale = self.settings.defaults.cfg_scale if found is None else found.cfg_scale
         self.request = self.request.with_changes(cfg_scale=scale)
         self.model_default = found
+        if found == before:
+            return  # said once, not again for the same model (the Ray driver's new manager)
         if found is not None:
             self.say(f">> guidance scale -C {format_number(found.cfg_scale)} by default for "
                      f"model {found.model!r} ({found.where})")
-        elif before is not None:
+        else:
             self.say(f">> guidance scale -C {format_number(scale)} by default again (the model "
                      f"sets no cfg_scale of its own)")
 
@@ -130,10 +132,12 @@ class LineDefaults:
         schedule = launch.schedule if found is None else found.schedule
         self.request = self.request.with_changes(sampler=sampler, schedule=schedule)
         self.model_sampler = found
+        if found == before:
+            return
         if found is not None:
             shown = "" if found.schedule == "model" else f" --schedule {found.schedule}"
             self.say(f">> sampler -A {found.sampler}{shown} by default for model "
                      f"{found.model!r} ({found.where})")
-        elif before is not None:
+        else:
             self.say(f">> sampler -A {sampler} by default again (the model sets no sampler of "
                      f"its own)")
