@@ -36,6 +36,12 @@ def error_of(line: str) -> str:
     ("'(\"a\", \"b\").blend(0, 0)'", "the weights add up to zero; expected a non-zero total"),
     ("'(\"a\", \"b\").blend(1, -1)'", "the weights add up to zero"),
     ("'a [(\"x\", \"y\").blend(1)]'", "2 prompts but 1 weight"),
+    # unquoted prompts: compel would read the whole as plain text
+    ("'(a, b).blend(1, 2)'", "only when each is in double quotes; expected (\"a\", \"b\")"
+                             ".blend(1, 2), with the whole prompt in single quotes"),
+    ('("a cat", "a dog").blend(0.7, 0.3) -s 2', "expected (\"a cat\", \"a dog\").blend(0.7, "
+                                               "0.3)"),
+    ("'(\"a cat\", a dog).and()'", "expected (\"a cat\", \"a dog\").and()"),
 ])
 def test_a_compel_method_mistake_is_one_line_at_parse_time(line: str, expected: str) -> None:
     message = error_of(line)
@@ -54,7 +60,7 @@ def test_the_message_names_the_bad_text() -> None:
     '("a", "b").blend(0, 0, no_normalize)',
     '("a", "b").and()',
     '("a", "b").and(1, .5)',
-    '(a, b).blend(1, 2)',
+    '(cat).blend(1)',  # one prompt needs no quotes
     '("a (b) c", "d").blend(1,2)',
     "a cat.blend(1)",  # no group before it: compel reads it as plain text
     "don't panic, 16:9 (cat:1.2)",

@@ -51,23 +51,30 @@ def _pairs(text: str) -> dict[int, int]:
     return pairs
 
 
-def _count_prompts(group: str) -> int:
-    """How many comma-separated prompts the text between a group's parentheses holds."""
+def _split_prompts(group: str) -> list[str]:
+    """The comma-separated prompts the text between a group's parentheses holds (commas inside
+    quotes or inner parentheses do not separate), each stripped."""
     depth = 0
-    count = 1
-    for _, char in _structure(group):
+    cuts = [-1]
+    for index, char in _structure(group):
         if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
         elif char == "," and depth == 0:
-            count += 1
-    return count
+            cuts.append(index)
+    cuts.append(len(group))
+    return [group[start + 1:end].strip() for start, end in zip(cuts, cuts[1:], strict=False)]
+
+
+def _quoted(prompt: str) -> bool:
+    return len(prompt) >= 2 and prompt[0] == '"' and prompt[-1] == '"'
 
 
 def check_methods(text: str) -> None:
     """Raise RequestError (one line) for a compel ``.blend(...)``/``.and(...)`` in ``text``
-    whose weights are not numbers, whose parenthesis is not closed, or whose weights do not
+    whose weights are not numbers, whose parenthesis is not closed, whose prompts (two or more)
+    are not each in double quotes (compel would read them as plain text), whose weights do not
     match its prompts one to one, or (``.blend`` normalized) whose weights add up to zero.
     Text without these methods passes unchecked."""
     pairs = _pairs(text)
@@ -101,7 +108,17 @@ def check_methods(text: str) -> None:
         if chained is not None:
             raise RequestError(f"prompt: {text[chained.start():close + 1]!r} chains two compel "
                                "methods; expected one .blend() or .and() after a group")
-        prompts = _count_prompts(text[group_open + 1:group_close])
+        parts = _split_prompts(text[group_open + 1:group_close])
+        prompts = len(parts)
+        if prompts > 1 and not all(_quoted(part) for part in parts):
+            # compel reads an unquoted list as plain text: the method would silently do nothing
+            wanted = ", ".join(part if _quoted(part) else f'"{part.strip(chr(34))}"'
+                               for part in parts)
+            raise RequestError(
+                f"prompt: {text[group_open:close + 1]!r}: compel blends or joins several "
+                f"prompts only when each is in double quotes; expected "
+                f"({wanted}){text[group_close + 1:close + 1]}, with the whole prompt in single "
+                f"quotes on the line (double quotes there only group words)")
         if weights and len(weights) != prompts:
             raise RequestError(
                 f"prompt: {text[group_open:close + 1]!r}: {counted(prompts, 'prompt')} but "
