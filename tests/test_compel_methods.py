@@ -88,3 +88,16 @@ def test_the_encoder_turns_what_compel_refuses_into_one_line(text: TextEncoder,
     with pytest.raises(DreamlineError, match=r"^prompt: compel cannot read") as info:
         text.conditioning(prompt)
     assert "\n" not in str(info.value)
+
+
+def test_a1111_nesting_is_one_group_and_deep_real_nesting_is_refused() -> None:
+    from dreamline.prompt_syntax import to_compel
+
+    # ((((((((((cat)))))))))) is one group weighted 1.1 ** 10, not ten nested ones
+    flat = to_compel("(" * 20 + "cat" + ")" * 20)
+    assert flat.startswith("(cat)") and float(flat[5:]) == pytest.approx(1.1 ** 20, rel=1e-11)
+    parse_line("(" * 20 + "cat" + ")" * 20, Request())
+    parse_line("(a " * 8 + "cat" + ")" * 8, Request())  # 8 real levels: allowed
+    message = error_of("(a " * 9 + "cat" + ")" * 9)
+    assert message.startswith("prompt: weighting groups nested 9 deep in '(a (a (a ")
+    assert "expected at most 8 levels" in message

@@ -16,7 +16,7 @@ from dreamline.prompt_syntax import has_groups, split_breaks, to_compel, unescap
     ("", ""),
     # A1111 emphasis
     ("a (cat)", "a (cat)1.1"),
-    ("a ((cat))", "a ((cat)1.1)1.1"),
+    ("a ((cat))", "a (cat)1.21"),  # one group, the weights multiplied
     ("a (cat:1.3) on a mat", "a (cat)1.3 on a mat"),
     ("a (fat cat: 0.5)", "a (fat cat)0.5"),
     ("((cat:1.2) dog:0.8)", "((cat)1.2 dog)0.8"),

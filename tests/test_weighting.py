@@ -74,7 +74,8 @@ def test_weight_one_everywhere_is_the_plain_encoding(text: TextEncoder, prompt: 
     # A1111's syntax, translated
     ("a (cat:1.3) on a mat", "a (cat)1.3 on a mat"),
     ("a (cat) on a mat", "a (cat)1.1 on a mat"),
-    ("a ((cat)) on a mat", "a ((cat)1.1)1.1 on a mat"),
+    ("a ((cat)) on a mat", "a ((cat)1.1)1.1 on a mat"),  # flattened to (cat)1.21: same tensor
+    ("((((((cat))))))", "((((((cat)1.1)1.1)1.1)1.1)1.1)1.1"),
     (r"a \(cat\) on a mat", r"a \(cat\) on a mat"),
     (LONG, LONG),
     (f"({LONG})1.2", f"({LONG})1.2"),

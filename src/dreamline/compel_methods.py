@@ -15,10 +15,13 @@ import re
 from collections.abc import Iterator
 
 from dreamline.plural import counted
+from dreamline.prompt_syntax import to_compel
 from dreamline.request import RequestError
 
 #: A compel method that takes one weight per prompt; ``.add`` is compel's other name for ``.and``.
 _METHOD = re.compile(r"(?<!\\)\.(blend|and|add)\(")
+#: Deepest nesting of weighting groups compel is asked to parse (about 2 s at 8 on a CPU).
+MAX_NESTING = 8
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -71,12 +74,37 @@ def _quoted(prompt: str) -> bool:
     return len(prompt) >= 2 and prompt[0] == '"' and prompt[-1] == '"'
 
 
+def _depth(text: str) -> int:
+    """The deepest nesting of parentheses in ``text`` (quotes and escapes respected)."""
+    depth = deepest = 0
+    for _, char in _structure(text):
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    return deepest
+
+
+def check_nesting(text: str) -> None:
+    """Raise RequestError when the weighting groups of ``text`` (A1111's translated to compel's,
+    where ``((cat))`` is one group) nest deeper than MAX_NESTING: compel's parser takes about
+    twice as long per level (seconds at 10, minutes past 16), so such a line would stall."""
+    depth = _depth(to_compel(text))
+    if depth > MAX_NESTING:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise RequestError(f"prompt: weighting groups nested {depth} deep in {shown!r}; expected "
+                           f"at most {MAX_NESTING} levels (compel's parser takes twice as long "
+                           "for each)")
+
+
 def check_methods(text: str) -> None:
     """Raise RequestError (one line) for a compel ``.blend(...)``/``.and(...)`` in ``text``
     whose weights are not numbers, whose parenthesis is not closed, whose prompts (two or more)
     are not each in double quotes (compel would read them as plain text), whose weights do not
     match its prompts one to one, or (``.blend`` normalized) whose weights add up to zero.
-    Text without these methods passes unchecked."""
+    Text without these methods passes unchecked, but for its nesting (``check_nesting``)."""
+    check_nesting(text)
     pairs = _pairs(text)
     opening = {close: start for start, close in pairs.items()}
     for found in _METHOD.finditer(text):

@@ -5,7 +5,8 @@ understands InvokeAI's later syntax: ``word+``, ``word--``, ``(a few words)1.3``
 ``("a", "b").blend(0.7, 0.3)`` and ``("a", "b").and()``.  A1111 writes emphasis differently;
 ``to_compel`` rewrites it so compel can encode it:
 
-* ``(word)`` -> ``(word)1.1``, ``((word))`` -> ``((word)1.1)1.1`` (1.21), as in A1111;
+* ``(word)`` -> ``(word)1.1``, ``((word))`` -> ``(word)1.21`` (one group with the product
+  of the weights, as A1111 weighs it; compel would multiply nested groups the same way);
 * ``(word:1.3)`` -> ``(word)1.3``;
 * a group already followed by compel's weight (``(a cat)1.3``, ``(cat)++``) or by a method
   (``("a", "b").blend(...)``) is left as it is;
@@ -72,10 +73,6 @@ def group_pairs(text: str) -> dict[int, int]:
     return _pairs(text)[0]
 
 
-def _format_weight(weight: float) -> str:
-    return f"{weight:.6g}"
-
-
 def to_compel(text: str) -> str:
     """``text`` with A1111 emphasis rewritten in compel's syntax (see the module docstring).
 
@@ -112,15 +109,31 @@ def _translate(text: str, start: int, end: int, pairs: dict[int, int],
             else:
                 weighted = _A1111_WEIGHT.match(inner)
                 if weighted is not None and weighted.group("text").strip():
-                    weight = float(weighted.group("weight"))
-                    out.append(f"({weighted.group('text').strip()}){_format_weight(weight)}")
+                    body, weight = weighted.group("text").strip(), float(weighted.group("weight"))
                 else:
-                    out.append(f"({inner}){_format_weight(A1111_EMPHASIS)}")
+                    body, weight = inner, A1111_EMPHASIS
+                out.append(_weighted_group(body, weight))
             index = close + 1
             continue
         out.append(char)
         index += 1
     return "".join(out)
+
+
+#: A translated group and its weight, the whole of a text: ``(words)1.1``.
+_ONE_GROUP = re.compile(r"^\((?P<body>.*)\)(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))$", re.DOTALL)
+
+
+def _weighted_group(body: str, weight: float) -> str:
+    """``(body)weight`` in compel's syntax; when ``body`` is itself just one weighted group
+    (A1111's ``((cat))``), one group with the product of the weights instead of two nested, as
+    compel multiplies them anyway: compel's parser takes about twice as long per nesting level,
+    so ``((((((((((cat))))))))))`` took seconds nested and takes no time flat."""
+    found = _ONE_GROUP.match(body.strip())
+    if found is not None and _pairs(found.group(0))[0].get(0) == len(found.group("body")) + 1:
+        weight *= float(found.group("weight"))
+        body = found.group("body")
+    return f"({body}){weight:.12g}"
 
 
 #: compel's weight after a group: a number, or a run of + / - (1.1 / 0.9 each).
