@@ -15,6 +15,10 @@ from dreamline.request import Request
     ("(x:abc) fox", ["'(x:abc)'", "'abc' is not a number", "(text:1.3)"]),
     ("(x)1e308 fox", ["'(x)1e308'", "weighs it 1 ", "'e308'"]),
     ("a (x)2.5E3", ["weighs it 2.5 ", "'E3'"]),
+    ("(cat dog", ["'('", "'(cat dog'", "no ')'", "(words:1.3)"]),
+    ("a cat) dog", ["')'", "no '('"]),
+    ("(cat)999", ["'cat' is weighted 999", "outside -1 to 3"]),
+    ("a (cat:-5)", ["'cat' is weighted -5"]),
 ])
 def test_slips_get_one_note_naming_the_text(prompt: str, words: list[str]) -> None:
     (note,) = prompt_notes(prompt)
@@ -27,7 +31,7 @@ def test_slips_get_one_note_naming_the_text(prompt: str, words: list[str]) -> No
 @pytest.mark.parametrize("prompt", [
     "a cat [dog] [blurry, ugly]", "(16:9 photo)", "(http://example.org/x)", "(x:1.3) (y:-0.5)",
     "(x)1.5 (y)++ z--", '("a", "b").blend(0.7, 0.3)', "plain text", "",
-    r"\(literal\) parentheses",
+    r"\(literal\) parentheses", "((((((((((cat))))))))))", "(cat:2.9) [(ugly)1.5]",
 ])
 def test_meant_syntax_gets_no_note(prompt: str) -> None:
     assert prompt_notes(prompt) == ()

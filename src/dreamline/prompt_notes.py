@@ -8,17 +8,22 @@ a one-line note (the picture is still made):
   prompt, see ``dreamline.prompts``);
 * ``(text:word)`` where ``word`` is not a number is A1111's plain emphasis (1.1) of
   ``text:word``, not a weight;
+* a ``(`` or ``)`` without its partner stays in the prompt as text;
 * ``(text)1e3``: compel reads a weight as a plain decimal, so the exponent becomes text
-  (``text e3`` at weight 1).
+  (``text e3`` at weight 1);
+* a weight outside USUAL_WEIGHTS (``(cat)999``, ``(cat:-5)``) is used as given, but the picture
+  breaks down long before it.
 """
 
 from __future__ import annotations
 
 import re
 
-from dreamline.prompt_syntax import group_pairs
+from dreamline.prompt_syntax import group_pairs, unmatched_parentheses, weighted_runs
 from dreamline.prompts import NEGATIVE
 
+#: Weights outside this range get a note: pictures break down well before either end.
+USUAL_WEIGHTS = (-1.0, 3.0)
 #: A1111's ``(text:weight)`` with a word where the weight goes (no slash: not a URL).
 _WORD_WEIGHT = re.compile(r"^(?P<text>.*\S)\s*:\s*(?P<word>[\w.+-]+)\s*$", re.DOTALL)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -42,6 +47,27 @@ def _bracket_notes(prompt: str) -> list[str]:
     return notes
 
 
+def _parenthesis_notes(prompt: str) -> list[str]:
+    notes = []
+    for at in sorted(unmatched_parentheses(prompt))[:1]:
+        char, partner = prompt[at], "(" if prompt[at] == ")" else ")"
+        notes.append(f"note: the {char!r} in {_shown(prompt[max(0, at - 15):at + 15].strip())!r} "
+                     f"has no {partner!r}, so it stays in the prompt as text; weighting is "
+                     f"(words) or (words:1.3) with both parentheses")
+    return notes
+
+
+def _weight_notes(prompt: str) -> list[str]:
+    runs = weighted_runs(NEGATIVE.sub(" ", prompt)) or []
+    odd = [(text.strip(), weight) for text, weight in runs
+           if text.strip() and not USUAL_WEIGHTS[0] <= weight <= USUAL_WEIGHTS[1]]
+    if not odd:
+        return []
+    text, weight = odd[0]
+    return [f"note: {_shown(text)!r} is weighted {weight:.6g}, far outside {USUAL_WEIGHTS[0]:g} "
+            f"to {USUAL_WEIGHTS[1]:g} where weights usually stay; expect a broken picture"]
+
+
 def _group_notes(prompt: str) -> list[str]:
     notes = []
     for start, close in sorted(group_pairs(prompt).items()):
@@ -63,4 +89,5 @@ def _group_notes(prompt: str) -> list[str]:
 def prompt_notes(prompt: str) -> tuple[str, ...]:
     """One-line notes for text in ``prompt`` (the whole prompt, negative included) that looks
     like weighting or negative syntax but is read as plain text; () when there is none."""
-    return tuple(_bracket_notes(prompt) + _group_notes(prompt))
+    return tuple(_bracket_notes(prompt) + _parenthesis_notes(prompt) + _group_notes(prompt)
+                 + _weight_notes(prompt))

@@ -68,6 +68,11 @@ def _pairs(text: str) -> tuple[dict[int, int], set[int]]:
     return pairs, unmatched
 
 
+def unmatched_parentheses(text: str) -> set[int]:
+    """Indexes of the unescaped '(' and ')' of ``text`` that have no partner (read as text)."""
+    return _pairs(text)[1]
+
+
 def group_pairs(text: str) -> dict[int, int]:
     """Each matched unescaped '(' of ``text`` (index) -> its ')' (index)."""
     return _pairs(text)[0]
