@@ -66,6 +66,33 @@ def test_the_demo_model_at_512_is_far_beyond_five_minutes() -> None:
     assert found.rough and found.how == "extrapolated"
 
 
+def test_a_size_far_beyond_every_measured_one_is_probed_again() -> None:
+    small = {(8, 8): Sample(0.03, probe=True), (16, 16): Sample(0.08, probe=True)}
+    assert est.needs_probe({}, (8, 8))  # never probed
+    assert est.needs_probe({(8, 8): Sample(0.03)}, (8, 8)) is False  # measured by a run
+    assert not est.needs_probe(small, (32, 32))  # 4x the largest: extrapolated
+    assert est.needs_probe(small, (32, 33))  # past 4x
+    assert est.needs_probe(small, (384, 256))  # the 1536x1024 init image kept at its size
+
+
+def test_the_runner_probes_a_far_larger_size_once(tmp_path: Path) -> None:
+    """Measured at 64x64 only, a 512x512 line times a few larger sizes before estimating."""
+    model = tiny_model()
+    small = Request(prompt="a fox", steps=2, seed=1)
+    big = Request(prompt="a fox", steps=2, seed=1, width=512, height=512)
+    store = ThroughputStore(tmp_path / "cache" / STORE_FILE_NAME)
+    key = _key(small)
+    store.record(key, Sample(0.01, probe=True))
+    forecast = forecasts.Forecast(model, big, None, store, persist=False)
+    assert forecast.key.latent[0] * forecast.key.latent[1] > est.PROBE_BEYOND * 64
+    forecast.estimate()
+    sizes = set(store.samples(key.group))
+    assert len(sizes) > 2 and max(w * h for w, h in sizes) > 4 * 64
+    before = dict(store.samples(key.group))
+    forecasts.Forecast(model, big, None, store, persist=False).estimate()
+    assert store.samples(key.group) == before  # not probed twice in one process
+
+
 def test_probe_stops_at_its_budget() -> None:
     timed: list[tuple[int, int]] = []
 

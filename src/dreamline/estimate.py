@@ -22,6 +22,8 @@ CONFIRM_SECONDS = 300.0  # longer than this: asked first at a terminal, a warnin
 PROBE_CALL_SECONDS = 1.0  # the probe's budget per call for a short run (see ``probe``)
 PROBE_MAX_CALL_SECONDS = 5.0  # ... and for a long one
 PROBE_START_SIDE = 8  # the probe's first latent size: the largest side at most this
+PROBE_BEYOND = 4.0  # a size with more than this many times the pixels of every size measured
+# is probed again: attention grows with the square of the pixels, which small sizes hide
 # Samplers that call the UNet twice per sampling step (the last step once).
 TWO_CALL_SAMPLERS = frozenset({"k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_sde"})
 
@@ -71,6 +73,19 @@ def scaled(points: Mapping[int, float], x: int) -> tuple[float, str] | None:
     elif a < 0:  # grows faster than a square of the pixels: keep the square
         a, b = 0.0, t2 / (x2 * x2)
     return a * x + b * x * x, "extrapolated"
+
+
+def needs_probe(samples: Mapping[Size, Sample], target: Size) -> bool:
+    """Whether to time a few UNet calls before estimating ``target`` (latent size): nothing of
+    this model was ever probed, or ``target`` is more than PROBE_BEYOND times the pixels of the
+    largest size measured (small sizes hide the attention's square growth: the demo model's
+    512x512 was once estimated at 5 min from 64x64 runs and took over 30)."""
+    if target in samples:
+        return False
+    if not any(sample.probe for sample in samples.values()):
+        return True
+    largest = max(w * h for w, h in samples)
+    return target[0] * target[1] > PROBE_BEYOND * largest
 
 
 def probe_sizes(target: Size, start_side: int = PROBE_START_SIDE) -> list[Size]:

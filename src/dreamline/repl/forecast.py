@@ -114,6 +114,10 @@ def _time_call(model: Any, size: Size, warm: bool) -> float:
     return time.perf_counter() - started
 
 
+#: (store file, model group, latent size) probed in this process.
+_PROBED: set[tuple[str, str, Size]] = set()
+
+
 class Forecast:
     """One command's estimate, and the measurement of each of its images."""
 
@@ -135,11 +139,13 @@ class Forecast:
         self._steps = 0
 
     def estimate(self) -> est.Estimate:
-        """The estimate; the first time this model is seen on this machine's settings, a few
-        UNet calls at small sizes are timed first (and kept)."""
+        """The estimate; the first time this model is seen on this machine's settings, or when
+        the size asked for is far beyond every size measured (``est.needs_probe``), a few UNet
+        calls at growing sizes are timed first (and kept)."""
         samples = self.store.samples(self.key.group)
-        if not any(sample.probe for sample in samples.values()) and \
-                self.key.latent not in samples:
+        probed = (str(self.store.path), self.key.group, self.key.latent)
+        if est.needs_probe(samples, self.key.latent) and probed not in _PROBED:
+            _PROBED.add(probed)  # once per process: a second probe would find the same
             for size, seconds in est.probe(lambda s, warm: _time_call(self.model, s, warm),
                                            self.key.latent, self.plan.calls).items():
                 self.store.record(dataclasses.replace(self.key, latent=size),
