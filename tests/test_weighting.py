@@ -110,6 +110,17 @@ def test_break_starts_a_new_chunk(text: TextEncoder) -> None:
     assert torch.equal(joined[:, 77:], text.encode("a (dog)1.2"))
 
 
+@pytest.mark.parametrize("prompt", ["red apple BREAK fire", '("a cat", "a dog").and()'])
+def test_a_short_prompt_in_two_chunks_is_not_called_long(prompt: str) -> None:
+    lines: list[str] = []
+    model = tiny_model()
+    text = TextEncoder(model.tokenizer, model.text_encoder, model.device, model.dtype,
+                       lines.append)
+    assert text.conditioning(prompt).chunks == 2
+    assert len(lines) == 1
+    assert lines[0].startswith("prompt split by BREAK or .and(): 2 chunks of 75 tokens")
+
+
 def test_negative_is_padded_to_the_prompts_chunks(compel: Compel) -> None:
     lines: list[str] = []
     model = tiny_model()

@@ -141,5 +141,7 @@ class TextEncoder:
             for index, item in enumerate(positive))
         counts += f", negative {counted(sum(map(len, negative.tokens)), 'token')} in " \
             f"{negative.chunks}"
-        self.report(f"long prompt: {total} chunks of {room} tokens ({counts}; shorter ones "
+        long = any(sum(map(len, item.tokens)) > room for item in [*positive, negative])
+        cause = "long prompt" if long else "prompt split by BREAK or .and()"
+        self.report(f"{cause}: {total} chunks of {room} tokens ({counts}; shorter ones "
                     "padded to match)")
