@@ -186,6 +186,10 @@ BAD: list[tuple[str, str]] = [
     ("a -C -1", "-C/--cfg_scale: -1.0 is out of range"),
     ("a -C nan", "-C/--cfg_scale: 'nan' is not a number"),
     ("a -C inf", "-C/--cfg_scale: 'inf' is not a number"),
+    ("a -C 1e400", "-C/--cfg_scale: '1e400' is too large to be a number here; expected a "
+                   "value in [0, 100]"),
+    ("a -V 1:1e999", "-V/--with_variations: weight '1e999' is too large to be a number here; "
+                     "expected seed:weight pairs"),
     ("a -A eulr", "-A/--sampler: 'eulr' is not one of the choices"),
     ("a -m K_LMSS", "-A/--sampler: 'K_LMSS' is not one of the choices"),
     ("a --schedule polyexponential", "--schedule: 'polyexponential' is not one of the choices"),

@@ -7,6 +7,7 @@ command (A1111, InvokeAI) would, so a printed command could not be pasted elsewh
 
 from __future__ import annotations
 
+import math
 import re
 
 from dreamline.request import RequestError
@@ -29,7 +30,11 @@ def parse_float(raw: str, label: str, expected: str) -> float:
     """A finite decimal number ('0.5', '.5', '7', '1e-05'); 'nan' and 'inf' are refused."""
     if not _FLOAT.fullmatch(raw):
         raise RequestError(f"{label}: {raw!r} is not a number; expected {expected}")
-    return float(raw)
+    value = float(raw)
+    if math.isinf(value):  # '1e400' is written like a number but overflows
+        raise RequestError(f"{label}: {raw!r} is too large to be a number here; expected "
+                           f"{expected}")
+    return value
 
 
 def parse_variations(raw: str, label: str, expected: str) -> tuple[tuple[int, float], ...]:
@@ -41,5 +46,8 @@ def parse_variations(raw: str, label: str, expected: str) -> tuple[tuple[int, fl
         if not colon or not _INT.fullmatch(seed_text) or not _FLOAT.fullmatch(weight_text):
             raise RequestError(f"{label}: {raw!r} is not a list of seed:weight pairs; "
                                f"expected {expected}")
+        if math.isinf(float(weight_text)):
+            raise RequestError(f"{label}: weight {weight_text!r} is too large to be a number "
+                               f"here; expected {expected}")
         pairs.append((int(seed_text), float(weight_text)))
     return tuple(pairs)
