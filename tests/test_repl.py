@@ -34,7 +34,6 @@ CTRL_C = "\x03"
 class FakeModels:
     """A ModelManager (repl/context.py) with two models, 'tiny' current; nothing loads."""
 
-    label = "fake-model"
     device_label = "cpu float32"
     problem: str | None = None  # the models file is in use
 
@@ -44,6 +43,7 @@ class FakeModels:
         self.cfg_scales = cfg_scales if cfg_scales is not None else {}  # registry cfg_scale
         self.samplers = samplers if samplers is not None else {}  # registry sampler, schedule
         self.now = "tiny"
+        self.label = "fake-tiny"  # "<name> [<hash>]" in the real one
 
     def names(self) -> list[str]:
         return ["tiny", "other"]
@@ -75,6 +75,7 @@ class FakeModels:
             raise DreamlineError(f"unknown model {name!r}")
         self.switched.append(name)
         self.now = name
+        self.label = f"fake-{name}"
         return name
 
     def release(self) -> None:
@@ -457,7 +458,7 @@ def test_toolbar_shows_model_device_and_defaults(tmp_path: Path) -> None:
     toolbar = make_prompt_session(session, output=DummyOutput()).bottom_toolbar
     assert callable(toolbar)
     text = "".join(fragment[1] for fragment in toolbar())
-    assert "fake-model" in text and "cpu float32" in text
+    assert "fake-tiny" in text and "cpu float32" in text
     assert "-s 30 -W 512 -H 384 -C 9 -A ddim -f 0.75" in text
 
 
@@ -524,6 +525,14 @@ def test_model_defaults_said_once_when_the_same_model_is_used_again(tmp_path: Pa
     assert said == [
         ">> sampler -A k_euler by default for model 'tiny' (its models.yaml entry)",
         ">> guidance scale -C 4.0 by default for model 'tiny' (its models.yaml entry)"]
+
+
+def test_switch_to_the_model_in_use_says_so(tmp_path: Path) -> None:
+    session, _, out, _ = make_session(tmp_path, interactive=False, cfg_scales={"tiny": 4.0})
+    assert session.run_lines(["!switch tiny\n", "!switch other\n"]) == 0
+    said = out.getvalue().splitlines()
+    assert said.count(">> already using fake-tiny; nothing changed") == 1
+    assert not any("already using fake-other" in line for line in said)
 
 
 def test_switch_keeps_a_launch_cfg_scale(tmp_path: Path) -> None:

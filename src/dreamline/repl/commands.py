@@ -170,7 +170,10 @@ def _embeddings(context: CommandContext, word: str, arg: str) -> Flow:
 
 
 def _switch(context: CommandContext, word: str, arg: str) -> Flow:
+    before = context.models.label
     context.models.switch(_path_arg("switch", arg, "a model name (see !models) or path"))
+    if context.models.label == before:  # the defaults said at start stay: say why nothing is
+        context.say(f">> already using {before}; nothing changed")
     context.refresh_defaults()  # the new model may have its own default -C
     return Flow.GO_ON
 
