@@ -39,8 +39,17 @@ def test_a_bang_command_is_found_in_any_case(word: str, name: str) -> None:
 
 
 def test_a_bare_word_quits_only_as_written() -> None:
-    assert is_command_line("q") and is_command_line("exit")
+    assert is_command_line("q") and is_command_line("Q") and is_command_line("exit")
     assert not is_command_line("Exit") and not is_command_line("QUIT")  # prompts
+
+
+def test_help_or_a_question_mark_alone_lists_the_commands(tmp_path: Path) -> None:
+    from test_repl import make_session
+
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    assert session.run_lines(["help\n", "?\n", '"help"\n', "help me\n"]) == 0
+    assert out.getvalue().count("Commands:") == 2
+    assert [r.prompt for r in runner.requests] == ["help", "help me"]  # quoted, or with words
 
 
 def test_vocabulary_all_in_any_case(tmp_path: Path) -> None:

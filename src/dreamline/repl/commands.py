@@ -209,7 +209,9 @@ COMMANDS: tuple[Command, ...] = (
             "with word)", show_vocabulary),
     Command("replay", "<file>", "file", "run each line of a file as if typed", _replay),
     Command("help", "", "none", "this list; '-h' shows the switches of a prompt line", _help),
-    Command("q", "", "none", "quit (also exit, quit or Ctrl-D)", _quit, bang=False,
+    Command("?", "", "none", "this list too (so is help alone; \"help\" quoted is a prompt)",
+            _help, bang=False, aliases=("help",)),
+    Command("q", "", "none", "quit (also Q, exit, quit or Ctrl-D)", _quit, bang=False,
             aliases=QUIT_WORDS[1:]),
 )
 

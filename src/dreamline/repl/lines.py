@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 #: The words that quit when typed alone, without '!' (the table's ``q`` command and its aliases).
-QUIT_WORDS = ("q", "exit", "quit")
+QUIT_WORDS = ("q", "Q", "exit", "quit")
 
 PROMPT = "invoke> "
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab stays; \n \r never reach here
