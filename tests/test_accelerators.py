@@ -199,8 +199,8 @@ def test_completion_offers_both(tmp_path: Path) -> None:
     from test_repl import completions, make_session  # the REPL's own prompt session
 
     session = make_session(tmp_path)[0]
-    assert completions(session, "a cat --dee") == ["--deepcache"]
-    assert "--tome" in completions(session, "a cat --to")
+    assert completions(session, "a cat --dee") == ["--deepcache "]
+    assert "--tome " in completions(session, "a cat --to")
 
 
 # ---- metadata and !fetch -------------------------------------------------------------------

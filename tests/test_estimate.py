@@ -392,7 +392,7 @@ def test_dry_run_is_completed_like_the_other_switches() -> None:
     text = "a fox --dr"
     found = InvokeCompleter(switch_specs()).get_completions(Document(text, len(text)),
                                                             CompleteEvent(True))
-    assert "--dry_run" in [completion.text for completion in found]
+    assert "--dry_run " in [completion.text for completion in found]
 
 
 def test_dry_run_refuses_what_the_run_would_refuse(tmp_path: Path) -> None:

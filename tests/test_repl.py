@@ -237,13 +237,13 @@ def test_comments_blank_lines_and_echo(tmp_path: Path) -> None:
 def test_switch_names_after_dash(tmp_path: Path) -> None:
     session, _, _, _ = make_session(tmp_path)
     found = completions(session, "a cat --st")
-    assert "--steps" in found and "--strength" in found and "--seed" not in found
-    assert {"-s", "-S", "-W"} <= set(completions(session, "a cat -"))
+    assert "--steps " in found and "--strength " in found and "--seed " not in found
+    assert {"-s ", "-S ", "-W "} <= set(completions(session, "a cat -"))  # the space after
 
 
 def test_tab_completes_in_a_real_prompt(tmp_path: Path) -> None:
     session, runner, _, _ = make_session(tmp_path)
-    run_typed(session, "a cat --ste\t 4\r" + CTRL_D)
+    run_typed(session, "a cat --ste\t 4\r" + CTRL_D)  # (the pipe types faster than Tab completes)
     assert runner.requests[0].steps == 4
 
 

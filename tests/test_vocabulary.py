@@ -138,7 +138,7 @@ def test_prompt_words_complete_from_the_vocabulary() -> None:
 
 def test_vocabulary_does_not_get_in_the_way_of_switches() -> None:
     found = completer(WORDS)
-    assert [text for text, _ in complete(found, "fox --st")] == ["--steps"]
+    assert [text for text, _ in complete(found, "fox --st")] == ["--steps "]
     assert complete(found, "fox -A k_") == [("k_lms", -2)]
     assert complete(found, "fox ") == []
     assert complete(completer([]), "fo") == []

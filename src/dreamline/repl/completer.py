@@ -134,10 +134,13 @@ class InvokeCompleter(Completer):
                 return
 
     def _switch_completions(self, partial: str) -> Iterator[Completion]:
+        """Each spelling that starts with ``partial``, with the space after it (as a shell
+        completes a word), so the value typed next is not glued to the switch."""
         for spec in self.switches:
             for name in spec.names:
                 if name.startswith(partial):
-                    yield Completion(name, start_position=-len(partial), display_meta=spec.help)
+                    yield Completion(name + " ", start_position=-len(partial), display=name,
+                                     display_meta=spec.help)
 
     def _value_completions(self, spec: SwitchSpec, partial: str) -> Iterator[Completion]:
         yield from self._kind_completions(spec.kind, partial, spec.choices)
