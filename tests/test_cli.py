@@ -140,3 +140,30 @@ def test_from_file_of_a_picture_is_one_line(tmp_path: Path,
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: --from_file: {picture} is not a text file; expected prompt lines, one a line "
         "(!fetch reads the command stored in a picture)"]
+
+
+def test_an_empty_from_file_says_nothing_ran(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert main(["-o", str(tmp_path / "out"), "--from_file", str(empty)]) == 0
+    assert f">> {empty}: no lines in it, so nothing was run" in capsys.readouterr().out
+
+
+def test_a_utf16_from_file_names_its_encoding(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    wide = tmp_path / "wide.txt"
+    wide.write_text("a fox -s 5\n", encoding="utf-16")
+    assert main(["-o", str(tmp_path / "out"), "--from_file", str(wide)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --from_file: {wide} is UTF-16 text; expected UTF-8 (save it as UTF-8)"]
+
+
+def test_from_file_dash_is_called_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a fox -s 0\n")))
+    assert main(["-o", str(tmp_path / "out"), "--from_file", "-"]) == 1
+    assert "1 line(s) of standard input failed:" in capsys.readouterr().err

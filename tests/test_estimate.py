@@ -311,7 +311,7 @@ def test_very_long_run_asks_first_and_no_runs_nothing(tmp_path: Path) -> None:
     runner.run(request, lambda path, seed: None)
     assert asked == ["about 17 min; run? [y/N]"]
     assert not any(e.startswith("step") for e in events)
-    assert ">> not run (a smaller -W/-H, --fit or fewer -s is quicker)" in events
+    assert ">> not run (a smaller -W/-H, --fit, fewer -s is quicker)" in events
     assert not list((tmp_path / "out").glob("*.png"))
 
 
@@ -336,6 +336,15 @@ def test_ctrl_c_at_the_question_answers_no(tmp_path: Path) -> None:
     assert "Ctrl-C reached the question" in events
     assert not any("stopping after this step" in e for e in events)
     assert not any(e.startswith("step") for e in events)
+
+
+def test_a_refused_run_of_several_images_names_a_smaller_n(tmp_path: Path) -> None:
+    request = Request(prompt="a fox", steps=2, seed=1, iterations=3)
+    events: list[str] = []
+    runner = _runner(tmp_path, events, _slow_store(tmp_path, request, 510.0),
+                     confirm=lambda question: False)
+    runner.run(request, lambda path, seed: None)
+    assert ">> not run (a smaller -W/-H, --fit, fewer -s or a smaller -n is quicker)" in events
 
 
 def test_very_long_run_without_a_terminal_warns_and_runs(tmp_path: Path) -> None:

@@ -172,7 +172,8 @@ def _run(args: argparse.Namespace, plan: BatchPlan, session: Session,
                 from dreamline.batch.driver import run_on_ray
 
                 return run_on_ray(plan, session, lines)
-            return session.run_source(lines, source=args.from_file)
+            return session.run_source(lines, source="standard input" if args.from_file == "-"
+                                      else args.from_file)
     if interactive or settings.model is not None:
         status = _start_model(session, generators, settings, interactive)
         if status is not None:
@@ -273,6 +274,10 @@ def _open_lines(source: str) -> BinaryIO:
         head = stream.peek(8192)[:8192]
     except OSError as exc:
         raise DreamlineError(f"--from_file: cannot read {source}: {exc.strerror}") from exc
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # a byte-order mark of UTF-16
+        stream.close()
+        raise DreamlineError(f"--from_file: {source} is UTF-16 text; expected UTF-8 (save it "
+                             "as UTF-8)")
     if b"\0" in head:  # a picture or other binary file: one line, not one error per "line"
         stream.close()
         raise DreamlineError(f"--from_file: {source} is not a text file; expected prompt "

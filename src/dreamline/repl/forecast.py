@@ -178,13 +178,15 @@ class Forecast:
         if seconds <= est.CONFIRM_SECONDS:
             return True
         long = f"about {est.format_duration(seconds)}"
+        quicker = "a smaller -W/-H, --fit, fewer -s" + (" or a smaller -n" if
+                                                         self.plan.images > 1 else "")
         if confirm is None:
             say(f">> warning: this line takes {long}, far longer than usual; running it anyway "
-                f"(a smaller -W/-H, --fit or fewer -s is quicker; --dry_run only estimates)")
+                f"({quicker} is quicker; --dry_run only estimates)")
             return True
         if confirm(f"{long}; run? [y/N]"):
             return True
-        say(">> not run (a smaller -W/-H, --fit or fewer -s is quicker)")
+        say(f">> not run ({quicker} is quicker)")
         return False
 
     # ---- measuring each image -------------------------------------------------------------

@@ -8,7 +8,7 @@ only decides what comes next and what the run's status is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -72,8 +72,9 @@ def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str
     line failed, 2 if the run stopped because the model cannot be loaded, 130 on Ctrl-C
     (which stops the whole run: the line it stopped is said, with the failures before it)."""
     failures: Failures = []
+    seen: list[SourceLine] = []
     try:
-        fatal = run_lines(session, lines, failures, where=source)
+        fatal = run_lines(session, _counted(lines, seen), failures, where=source)
     except KeyboardInterrupt as exc:
         _say_failures(session, failures, source)
         resume = "; run the same command with --resume to finish" \
@@ -85,8 +86,18 @@ def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str
     if fatal:
         session.error(f"stopped: no line of {source} can run without a model")
         return STATUS_MODEL_UNAVAILABLE
+    if not seen:
+        session.say(f">> {source}: no lines in it, so nothing was run")
     session.say("goodbye!")
     return 1 if failures else 0
+
+
+def _counted(lines: Iterable[SourceLine], seen: list[SourceLine]) -> Iterator[SourceLine]:
+    """``lines``, keeping the first in ``seen`` (to say so when there was none)."""
+    for item in lines:
+        if not seen:
+            seen.append(item)
+        yield item
 
 
 def _say_failures(session: LineSession, failures: Failures, source: str) -> None:
