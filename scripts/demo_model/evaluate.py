@@ -53,7 +53,6 @@ from dreamline.request import Request  # noqa: E402
 
 MODEL_DIR = data.REPO / "src" / "dreamline" / "data" / "demo"
 REGISTRY = data.REPO / "configs" / "models.yaml"
-SAMPLER = Request().sampler  # the default sampler of a prompt line
 STEPS = Request().steps  # the default step count of a prompt line
 STRENGTHS = (0.3, 0.6, 0.9)
 SPLIT_SEED = 14  # the name sets below were fixed with this seed before any result was seen
@@ -75,6 +74,14 @@ def default_guidance(registry: Path = REGISTRY, name: str = "demo") -> float:
     if entry is None or entry.cfg_scale is None:
         return Request().cfg_scale
     return float(entry.cfg_scale)
+
+
+def default_sampler(registry: Path = REGISTRY, name: str = "demo") -> tuple[str, str]:
+    """The model's own default (-A, --schedule) (its registry entry's sampler), else a Request's."""
+    entry = ModelRegistry.load(registry).find(name)
+    if entry is None or entry.sampler is None:
+        return Request().sampler, Request().schedule
+    return entry.sampler, entry.schedule or "model"
 
 
 def load_generator(model: str | Path = MODEL_DIR, registry: Path = REGISTRY) -> Generator:
@@ -104,17 +111,19 @@ def generate(generator: Generator, request: Request) -> Image.Image:
 
 
 def text_to_images(generator: Generator, prompts: list[str], seeds: list[int], steps: int,
-                   guidance: float, side: int) -> list[Image.Image]:
+                   guidance: float, side: int, sampler: tuple[str, str]) -> list[Image.Image]:
     return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
-                                        sampler=SAMPLER, width=side, height=side))
+                                        sampler=sampler[0], schedule=sampler[1], width=side,
+                                        height=side))
             for prompt, seed in zip(prompts, seeds, strict=False)]
 
 
 def image_to_images(generator: Generator, prompts: list[str], init_paths: list[str],
                     seeds: list[int], strength: float, steps: int,
-                    guidance: float) -> list[Image.Image]:
+                    guidance: float, sampler: tuple[str, str]) -> list[Image.Image]:
     return [generate(generator, Request(prompt=prompt, steps=steps, seed=seed, cfg_scale=guidance,
-                                        sampler=SAMPLER, init_img=path, strength=strength))
+                                        sampler=sampler[0], schedule=sampler[1], init_img=path,
+                                        strength=strength))
             for prompt, path, seed in zip(prompts, init_paths, seeds, strict=False)]
 
 
@@ -128,12 +137,14 @@ class Adherence:
 
 
 def prompt_adherence(generator: Generator, canonical: np.ndarray, names: list[str],
-                     indices: list[int], steps: int, guidance: float, seed: int) -> tuple[Adherence, list[Image.Image]]:
+                     indices: list[int], steps: int, guidance: float, seed: int,
+                     sampler: tuple[str, str]) -> tuple[Adherence, list[Image.Image]]:
     """Rank of each caption's own glyph among all N, by Lab distance to the generated image."""
     side = canonical.shape[1]
     references = np.stack([data.lab_thumbnail(image) for image in canonical])
     prompts = [names[i] for i in indices]
-    images = text_to_images(generator, prompts, [seed + k for k in range(len(indices))], steps, guidance, side)
+    images = text_to_images(generator, prompts, [seed + k for k in range(len(indices))], steps,
+                            guidance, side, sampler)
     ranks = []
     for image, own in zip(images, indices, strict=False):
         distances = data.lab_distances(data.lab_thumbnail(image), references)
@@ -146,7 +157,7 @@ def prompt_adherence(generator: Generator, canonical: np.ndarray, names: list[st
 
 def img2img_trend(generator: Generator, canonical: np.ndarray, names: list[str],
                   sketch_ids: list[int], prompt_ids: list[int], steps: int, guidance: float,
-                  seed: int, workdir: Path) -> dict[str, dict[str, float]]:
+                  seed: int, workdir: Path, sampler: tuple[str, str]) -> dict[str, dict[str, float]]:
     """Mean Lab distance of the outputs to the sketch and to the prompt's glyph, per strength.
 
     The sketches are written to ``workdir`` as PNGs (lossless) and given as init files."""
@@ -163,7 +174,7 @@ def img2img_trend(generator: Generator, canonical: np.ndarray, names: list[str],
     table: dict[str, dict[str, float]] = {}
     for strength in STRENGTHS:
         outputs = image_to_images(generator, prompts, init_paths, seeds, strength, steps,
-                                  guidance)
+                                  guidance, sampler)
         to_init, to_prompt = [], []
         for out, init_thumb, target_thumb in zip(outputs, sketch_thumbs, target_thumbs, strict=False):
             thumb = data.lab_thumbnail(out)
@@ -201,6 +212,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance (default: the model's registry default)")
+    parser.add_argument("--sampler", default=None,
+                        help="-A for every image (default: the model's registry default)")
+    parser.add_argument("--schedule", default="model", help="--schedule with --sampler")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", type=Path, default=None,
@@ -210,6 +224,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     guidance = args.guidance if args.guidance is not None else default_guidance(args.registry)
+    sampler = ((args.sampler, args.schedule) if args.sampler is not None
+               else default_sampler(args.registry))
 
     generator = load_generator(args.model, args.registry)
     canonical, names = load_reference(args.reference)
@@ -221,10 +237,10 @@ def main() -> None:
 
     started = time.monotonic()
     results: dict = {"steps": args.steps, "guidance": guidance, "pairs": args.pairs,
-                     "sampler": f"dreamline Generator, {SAMPLER} for txt2img and img2img"}
+                     "sampler": sampler_label(sampler)}
     for label, indices in (("tuning", tuning), ("held_out", held_out)):
         adherence, images = prompt_adherence(generator, canonical, names, indices, args.steps,
-                                             guidance, args.seed)
+                                             guidance, args.seed, sampler)
         results[label] = adherence.__dict__
         print(label, json.dumps(adherence.__dict__), flush=True)
         data.TRAIN_DIR.mkdir(exist_ok=True)
@@ -232,10 +248,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dreamline-eval-") as workdir:
         results["img2img_same_prompt"] = img2img_trend(
             generator, canonical, names, sketch_ids, sketch_ids, args.steps, guidance,
-            args.seed, Path(workdir))
+            args.seed, Path(workdir), sampler)
         results["img2img_other_prompt"] = img2img_trend(
             generator, canonical, names, sketch_ids, other_ids, args.steps, guidance,
-            args.seed, Path(workdir))
+            args.seed, Path(workdir), sampler)
     results["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(results, indent=2), flush=True)
     (data.TRAIN_DIR / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -244,6 +260,12 @@ def main() -> None:
     if not args.no_card:
         baseline = json.loads(args.baseline.read_text()) if args.baseline else None
         write_card(args.model, results, baseline)
+
+
+def sampler_label(sampler: tuple[str, str]) -> str:
+    """``k_euler`` or ``k_euler --schedule karras``: the -A of every image, as a prompt line says it."""
+    name, schedule = sampler
+    return name if schedule == "model" else f"{name} --schedule {schedule}"
 
 
 def trend_rows(table: dict[str, dict[str, float]]) -> str:
@@ -292,7 +314,7 @@ def card_section(results: dict, baseline: dict | None = None) -> str:
     glyphs = results["held_out"]["glyphs"]
     old_note = ("  The old model (200 glyphs, before this retraining) was measured the same way, "
                 "on the same names and candidates.") if baseline is not None else ""
-    return f"""### At the model's defaults: guidance {results['guidance']:g}, {results['steps']} {SAMPLER} steps ({results['seconds']} s on the CPU in all)
+    return f"""### At the model's defaults: guidance {results['guidance']:g}, {results['steps']} {results['sampler']} steps ({results['seconds']} s on the CPU in all)
 
 **Prompt adherence (txt2img).** Names drawn at random from all {glyphs} (seed {SPLIT_SEED}, fixed
 before any result was seen): {TUNING_COUNT} for tuning, {HELD_OUT_COUNT} held out from every choice;
@@ -301,7 +323,7 @@ the prompt is the plain Unicode name.  Each image is ranked against the canonica
 
 {adherence_rows(results, baseline)}
 
-**img2img** ({SAMPLER}, {results['steps']}-step schedule), {results['pairs']} sketches; mean Lab distance of
+**img2img** ({results['sampler']}, {results['steps']}-step schedule), {results['pairs']} sketches; mean Lab distance of
 the output to the sketch and to the canonical render of the prompt's glyph (lower = more alike).
 
 Prompt = another glyph's caption ({trend_check(other)}):
@@ -329,7 +351,7 @@ def write_card(model_dir: Path, results: dict, baseline: dict | None = None) -> 
     body = f"""{begin}
 Measured by `python scripts/demo_model/evaluate.py --baseline old.json` through dreamline itself: the model loaded
 by dreamline's loader (the `demo` entry of `configs/models.yaml`) and every image made by
-dreamline's `Generator` from a `Request`, with `{SAMPLER}` for both txt2img and img2img (sketches
+dreamline's `Generator` from a `Request`, with `{results['sampler']}` for both txt2img and img2img (sketches
 given as PNG init files, as `-I`); float32, CPU, fixed seeds.  Sketches are glyphs reduced to
 6x6 colour blobs, blurred and posterised to 4 levels (`data.make_sketch`).
 
