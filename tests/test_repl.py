@@ -338,6 +338,20 @@ def test_fetch_puts_the_stored_command_on_the_next_prompt(tmp_path: Path) -> Non
         [("a red fox", 7, 42, 64)]
 
 
+def test_fetch_and_recall_in_a_pipe_show_the_command_and_say_it_did_not_run(
+        tmp_path: Path) -> None:
+    session, runner, out, _ = make_session(tmp_path, interactive=False)
+    (tmp_path / "out").mkdir()
+    command = '"a red fox" -s 7 -S 42 -W 64 -H 64 -C 7.5 -A k_lms'
+    png_with_command(tmp_path / "out" / "000001.42.png", command)
+    assert session.run_lines(["!fetch 000001.42.png\n", "a cat\n", "!2\n"]) == 0
+    said = out.getvalue()
+    assert "edit it and press Enter" not in said
+    assert f">> the command of {tmp_path / 'out' / '000001.42.png'}:\n{command}\n" in said
+    assert said.count(">> not run: a file or pipe has no input line to edit it on") == 2
+    assert [r.prompt for r in runner.requests] == ["a cat"]
+
+
 def test_fetch_prints_what_the_command_cannot_replay(tmp_path: Path) -> None:
     session, runner, out, _ = make_session(tmp_path)
     (tmp_path / "out").mkdir()

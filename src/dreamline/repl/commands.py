@@ -104,8 +104,11 @@ def _fetch(context: CommandContext, word: str, arg: str) -> Flow:
     from dreamline.repl.fetch import fetch
 
     fetched = fetch(path, loras=context.local_loras())
+    if context.interactive:
+        context.say(f">> fetched the command of {path}; edit it and press Enter")
+    else:
+        context.say(f">> the command of {path}:")
     context.set_next_input(fetched.command)
-    context.say(f">> fetched the command of {path}; edit it and press Enter")
     for note in fetched.notes:  # what the command cannot replay
         context.say(f">> {note}")
     other = _other_model_note(context, path)

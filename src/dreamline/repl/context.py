@@ -163,6 +163,9 @@ class CommandContext(Protocol):
     @property
     def current_line(self) -> str: ...  # the line being run (so !search can leave it out)
 
+    @property
+    def interactive(self) -> bool: ...  # lines typed at a prompt (not a file or pipe)
+
     def say(self, text: str) -> None: ...
 
     def error(self, text: str) -> None: ...  # one line on stderr (red at a terminal)

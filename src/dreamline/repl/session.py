@@ -140,11 +140,14 @@ class Session:
 
     # ---- what commands use (CommandContext) ---------------------------------------------
     def set_next_input(self, text: str) -> None:
-        """Put ``text`` on the next input line; without a prompt, just show it."""
+        """Put ``text`` on the next input line; without a prompt, show it and say it was not
+        run (a file or pipe has no input line to edit it on)."""
         if self.interactive:
             self.next_input = text
         else:
             self.say(shown(text))
+            self.say(">> not run: a file or pipe has no input line to edit it on; put the "
+                     "command on a line of its own to run it")
 
     def find_image(self, path_text: str) -> Path:
         """A path as typed, or retried inside the output dir (where the images are)."""
