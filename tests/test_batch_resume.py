@@ -137,8 +137,10 @@ def test_a_line_cut_short_is_not_recorded_and_resume_redoes_it(tmp_path: Path) -
 def test_a_changed_line_is_not_taken_for_the_done_one(tmp_path: Path) -> None:
     run(tmp_path, LINES)
     changed = ["one -S 12", *LINES[1:]]
-    _, again, _ = run(tmp_path, changed, resume=True)
+    _, again, said = run(tmp_path, changed, resume=True)
     assert [request.prompt for request in again.requests] == ["one"]
+    assert ">> line 1 changed since the earlier run finished it; running it again" in said
+    assert "line 3 changed" not in said
 
 
 def test_a_run_without_resume_starts_afresh(tmp_path: Path) -> None:

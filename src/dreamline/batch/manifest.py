@@ -76,6 +76,7 @@ class Manifest:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     done: dict[tuple[int, str], LineRecord] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # damaged records resume ignored
+    _numbers: set[int] | None = field(default=None, repr=False)  # for ``changed``
 
     @property
     def path(self) -> Path:
@@ -109,6 +110,13 @@ class Manifest:
     def finished(self, number: int, text: str) -> LineRecord | None:
         """The record of line ``number`` if it finished before with this very text."""
         return self.done.get((number, text))
+
+    def changed(self, number: int, text: str) -> bool:
+        """True when line ``number`` finished before, but with other text (the file was edited
+        since): ``--resume`` runs it again."""
+        if self._numbers is None:  # the earlier run's line numbers, once
+            self._numbers = {line for line, _ in self.done}
+        return (number, text) not in self.done and number in self._numbers
 
     def record(self, number: int, text: str, request: Request, files: list[str],
                seeds: list[int]) -> LineRecord:

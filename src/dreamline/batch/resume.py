@@ -36,6 +36,9 @@ class ManifestHooks:
         command's (for a following -S -1 / -I -1)."""
         done = self.manifest.finished(number, line) if self.would_skip(number, line) else None
         if done is None:
+            if self.resume and self.manifest.changed(number, line):
+                self.say(f">> line {number} changed since the earlier run finished it; running "
+                         f"it again")
             return False
         images = list(done.files[:len(done.seeds)])
         self.say(f"#{shown(line)}")
