@@ -42,3 +42,14 @@ def test_the_parser_shows_the_note_and_still_makes_the_request() -> None:
     assert parsed.request.prompt == "a [cat"
     assert parsed.request.steps == 5
     assert any("no ']'" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize(("line", "note"), [
+    ("a cat -f 0.5 --fit", "note: -f/--strength and -T/--fit change nothing without -I (an init "
+                           "image); this line draws from pure noise"),
+    ("a cat --invert_mask", "note: --invert_mask changes nothing without -I"),
+])
+def test_img2img_switches_without_an_init_image_are_noted(line: str, note: str) -> None:
+    notes = parse_line(line, Request()).notes
+    assert len(notes) == 1 and notes[0].startswith(note)
+    assert parse_line(line + " -I x.png", Request()).notes == ()

@@ -20,7 +20,7 @@ from dreamline.compel_methods import check_methods
 from dreamline.prompt_notes import prompt_notes
 from dreamline.prompts import split_prompt
 from dreamline.request import Request, RequestError, validate
-from dreamline.switches import BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
+from dreamline.switches import BY_FIELD, BY_NAME, LONG_NAMES, Kind, Switch, Unsupported
 from dreamline.words import Token, check_characters, tokenize
 
 __all__ = ["ParsedLine", "Recall", "Token", "is_comment", "parse_line", "tokenize"]
@@ -197,6 +197,21 @@ def _escaped_switch_notes(line: str, prompt_tokens: list[Token]) -> tuple[str, .
     return tuple(notes)
 
 
+#: Switches that only change an img2img line (-M without -I is an error of its own).
+_IMG2IMG_ONLY = ("strength", "fit", "invert_mask")
+
+
+def _img2img_only_notes(given: set[str], request: Request) -> tuple[str, ...]:
+    """A line that gives -f, --fit or --invert_mask without an init image: they do nothing
+    there (the command keeps them, as given), which is more often a slip than meant."""
+    unused = [BY_FIELD[name].label for name in _IMG2IMG_ONLY if name in given]
+    if not unused or request.init_img is not None:
+        return ()
+    verb = "changes" if len(unused) == 1 else "change"
+    return (f"note: {' and '.join(unused)} {verb} nothing without -I (an init image); this "
+            f"line draws from pure noise",)
+
+
 def _with_negative(prompt: str, negatives: list[str]) -> str:
     """--negative_prompt TEXT is written into the prompt as [TEXT], so that the Request and its
     formatted command keep one form of the negative prompt."""
@@ -259,4 +274,5 @@ def parse_line(line: str, defaults: Request, recall: Recall | None = None) -> Pa
     for text in [text for text, _ in parts.positive] + [parts.negative]:
         check_methods(text)
     notes = _escaped_switch_notes(line, tokens[:len(prompt_words)]) + prompt_notes(request.prompt)
+    notes += _img2img_only_notes(given, request)
     return ParsedLine(request, frozenset(given), notes=notes)
