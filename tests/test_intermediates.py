@@ -241,3 +241,16 @@ def test_scheduler_built_once_per_command_and_fresh_per_image(
     for result in results:  # each image still equals a run of its own (a fresh state)
         again = generate(gen, result.request)[0]
         assert np.array_equal(_pixels(again.image), _pixels(result.image))
+
+
+def test_strip_labels_number_steps_in_the_schedule_as_the_start_is() -> None:
+    from types import SimpleNamespace
+
+    from dreamline.repl.steps import StepSaver
+
+    saver = StepSaver(SimpleNamespace(preview=lambda latents: latents), every=3)
+    saver.start(SimpleNamespace(start_step=3, steps=10, latents="x0"))
+    for index in range(7):  # img2img -s10 -f0.7: schedule steps 4..10 run
+        saver.maybe_keep(SimpleNamespace(index=index, total=7, latents=f"x{index + 1}"))
+    assert [label for _, label, _ in saver.kept] == [
+        "start (step 3 of 10)", "step 6 of 10", "step 9 of 10", "step 10 of 10"]

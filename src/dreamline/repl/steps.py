@@ -19,6 +19,8 @@ class StepSaver:
         self.every = every
         self.decode = decode
         self.kept: list[tuple[int, str, Any]] = []  # (steps done, label, picture)
+        self.offset = 0  # schedule steps skipped before the first one run (img2img)
+        self.schedule: int | None = None  # the full schedule's steps (-s)
 
     def _picture(self, latents: Any) -> Any:
         return self.generator.decode(latents) if self.decode else self.generator.preview(latents)
@@ -27,6 +29,7 @@ class StepSaver:
         """The latents the sampler starts from: "the initial image that SD sees"."""
         if self.every is None:
             return
+        self.offset, self.schedule = info.start_step, info.steps
         label = f"start (step {info.start_step} of {info.steps})"
         self.kept = [(0, label, self._picture(info.latents))]
 
@@ -35,7 +38,10 @@ class StepSaver:
             return
         done = step.index + 1
         if done % self.every == 0 or done == step.total:
-            self.kept.append((done, f"step {done}", self._picture(step.latents)))
+            # numbered in the schedule, as the start is: img2img's first step run is 4 of 10
+            of = f" of {self.schedule}" if self.schedule is not None else ""
+            label = f"step {self.offset + done}{of}"
+            self.kept.append((done, label, self._picture(step.latents)))
 
     def save(self, outdir: Path, prefix: int, seed: int) -> Path | None:
         """Write ``step-NNNN.png`` per kept picture (``step-0000`` is the start) and
