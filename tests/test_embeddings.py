@@ -192,7 +192,12 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path, files: dict[str, Path
     notes.write_text("not a tensor file")
     wrong = tmp_path / "wrong.safetensors"
     save_file({"a": torch.zeros(2), "b": torch.zeros(2)}, str(wrong))
-    for path, message in ((evil, "refused"), (notes, "cannot read it"),
+    renamed = tmp_path / "renamed.pt"  # a safetensors embedding under a torch name still loads
+    renamed.write_bytes(files["duo"].read_bytes())
+    assert EmbeddingSet.load([renamed]).names == ("renamed",)
+    for path, message in ((evil, "refused"),
+                          (notes, r"cannot read it as an embedding \(not a torch file: it starts "
+                                  r"with neither a zip nor a pickle header"),
                           (wrong, "not a textual-inversion embedding"),
                           (tmp_path / "missing.pt", "neither an embedding file nor a folder")):
         with pytest.raises(EmbeddingError, match=message) as info:
