@@ -124,3 +124,34 @@ def test_ctrl_c_while_an_image_is_written_finishes_that_file(
     assert [path.name for path, _ in saved] == ["000001.10.png"]
     assert (tmp_path / "000001.10.png").stat().st_size > 0
     assert lines[-1] == ">> interrupted: generation stopped; kept 1 finished image(s)"
+
+
+def test_two_quick_ctrl_cs_during_one_long_c_call_stop_at_once() -> None:
+    """Both signals arrive while the main thread is inside one C call (as in a big attention
+    op): Python runs the handler once, but the second Ctrl-C must still stop at once."""
+    import hashlib
+    import threading
+    import time
+
+    from dreamline.repl.interrupt import StopRequest
+
+    said: list[str] = []
+    stop = StopRequest(said.append)
+    data = b"x" * 800_000_000  # half a second or more of hashing, in one C call
+
+    def two_presses() -> None:
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.03)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with stop.installed():
+        sender = threading.Thread(target=two_presses)
+        sender.start()
+        with pytest.raises(KeyboardInterrupt):
+            started = time.perf_counter()
+            hashlib.sha256(data).digest()  # the handler runs only when this returns
+            assert time.perf_counter() - started > 0.15, "the C call ended before the signals"
+            time.sleep(5)  # not reached when both presses were counted
+        sender.join()
+    assert said == [STOPPING]
