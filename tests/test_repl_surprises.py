@@ -231,13 +231,30 @@ def test_a_much_larger_init_image_is_fitted_into_the_models_size(tmp_path: Path)
                              native)
     assert (fitted.fit, fitted.width, fitted.height) == (True, 32, 32)
     assert "512x384" in said[0] and "'demo' was made for 32x32" in said[0]
-    for request in (Request(prompt="a", init_img=str(big), width=64),        # -W given
+    for request in (Request(prompt="a", init_img=str(big), width=512),       # -W as large
                     Request(prompt="a", init_img=str(big), fit=True),         # --fit given
                     Request(prompt="a", init_img=str(small))):                # not much larger
         kept = prepare_request(request, tmp_path, said.append, native)
         assert (kept.fit, kept.width, kept.height) == (request.fit, request.width, request.height)
     unsized = prepare_request(Request(prompt="a", init_img=str(big)), tmp_path, said.append, None)
     assert unsized.fit is False and len(said) == 1
+
+
+@pytest.mark.parametrize("native", [("demo", 32, 32), None])
+def test_a_much_larger_init_image_is_fitted_into_the_lines_w_and_h(
+        tmp_path: Path, native: tuple[str, int, int] | None) -> None:
+    """-W 64 -H 32 with a 1536x1024 sketch and no --fit: the reference kept the sketch's size
+    (hours on the demo model); the line's box is what the user asked for."""
+    from dreamline.repl.inputs import prepare_request
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1536, 1024)).save(big)
+    said: list[str] = []
+    fitted = prepare_request(Request(prompt="a", init_img=str(big), width=64, height=32),
+                             tmp_path, said.append, native)
+    assert (fitted.fit, fitted.width, fitted.height) == (True, 64, 32)
+    assert said == [">> the init image is 1536x1024, much larger than -W 64 -H 32: fitting it "
+                    "into 64x32 (--fit); give -W/-H of its own size to keep it"]
 
 
 def test_the_session_asks_the_model_manager_for_the_native_size(tmp_path: Path) -> None:

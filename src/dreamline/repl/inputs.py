@@ -33,30 +33,45 @@ def find_image(path_text: str, outdir: Path, what: str = "image") -> Path:
     raise DreamlineError(file_error_message(path_text, what, problem, IMAGE_FILE))
 
 
-# An init image with more than this many times the pixels its model declares it was made for is
-# fitted into the model's size unless the line gives -W/-H or --fit: the demo model (32x32) at a
-# 512x512 sketch's own size ran 39 minutes and drew grey specks.
+# An init image with more than this many times the pixels of the line's -W x -H (or, without
+# them, of the size its model declares it was made for) is fitted into that box unless the line
+# gives --fit: the demo model (32x32) at a 512x512 sketch's own size ran 39 minutes and drew grey
+# specks.
 AUTO_FIT_AREA_RATIO = 2.0
 
 
 def auto_fit(request: Request, image_path: str, native: tuple[str, int, int] | None,
              say: Callable[[str], None]) -> dict[str, object]:
-    """The changes that fit ``image_path`` into the model's declared size (said in one line),
-    or none: when the line gives -W, -H or --fit, the model declares no size, the image cannot
-    be read (loading it will say why), or it is not much larger than the model's size."""
-    if native is None or request.fit or request.width is not None or request.height is not None:
+    """The changes that fit ``image_path`` (said in one line) into the line's -W x -H, or
+    without them into the model's declared size, when the image has more than
+    AUTO_FIT_AREA_RATIO times that area; none when the line gives --fit, the box is unknown (no
+    -W/-H and no declared size), the image cannot be read (loading it will say why), or it is
+    not much larger.  (The reference kept an init image's own size without --fit whatever -W/-H
+    said: a 1536x1024 sketch with -W 64 -H 32 then ran for hours on the demo model.)"""
+    given = request.width is not None or request.height is not None
+    if request.fit or (native is None and not given):
         return {}
     from dreamline.image_files import image_size
 
     size = image_size(image_path)
     if size is None:
         return {}
-    model, width, height = native
+    if given:
+        # a side not given is the image's own: only what the line asks for is a limit
+        width = request.width if request.width is not None else size[0]
+        height = request.height if request.height is not None else size[1]
+        why = f", much larger than -W {width} -H {height}"
+        keep = "give -W/-H of its own size to keep it"
+    elif native is not None:
+        model, width, height = native
+        why = f" and model {model!r} was made for {width}x{height}"
+        keep = "for another size give --fit with -W/-H"
+    else:
+        return {}
     if size[0] * size[1] <= AUTO_FIT_AREA_RATIO * width * height:
         return {}
-    say(f">> the init image is {size[0]}x{size[1]} and model {model!r} was made for "
-        f"{width}x{height}: fitting it into {width}x{height} (--fit); for another size give "
-        "--fit with -W/-H")
+    say(f">> the init image is {size[0]}x{size[1]}{why}: fitting it into {width}x{height} "
+        f"(--fit); {keep}")
     return {"fit": True, "width": width, "height": height}
 
 
