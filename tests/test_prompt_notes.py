@@ -10,8 +10,8 @@ from dreamline.request import Request
 
 
 @pytest.mark.parametrize(("prompt", "words"), [
-    ("a [cat", ["'['", "'a [cat'", "no ']'", "[words]"]),
-    ("a cat] dog", ["']'", "no '['"]),
+    ("a [cat", ["'['", "'a [cat'", "not part of a [words] negative prompt"]),
+    ("a cat] dog", ["']'", "'a cat] dog'", "stays in the prompt as text"]),
     ("(x:abc) fox", ["'(x:abc)'", "'abc' is not a number", "(text:1.3)"]),
     ("(x)1e308 fox", ["'(x)1e308'", "weighs it 1 ", "'e308'"]),
     ("a (x)2.5E3", ["weighs it 2.5 ", "'E3'"]),
@@ -41,7 +41,13 @@ def test_the_parser_shows_the_note_and_still_makes_the_request() -> None:
     parsed = parse_line("a [cat -s 5", Request())
     assert parsed.request.prompt == "a [cat"
     assert parsed.request.steps == 5
-    assert any("no ']'" in note for note in parsed.notes)
+    assert any("not part of a [words] negative" in note for note in parsed.notes)
+
+
+def test_nested_brackets_are_quoted_as_typed() -> None:
+    notes = prompt_notes("[[cat]] face")
+    assert len(notes) == 2 and all("'[[cat]] face'" in note for note in notes)
+    assert all("do not nest" in note for note in notes)
 
 
 @pytest.mark.parametrize(("line", "note"), [

@@ -36,14 +36,16 @@ def _shown(text: str, limit: int = 40) -> str:
 
 
 def _bracket_notes(prompt: str) -> list[str]:
-    rest = NEGATIVE.sub(" ", prompt)
+    # the [words] groups blanked in place, so what is left keeps its index in the prompt
+    rest = NEGATIVE.sub(lambda found: " " * len(found.group(0)), prompt)
     notes = []
-    for char, partner in (("[", "]"), ("]", "[")):
+    for char in "[]":
         if char in rest:
             at = rest.index(char)
-            notes.append(f"note: the {char!r} in {_shown(rest[max(0, at - 15):at + 15].strip())!r} "
-                         f"has no {partner!r}, so it stays in the prompt as text; a negative "
-                         f"prompt is [words] with both brackets")
+            around = _shown(prompt[max(0, at - 15):at + 15].strip())
+            notes.append(f"note: the {char!r} in {around!r} is not part of a [words] negative "
+                         f"prompt (those need both brackets and do not nest), so it stays in "
+                         f"the prompt as text")
     return notes
 
 
