@@ -55,7 +55,7 @@ def test_at_the_prompt_a_missing_device_falls_back_with_one_line(
     assert checked is not None and checked.device is None and checked.precision == "auto"
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2  # one line for the device, one for the precision it would have used
-    assert err[0].startswith("dreamline: error: --device: 'cuda' is not available")
+    assert err[0].startswith("dreamline: warning: --device: 'cuda' is not available")
     assert err[0].endswith("; going on with cpu instead")
 
 

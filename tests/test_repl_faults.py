@@ -336,7 +336,7 @@ def test_bad_model_at_the_prompt_falls_back_to_the_default(
     assert main(["-o", str(tmp_path), "--model", "tiny"]) == 0
     assert made == ["tiny", None] and used == ["other"]
     err = capsys.readouterr().err.splitlines()
-    assert err == ["error: --model tiny: tiny.safetensors: not an SD 1.x checkpoint; using "
+    assert err == ["warning: --model tiny: tiny.safetensors: not an SD 1.x checkpoint; using "
                    "the default model instead"]
 
 

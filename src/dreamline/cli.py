@@ -221,14 +221,14 @@ def check_device(settings: Settings, interactive: bool) -> Settings | None:
             return None
         settings = dataclasses.replace(settings, device=None)
         device = choose_device(None)
-        print(f"dreamline: error: {exc}; going on with {device} instead", file=sys.stderr)
+        print(f"dreamline: warning: {exc}; going on with {device} instead", file=sys.stderr)
     try:
         choose_dtype(device, settings.precision)
     except DeviceError as exc:
         if not interactive:
             print(f"dreamline: error: {exc}", file=sys.stderr)
             return None
-        print(f"dreamline: error: {exc}; going on with the automatic precision instead",
+        print(f"dreamline: warning: {exc}; going on with the automatic precision instead",
               file=sys.stderr)
         settings = dataclasses.replace(settings, precision="auto")
     return settings
@@ -258,7 +258,7 @@ def _start_model(session: Session, generators: ModelGenerators, settings: Settin
     if not interactive:
         session.error(f"error: --model {settings.model}: {failed[0]}")
         return 2
-    session.error(f"error: --model {settings.model}: {failed[0]}; using the default model "
+    session.error(f"warning: --model {settings.model}: {failed[0]}; using the default model "
                   f"instead")
     models = make_model_manager(settings, None)
     generators.models = models
