@@ -144,10 +144,12 @@ def test_from_file_of_a_picture_is_one_line(tmp_path: Path,
 
 def test_an_empty_from_file_says_nothing_ran(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    empty = tmp_path / "empty.txt"
-    empty.write_bytes(b"")
-    assert main(["-o", str(tmp_path / "out"), "--from_file", str(empty)]) == 0
-    assert f">> {empty}: no lines in it, so nothing was run" in capsys.readouterr().out
+    for content in (b"", b"\n# only a comment\n   \n"):
+        empty = tmp_path / "empty.txt"
+        empty.write_bytes(content)
+        assert main(["-o", str(tmp_path / "out"), "--from_file", str(empty)]) == 0
+        assert f">> {empty}: no prompt lines in it (only blank lines or # comments, or " \
+               "nothing), so nothing was run" in capsys.readouterr().out
 
 
 def test_a_utf16_from_file_names_its_encoding(tmp_path: Path,

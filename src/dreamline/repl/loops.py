@@ -87,15 +87,17 @@ def run_source(session: LineSession, lines: Iterable[SourceLine], *, source: str
         session.error(f"stopped: no line of {source} can run without a model")
         return STATUS_MODEL_UNAVAILABLE
     if not seen:
-        session.say(f">> {source}: no lines in it, so nothing was run")
+        session.say(f">> {source}: no prompt lines in it (only blank lines or # comments, or "
+                    f"nothing), so nothing was run")
     session.say("goodbye!")
     return 1 if failures else 0
 
 
 def _counted(lines: Iterable[SourceLine], seen: list[SourceLine]) -> Iterator[SourceLine]:
-    """``lines``, keeping the first in ``seen`` (to say so when there was none)."""
+    """``lines``, keeping the first that is not blank or a comment in ``seen`` (to say so when
+    there was none)."""
     for item in lines:
-        if not seen:
+        if not seen and (item.text is None or not is_skipped(item.text)):
             seen.append(item)
         yield item
 
