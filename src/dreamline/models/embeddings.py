@@ -71,12 +71,11 @@ def _read(path: Path) -> dict[str, Any]:
     is_zip = head.startswith(b"PK")
     is_pickle = head[:1] == b"\x80"
     is_safetensors = head[8:9] == b"{"  # an 8-byte header length, then the JSON header
-    if not (is_zip or is_pickle or is_safetensors) and \
-            path.suffix.lower() in (".pt", ".pth", ".bin", ".ckpt"):
-        # not safetensors either, or safetensors' own message ("header too small") would say so
+    if not (is_zip or is_pickle or is_safetensors):
+        # said plainly, not safetensors' own "Error while deserializing header: header too small"
         raise EmbeddingError(f"{path}: cannot read it as an embedding (not a torch file: it "
-                             "starts with neither a zip nor a pickle header; damaged, or "
-                             "another format?)")
+                             "starts with neither a zip nor a pickle header, nor a safetensors "
+                             "one; damaged, or another format?)")
     try:
         if is_zip or is_pickle:
             with warnings.catch_warnings():  # torch's note on the pickle protocol is not ours
