@@ -42,6 +42,8 @@ def error_of(line: str) -> str:
     ('("a cat", "a dog").blend(0.7, 0.3) -s 2', "expected (\"a cat\", \"a dog\").blend(0.7, "
                                                "0.3)"),
     ("'(\"a cat\", a dog).and()'", "expected (\"a cat\", \"a dog\").and()"),
+    ("'(\"cat face\" \"fox\").blend(0.7, 0.3)'", "the quoted prompts are not separated by "
+                                                "commas; expected (\"a\", \"b\").blend(0.7, 0.3)"),
 ])
 def test_a_compel_method_mistake_is_one_line_at_parse_time(line: str, expected: str) -> None:
     message = error_of(line)

@@ -138,6 +138,11 @@ def check_methods(text: str) -> None:
                                "methods; expected one .blend() or .and() after a group")
         parts = _split_prompts(text[group_open + 1:group_close])
         prompts = len(parts)
+        if prompts == 1 and len(re.findall(r'(?<!\\)"', parts[0])) > 2:
+            # ("a" "b").blend(...): compel reads quoted prompts without commas as plain text
+            raise RequestError(
+                f"prompt: {text[group_open:close + 1]!r}: the quoted prompts are not separated "
+                f"by commas; expected (\"a\", \"b\"){text[group_close + 1:close + 1]}")
         if prompts > 1 and not all(_quoted(part) for part in parts):
             # compel reads an unquoted list as plain text: the method would silently do nothing
             wanted = ", ".join(part if _quoted(part) else f'"{part.strip(chr(34))}"'
