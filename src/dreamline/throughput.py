@@ -112,6 +112,8 @@ class ThroughputStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._memory: dict[str, dict[Size, Sample]] = {}
+        # (group, latent size) probed through this store in this process (not kept in the file)
+        self.probed: set[tuple[str, Size]] = set()
 
     def _read(self) -> dict[str, dict[Size, Sample]]:
         """The file's groups; {} when it is missing, unreadable, corrupt or of another version."""

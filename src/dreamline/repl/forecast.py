@@ -114,10 +114,6 @@ def _time_call(model: Any, size: Size, warm: bool) -> float:
     return time.perf_counter() - started
 
 
-#: (store file, model group, latent size) probed in this process.
-_PROBED: set[tuple[str, str, Size]] = set()
-
-
 class Forecast:
     """One command's estimate, and the measurement of each of its images."""
 
@@ -143,9 +139,9 @@ class Forecast:
         the size asked for is far beyond every size measured (``est.needs_probe``), a few UNet
         calls at growing sizes are timed first (and kept)."""
         samples = self.store.samples(self.key.group)
-        probed = (str(self.store.path), self.key.group, self.key.latent)
-        if est.needs_probe(samples, self.key.latent) and probed not in _PROBED:
-            _PROBED.add(probed)  # once per process: a second probe would find the same
+        probed = (self.key.group, self.key.latent)
+        if est.needs_probe(samples, self.key.latent) and probed not in self.store.probed:
+            self.store.probed.add(probed)  # once per store: a second probe would find the same
             for size, seconds in est.probe(lambda s, warm: _time_call(self.model, s, warm),
                                            self.key.latent, self.plan.calls).items():
                 self.store.record(dataclasses.replace(self.key, latent=size),
