@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterator
 
-from dreamline.plural import counted
+from dreamline.plural import counted, shortened
 from dreamline.prompt_syntax import to_compel
 from dreamline.request import RequestError
 
@@ -92,8 +92,8 @@ def check_nesting(text: str) -> None:
     twice as long per level (seconds at 10, minutes past 16), so such a line would stall."""
     depth = _depth(to_compel(text))
     if depth > MAX_NESTING:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise RequestError(f"prompt: weighting groups nested {depth} deep in {shown!r}; expected "
+        raise RequestError(f"prompt: weighting groups nested {depth} deep in "
+                           f"{shortened(text)!r}; expected "
                            f"at most {MAX_NESTING} levels (compel's parser takes twice as long "
                            "for each)")
 

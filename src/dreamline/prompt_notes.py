@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import re
 
-from dreamline.prompt_syntax import group_pairs, unmatched_parentheses, weighted_runs
+from dreamline.plural import shortened
+from dreamline.prompt_syntax import DECIMAL, group_pairs, unmatched_parentheses, weighted_runs
 from dreamline.prompts import NEGATIVE
 
 #: Weights outside this range get a note: pictures break down well before either end.
 USUAL_WEIGHTS = (-1.0, 3.0)
 #: A1111's ``(text:weight)`` with a word where the weight goes (no slash: not a URL).
 _WORD_WEIGHT = re.compile(r"^(?P<text>.*\S)\s*:\s*(?P<word>[\w.+-]+)\s*$", re.DOTALL)
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_NUMBER = re.compile(DECIMAL)
 #: A number with an exponent right after a closing parenthesis.
-_EXPONENT = re.compile(r"(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?P<rest>[eE][+-]?\d+)")
+_EXPONENT = re.compile(rf"(?P<weight>{DECIMAL})(?P<rest>[eE][+-]?\d+)")
 
 
-def _shown(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+def _around(prompt: str, at: int) -> str:
+    """The prompt around index ``at``, to quote in a note."""
+    return shortened(prompt[max(0, at - 15):at + 15].strip())
 
 
 def _bracket_notes(prompt: str) -> list[str]:
@@ -42,21 +44,20 @@ def _bracket_notes(prompt: str) -> list[str]:
     for char in "[]":
         if char in rest:
             at = rest.index(char)
-            around = _shown(prompt[max(0, at - 15):at + 15].strip())
-            notes.append(f"note: the {char!r} in {around!r} is not part of a [words] negative "
-                         f"prompt (those need both brackets and do not nest), so it stays in "
-                         f"the prompt as text")
+            notes.append(f"note: the {char!r} in {_around(prompt, at)!r} is not part of a "
+                         f"[words] negative prompt (those need both brackets and do not nest), "
+                         f"so it stays in the prompt as text")
     return notes
 
 
 def _parenthesis_notes(prompt: str) -> list[str]:
-    notes = []
-    for at in sorted(unmatched_parentheses(prompt))[:1]:
-        char, partner = prompt[at], "(" if prompt[at] == ")" else ")"
-        notes.append(f"note: the {char!r} in {_shown(prompt[max(0, at - 15):at + 15].strip())!r} "
-                     f"has no {partner!r}, so it stays in the prompt as text; weighting is "
-                     f"(words) or (words:1.3) with both parentheses")
-    return notes
+    unmatched = unmatched_parentheses(prompt)
+    if not unmatched:
+        return []
+    at = min(unmatched)  # the first is enough to point at
+    char, partner = prompt[at], "(" if prompt[at] == ")" else ")"
+    return [f"note: the {char!r} in {_around(prompt, at)!r} has no {partner!r}, so it stays in "
+            f"the prompt as text; weighting is (words) or (words:1.3) with both parentheses"]
 
 
 def _weight_notes(prompt: str) -> list[str]:
@@ -66,7 +67,7 @@ def _weight_notes(prompt: str) -> list[str]:
     if not odd:
         return []
     text, weight = odd[0]
-    return [f"note: {_shown(text)!r} is weighted {weight:.6g}, far outside {USUAL_WEIGHTS[0]:g} "
+    return [f"note: {shortened(text)!r} is weighted {weight:.6g}, far outside {USUAL_WEIGHTS[0]:g} "
             f"to {USUAL_WEIGHTS[1]:g} where weights usually stay; expect a broken picture"]
 
 
@@ -77,12 +78,12 @@ def _group_notes(prompt: str) -> list[str]:
         found = _WORD_WEIGHT.match(inner)
         if found is not None and not _NUMBER.fullmatch(found.group("word")) \
                 and not found.group("text").endswith(":"):
-            notes.append(f"note: in {_shown(prompt[start:close + 1])!r}, {found.group('word')!r} "
-                         f"is not a number, so this is plain emphasis (1.1) of the whole text; "
-                         f"expected (text:1.3) for a weight")
+            group, word = shortened(prompt[start:close + 1]), found.group("word")
+            notes.append(f"note: in {group!r}, {word!r} is not a number, so this is plain "
+                         f"emphasis (1.1) of the whole text; expected (text:1.3) for a weight")
         exponent = _EXPONENT.match(prompt, close + 1)
         if exponent is not None:
-            notes.append(f"note: {_shown(prompt[start:exponent.end()])!r}: a weight is a plain "
+            notes.append(f"note: {shortened(prompt[start:exponent.end()])!r}: a weight is a plain "
                          f"decimal, so compel weighs it {exponent.group('weight')} and puts "
                          f"{exponent.group('rest')!r} into the text; expected a weight such as 1.3")
     return notes

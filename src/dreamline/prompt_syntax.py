@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+#: A weight as A1111 and compel write it: a plain decimal (no exponent).
+DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 #: What compel accepts right after a closing parenthesis: a weight, +/- runs, or a method call.
 _COMPEL_AFTER_GROUP = re.compile(r"(?:[+-]+(?![\w])|[+-]?\d|\.\d|\.[A-Za-z_]\w*\()")
 #: A1111's ``(text:weight)``: the weight ends the group.
-_A1111_WEIGHT = re.compile(r"^(?P<text>.*?):\s*(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$",
-                           re.DOTALL)
+_A1111_WEIGHT = re.compile(rf"^(?P<text>.*?):\s*(?P<weight>{DECIMAL})\s*$", re.DOTALL)
 #: A group that is a compel method's argument list: ``.blend(`` / ``.and(``.
 _METHOD_BEFORE = re.compile(r"\.[A-Za-z_]\w*$")
 _BREAK = re.compile(r"(?<![\w\\])BREAK(?!\w)")
@@ -126,7 +127,7 @@ def _translate(text: str, start: int, end: int, pairs: dict[int, int],
 
 
 #: A translated group and its weight, the whole of a text: ``(words)1.1``.
-_ONE_GROUP = re.compile(r"^\((?P<body>.*)\)(?P<weight>[+-]?(?:\d+(?:\.\d*)?|\.\d+))$", re.DOTALL)
+_ONE_GROUP = re.compile(rf"^\((?P<body>.*)\)(?P<weight>{DECIMAL})$", re.DOTALL)
 
 
 def _weighted_group(body: str, weight: float) -> str:
